@@ -1,0 +1,107 @@
+"""The JSON document bailey prints with ``--json``: the contract barnum reads.
+
+Defined once, here, so both sides agree.  Standard library only, because
+barnum may ship bailey's source to a host that has nothing but ``python3``.
+The schema string changes whenever a field changes meaning or disappears;
+adding a field does not change it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA = "bailey/1"
+
+# Exit codes shared by bailey's process and the document's ``exit`` field.
+EXIT_OK = 0  # every instance healthy (or not expected to run)
+EXIT_INSTANCE = 1  # at least one instance failed: unit failed, config, circusctl
+EXIT_USAGE = 2  # bad arguments (argparse's own code)
+EXIT_HOST = 3  # nothing could be listed on this host: systemctl failed
+
+# Instance states.
+OK = "ok"  # circusctl ran and succeeded
+INACTIVE = "inactive"  # unit not active and not failed: "No circus expected"
+UNIT_FAILED = "unit-failed"  # systemd says ActiveState=failed
+ERROR = "error"  # config, endpoint or circusctl problem; see ``error``
+PLANNED = "planned"  # --dry-run: what would run, nothing ran
+
+HEALTHY_STATES = frozenset({OK, INACTIVE, PLANNED})
+
+
+@dataclass
+class Instance:
+    """One circus unit on this host and what happened when bailey visited it."""
+
+    unit: str
+    user: str | None
+    user_source: str  # "User=" or "unit name"
+    unit_file_state: str
+    active_state: str
+    sub_state: str
+    main_pid: int = 0
+    n_restarts: int = 0
+    fragment_path: str = ""
+    config: str | None = None
+    endpoint: str | None = None
+    argv: list[str] = field(default_factory=list)  # circusctl argv, as run or planned
+    via: str | None = None  # "circusctl" (subprocess) or "native" (in-process client)
+    state: str = PLANNED
+    exit: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    watchers: dict[str, str] | None = None  # parsed from a status reply
+    error: str | None = None  # one line, names the cause
+
+    @property
+    def healthy(self) -> bool:
+        return self.state in HEALTHY_STATES
+
+
+@dataclass
+class Report:
+    """Everything bailey learned on one host."""
+
+    host: str
+    bailey_version: str
+    circusctl_args: list[str]
+    dry_run: bool = False
+    instances: list[Instance] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # host-level, one line each
+    schema: str = SCHEMA
+
+    @property
+    def exit(self) -> int:
+        if self.errors and not self.instances:
+            return EXIT_HOST
+        if self.errors or not all(i.healthy for i in self.instances):
+            return EXIT_INSTANCE
+        return EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["exit"] = self.exit
+        return doc
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Report:
+        """Rebuild a report; raises ValueError on a document of another schema."""
+        if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+            found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
+            raise ValueError(f"not a {SCHEMA} document (schema: {found!r})")
+        known = {f for f in Instance.__dataclass_fields__}
+        instances = [
+            Instance(**{k: v for k, v in i.items() if k in known}) for i in doc["instances"]
+        ]
+        return cls(
+            host=doc["host"],
+            bailey_version=doc["bailey_version"],
+            circusctl_args=list(doc["circusctl_args"]),
+            dry_run=bool(doc.get("dry_run", False)),
+            instances=instances,
+            errors=list(doc.get("errors", [])),
+        )
