@@ -53,6 +53,9 @@ class Instance:
     stderr: str = ""
     watchers: dict[str, str] | None = None  # parsed from a status reply
     error: str | None = None  # one line, names the cause
+    # Added compatibly (older readers ignore them):
+    working_directory: str = ""  # the unit's WorkingDirectory= (ipc endpoints)
+    notes: list[str] = field(default_factory=list)  # how bailey derived user/config/endpoint
 
     @property
     def healthy(self) -> bool:

@@ -1,0 +1,219 @@
+"""Read circus.ini the way circusd 0.19 reads it, for the endpoint and [env].
+
+circusd parses with ``circus.util.StrictConfigParser`` (a RawConfigParser
+with its own line reader) and substitutes ``$(circus.env.X)`` itself.  Any
+drift from that changes which endpoint bailey talks to, so the reader below
+is a line-for-line port of circus's loader (circus/util.py ``_read`` and
+``replace_gnu_args``, circus/config.py ``read_config``/``get_config``),
+checked by a differential test against ``circus.config.get_config``.
+Quirks kept on purpose: first duplicate key wins, repeated sections merge,
+keys are case-sensitive, ``;`` starts a comment only after whitespace,
+``rem`` lines are comments, ``endpoint = ""`` is empty, no ``%``
+interpolation, includes only from the main file, in glob (directory) order.
+"""
+
+from __future__ import annotations
+
+import configparser
+import glob
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+
+_SECTION_NAME = r"\w\.\-"
+_PATTERN1 = r"\$\(%s\.([" + _SECTION_NAME + r"]+)\)"
+_PATTERN2 = r"\(\(%s\.([" + _SECTION_NAME + r"]+)\)\)"
+_CIRCUS_VAR = re.compile(_PATTERN1 % "circus" + "|" + _PATTERN2 % "circus", re.I)
+
+
+class CircusIniError(Exception):
+    """circus.ini is missing, unreadable or malformed; str() is one line."""
+
+
+@dataclass
+class CircusIni:
+    """What bailey needs from a circus.ini, and where it came from."""
+
+    path: str
+    endpoint: str
+    endpoint_is_default: bool
+    env: dict[str, str] = field(default_factory=dict)  # the [env] section, substituted
+    files: list[str] = field(default_factory=list)  # main file, then includes read
+    missing_includes: list[str] = field(default_factory=list)  # patterns matching nothing
+
+
+def replace_circus_vars(data: str, env: Mapping[str, str]) -> str:
+    """``$(circus.env.X)`` / ``((circus.env.X))`` as circus's replace_gnu_args does.
+
+    Names match case-insensitively; when two keys differ only in case, the
+    one iterated last wins (as in circus); unknown names stay literal.
+    """
+    options = {f"circus.env.{k.lower()}": v for k, v in env.items()}
+
+    def repl(m: re.Match[str]) -> str:
+        option = next(g for g in m.groups() if g is not None).lower()
+        if not option.startswith("circus"):
+            option = "circus." + option
+        if option in options:
+            return str(options[option])
+        return m.group()
+
+    return _CIRCUS_VAR.sub(repl, data)
+
+
+class _StrictParser(configparser.RawConfigParser):
+    """circus's StrictConfigParser: its own ``_read``, everything else stdlib."""
+
+    def _read(self, fp, fpname):  # a faithful port, kept in one piece
+        cursect = None
+        optname = None
+        lineno = 0
+        e = None
+        while True:
+            line = fp.readline()
+            if not line:
+                break
+            lineno += 1
+            if line.strip() == "" or line[0] in "#;":
+                continue
+            if line.split(None, 1)[0].lower() == "rem" and line[0] in "rR":
+                continue
+            if line[0].isspace() and cursect is not None and optname:
+                value = line.strip()
+                if value:
+                    try:
+                        cursect[optname].append(value)
+                    except AttributeError:
+                        # circus crashes here (a continuation of a key first
+                        # set by an earlier file); report the line instead.
+                        raise configparser.ParsingError(fpname) from None
+            else:
+                mo = self.SECTCRE.match(line)
+                if mo:
+                    sectname = mo.group("header")
+                    if sectname in self._sections:
+                        cursect = self._sections[sectname]
+                    elif sectname == configparser.DEFAULTSECT:
+                        cursect = self._defaults
+                    else:
+                        cursect = self._dict()
+                        cursect["__name__"] = sectname
+                        self._sections[sectname] = cursect
+                    optname = None
+                elif cursect is None:
+                    raise configparser.MissingSectionHeaderError(fpname, lineno, line)
+                else:
+                    mo = self._optcre.match(line)
+                    if mo:
+                        optname, vi, optval = mo.group("option", "vi", "value")
+                        self.optionxform = str
+                        optname = self.optionxform(optname.rstrip())
+                        if optname in cursect:
+                            continue
+                        if optval is not None:
+                            if vi in ("=", ":") and ";" in optval:
+                                pos = optval.find(";")
+                                if pos != -1 and optval[pos - 1].isspace():
+                                    optval = optval[:pos]
+                            optval = optval.strip()
+                            if optval == '""':
+                                optval = ""
+                            cursect[optname] = [optval]
+                        else:
+                            cursect[optname] = optval
+                    else:
+                        if not e:
+                            e = configparser.ParsingError(fpname)
+                        e.append(lineno, repr(line))
+        if e:
+            raise e
+        all_sections = [self._defaults]
+        all_sections.extend(self._sections.values())
+        for options in all_sections:
+            for name, val in options.items():
+                if isinstance(val, list):
+                    options[name] = "\n".join(val)
+
+    # circus's DefaultConfigParser.dget for strings: None when absent.
+    def dget(self, section: str, option: str, env: Mapping[str, str]) -> str | None:
+        if not self.has_option(section, option):
+            return None
+        return replace_circus_vars(self.get(section, option), env)
+
+
+def _one_line(path: str, err: Exception) -> str:
+    """A parse error as ``file:line: what`` (configparser's messages span lines)."""
+    if isinstance(err, configparser.MissingSectionHeaderError):
+        return f"{err.source}:{err.lineno}: no [section] header before {err.line.strip()!r}"
+    if isinstance(err, configparser.ParsingError):
+        if err.errors:
+            lineno, line = err.errors[0]
+            more = f" (and {len(err.errors) - 1} more)" if len(err.errors) > 1 else ""
+            return f"{err.source}:{lineno}: not 'key = value' nor [section]: {line}{more}"
+        return f"{err.source}: continuation of a key already set in an earlier file"
+    if isinstance(err, UnicodeDecodeError):
+        return f"{path}: not valid text ({err.reason} at byte {err.start})"
+    return f"{path}: {err}"
+
+
+def read_circus_ini(path: str, environ: Mapping[str, str] | None = None) -> CircusIni:
+    """The endpoint and [env] circusd would take from ``path``.
+
+    ``environ`` stands for circusd's own environment (default: this
+    process's).  Raises CircusIniError with a one-line message naming the
+    file (and line) on any problem circusd would also stumble on.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    if not os.path.exists(path):
+        raise CircusIniError(f"{path}: no such file")
+    cfg = _StrictParser()
+    try:
+        with open(path) as f:
+            cfg.read_file(f)
+    except OSError as err:
+        raise CircusIniError(f"{path}: {err.strerror or err}") from None
+    except (configparser.Error, UnicodeDecodeError) as err:
+        raise CircusIniError(_one_line(path, err)) from None
+
+    current_dir = os.path.dirname(path)
+    includes: list[str] = []
+    missing: list[str] = []
+
+    def scan(filename: str) -> None:
+        if os.path.abspath(filename) != filename:
+            filename = os.path.join(current_dir, filename)
+        paths = glob.glob(filename)
+        if not paths:
+            missing.append(filename)
+        includes.extend(paths)
+
+    # Include paths see only the OS environment, as in circus.
+    for include_file in (cfg.dget("circus", "include", environ) or "").split():
+        scan(include_file)
+    for include_dir in (cfg.dget("circus", "include_dir", environ) or "").split():
+        scan(os.path.join(include_dir, "*.ini"))
+    try:
+        read = cfg.read(includes)
+    except (configparser.Error, UnicodeDecodeError) as err:
+        raise CircusIniError(_one_line(path, err)) from None
+
+    global_env = dict(environ)
+    local_env: dict[str, str] = {}
+    if "env" in cfg.sections():
+        local_env.update(
+            (k, replace_circus_vars(v, environ)) for k, v in cfg.items("env")
+        )
+        global_env.update(local_env)
+    endpoint = cfg.dget("circus", "endpoint", global_env)
+    local_env.pop("__name__", None)
+    return CircusIni(
+        path=path,
+        endpoint=DEFAULT_ENDPOINT if endpoint is None else endpoint,
+        endpoint_is_default=endpoint is None,
+        env=local_env,
+        files=[path, *read],
+        missing_includes=missing,
+    )

@@ -1,0 +1,70 @@
+"""The human-readable form of a Report (``--json`` prints Report.to_json()).
+
+Plain text with ANSI colour only when asked (the CLI asks when stdout is a
+TTY and NO_COLOR is unset); stdlib only, no rich on the hosts.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from bailey.report import ERROR, INACTIVE, PLANNED, UNIT_FAILED, Instance, Report
+
+NO_CIRCUS = "No circus expected"
+
+_RESET = "\033[0m"
+_STYLES = {"bold": "\033[1m", "dim": "\033[2m", "red": "\033[31m",
+           "green": "\033[32m", "yellow": "\033[33m"}
+
+
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"{_STYLES[style]}{text}{_RESET}" if color and text else text
+
+
+def _state_style(inst: Instance) -> str:
+    if inst.state in (ERROR, UNIT_FAILED) or inst.active_state == "failed":
+        return "red"
+    if inst.active_state == "active":
+        return "green"
+    return "yellow"
+
+
+def dry_run_line(inst: Instance) -> str:
+    """What --dry-run prints for an instance: a command one can paste."""
+    return f"DRY RUN; would execute: {shlex.join(inst.argv)}"
+
+
+def instance_lines(inst: Instance, width: int, color: bool = False) -> list[str]:
+    """The unit line and what is indented under it."""
+    state = f"{inst.active_state} ({inst.sub_state})"
+    name = inst.unit.ljust(width)
+    lines = [f"  {name}  {inst.unit_file_state}  {_paint(state, _state_style(inst), color)}"]
+    body: list[str] = []
+    if inst.state == INACTIVE:
+        body = [_paint(NO_CIRCUS, "dim", color)]
+    elif inst.state == PLANNED and inst.argv:
+        body = [dry_run_line(inst)]
+    else:
+        body = inst.stdout.rstrip("\n").split("\n") if inst.stdout.strip() else []
+    lines += [f"    {line}" for line in body]
+    return lines
+
+
+def render_human(report: Report, color: bool = False) -> str:
+    """The whole report as text for a terminal, ending with a newline."""
+    lines = [_paint(report.host, "bold", color)]
+    width = max((len(i.unit) for i in report.instances), default=0)
+    for inst in report.instances:
+        lines += instance_lines(inst, width, color)
+    if not report.instances and not report.errors:
+        lines.append("  no circus units")
+    return "\n".join(lines) + "\n"
+
+
+def error_lines(report: Report) -> list[str]:
+    """One ``bailey: <unit>: <cause>`` line per problem, host-level ones first."""
+    lines = [f"bailey: {e}" for e in report.errors]
+    for inst in report.instances:
+        if inst.error and not inst.healthy:
+            lines.append(f"bailey: {inst.unit}: {inst.error}")
+    return lines
