@@ -1,0 +1,218 @@
+"""The users file, ``circus_users.yaml``: which users' circus trees to look at.
+
+Two forms::
+
+    - user1            # a plain list of user names
+    - user2
+
+    users: [user1, user2]                                  # or a mapping
+    config_template: /users/{user}/circus/{host}/circus.ini
+    ssh_config: ~/.ssh/fleet_config
+    bailey: /opt/circus/bin/bailey
+    timeout: 10
+    fanout: 32
+
+Settings in the file are defaults; command-line flags win.  Every error is one
+line that names the file (and the line, where YAML can tell).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from barnum import BarnumError
+
+FILE_NAME = "circus_users.yaml"
+ENV_VAR = "BARNUM_CONFIG"
+USER_RE = re.compile(r"[a-z_][a-z0-9_.-]*\Z")
+KEYS = ("users", "config_template", "ssh_config", "bailey", "timeout", "fanout")
+
+
+class ConfigError(BarnumError):
+    """The users file is missing, malformed or has values of the wrong type."""
+
+
+@dataclass
+class Config:
+    """The users file, parsed and validated."""
+
+    users: list[str]
+    path: Path | None = None
+    config_template: str | None = None
+    ssh_config: str | None = None
+    bailey: str | None = None
+    timeout: float | None = None
+    fanout: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def is_valid_user(name: object) -> bool:
+    """POSIX-ish portable user names: what useradd accepts by default."""
+    return isinstance(name, str) and len(name) <= 32 and bool(USER_RE.match(name))
+
+
+def find_config(
+    explicit: str | None = None,
+    environ: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    home: Path | None = None,
+) -> Path:
+    """``--config``, ``$BARNUM_CONFIG``, ``./circus_users.yaml``, then ~/.config/barnum/."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit).expanduser()
+    if environ.get(ENV_VAR):
+        return Path(environ[ENV_VAR]).expanduser()
+    candidates = [
+        (cwd or Path.cwd()) / FILE_NAME,
+        (home or Path.home()) / ".config" / "barnum" / FILE_NAME,
+    ]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise ConfigError(
+        f"no users file: pass --config, set ${ENV_VAR}, or create "
+        + " or ".join(str(c) for c in candidates)
+    )
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and parse the users file at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path | str = "<users file>") -> Config:
+    """Pure: YAML text to a validated Config; ConfigError names file and line."""
+    import yaml
+
+    where = str(path)
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        at = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{where}{at}: invalid YAML: {problem}") from None
+    lines = _line_index(text)
+
+    def fail(msg: str, key: object = None) -> ConfigError:
+        line = lines.get(key)
+        return ConfigError(f"{where}{f':{line}' if line else ''}: {msg}")
+
+    if doc is None:
+        raise fail("empty users file: expected a list of user names or a mapping with 'users'")
+    if isinstance(doc, list):
+        settings: dict[str, Any] = {"users": doc}
+        base: tuple = ()
+    elif isinstance(doc, dict):
+        settings = doc
+        base = ("users",)
+        for k in doc:
+            if k not in KEYS:
+                close = difflib.get_close_matches(str(k), KEYS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise fail(f"unknown key {k!r}{hint}; known: {', '.join(KEYS)}", (k,))
+        if "users" not in doc:
+            raise fail("no 'users' list in the mapping")
+    else:
+        raise fail(
+            f"expected a list of user names or a mapping, got {type(doc).__name__}", ()
+        )
+
+    users = settings["users"]
+    if not isinstance(users, list):
+        raise fail(f"'users' must be a list of user names, got {_tname(users)}", base)
+    if not users:
+        raise fail("no users listed", base)
+    seen: list[str] = []
+    for i, u in enumerate(users):
+        if not is_valid_user(u):
+            raise fail(
+                f"invalid user name {u!r} (expected [a-z_][a-z0-9_.-]*)", (*base, i)
+            )
+        if u not in seen:
+            seen.append(u)
+
+    cfg = Config(users=seen, path=Path(path) if not isinstance(path, Path) else path)
+    for key in ("config_template", "ssh_config", "bailey"):
+        v = settings.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, str) or not v.strip():
+            raise fail(f"'{key}' must be a non-empty string, got {_tname(v)}", (key,))
+        setattr(cfg, key, v)
+    if cfg.config_template is not None:
+        _check_template(cfg.config_template, fail)
+    if cfg.ssh_config is not None:
+        cfg.ssh_config = os.path.expanduser(cfg.ssh_config)
+    t = settings.get("timeout")
+    if t is not None:
+        if isinstance(t, bool) or not isinstance(t, int | float) or not t > 0:
+            raise fail(f"'timeout' must be a positive number of seconds, got {t!r}", ("timeout",))
+        cfg.timeout = float(t)
+    f = settings.get("fanout")
+    if f is not None:
+        if isinstance(f, bool) or not isinstance(f, int) or f < 1:
+            raise fail(f"'fanout' must be a positive integer, got {f!r}", ("fanout",))
+        cfg.fanout = f
+    return cfg
+
+
+def _check_template(template: str, fail) -> None:
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as e:
+        raise fail(f"bad 'config_template': {e}", ("config_template",)) from None
+    if "host" not in fields:
+        raise fail("'config_template' must contain {host}", ("config_template",))
+    unknown = fields - {"user", "host"}
+    if unknown:
+        raise fail(
+            f"'config_template' may only use {{user}} and {{host}}, not {sorted(unknown)}",
+            ("config_template",),
+        )
+
+
+def _tname(v: object) -> str:
+    return "nothing" if v is None else type(v).__name__
+
+
+def _line_index(text: str) -> dict[object, int]:
+    """Map paths like ("users", 2) or (2,) or ("timeout",) to 1-based line numbers."""
+    import yaml
+
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return {}
+    out: dict[object, int] = {}
+    if node is None:
+        return out
+    out[()] = node.start_mark.line + 1
+
+    def seq(n, prefix):
+        if isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                out[(*prefix, i)] = item.start_mark.line + 1
+
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value
+            out[(key,)] = k.start_mark.line + 1
+            seq(v, (key,))
+    else:
+        seq(node, ())
+    return out

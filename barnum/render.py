@@ -1,0 +1,130 @@
+"""Human output with rich: a block per host, then a summary with every error.
+
+Colour only on a terminal; rich honours NO_COLOR and writes no escape codes
+to a pipe.  Everything that came from a host is inserted as plain Text, never
+as markup, so a watcher called ``[red]x`` prints as itself.
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from rich.console import Console
+from rich.text import Text
+
+from bailey.report import INACTIVE, OK, PLANNED, UNIT_FAILED, Instance
+from barnum.fleet import FleetResult, HostResult
+
+WATCHER_STYLE = {"active": "green", "stopped": "yellow", "error": "red"}
+
+
+def make_console(file: IO[str] | None = None, color: bool | None = None) -> Console:
+    """A console for ``file`` (stdout); ``color`` None: only if it is a terminal."""
+    kwargs = {}
+    if color is False:
+        kwargs["no_color"] = True
+        kwargs["force_terminal"] = False
+    elif color is True:
+        kwargs["force_terminal"] = True
+    return Console(file=file, highlight=False, emoji=False, soft_wrap=True, **kwargs)
+
+
+def render(result: FleetResult, console: Console | None = None) -> None:
+    """Every host (sorted), then the summary."""
+    console = console or make_console()
+    for h in result.hosts:
+        for line in host_lines(h):
+            console.print(line)
+        console.print()
+    for line in summary_lines(result):
+        console.print(line)
+
+
+def host_lines(h: HostResult) -> list[Text]:
+    """The block for one host: header, then units, watchers, raw output, errors."""
+    header = Text(h.host, style="bold")
+    who = f" ({', '.join(h.users)})" if h.users else ""
+    header.append(f"{who}  {h.elapsed:.2f}s", style="dim")
+    if h.shipped:
+        header.append("  [bailey shipped]", style="dim")
+    out = [header]
+    if h.error:
+        out.append(Text(f"  {h.error}", style="bold red"))
+        return out
+    if h.report is None:
+        out += [Text(f"  {ln}") for ln in h.stdout.rstrip("\n").splitlines()]
+        return out
+    rep = h.report
+    width = max((len(i.unit) for i in rep.instances), default=0)
+    for inst in rep.instances:
+        out += instance_lines(inst, width)
+    if not rep.instances and not rep.errors:
+        out.append(Text("  no circus units", style="dim"))
+    out += [Text(f"  {e}", style="red") for e in rep.errors]
+    return out
+
+
+def instance_lines(inst: Instance, width: int) -> list[Text]:
+    """A row for the unit, then watchers (or raw circusctl output, or the error)."""
+    row = Text("  ")
+    row.append(inst.unit.ljust(width), style="bold" if inst.healthy else "bold red")
+    row.append("  ")
+    row.append(inst.unit_file_state, style="green" if inst.unit_file_state == "enabled" else "")
+    row.append("  ")
+    active = f"{inst.active_state} ({inst.sub_state})" if inst.sub_state else inst.active_state
+    style = {"active": "green", "failed": "red"}.get(inst.active_state, "yellow")
+    row.append(active, style=style)
+    out = [row]
+    pad = "      "
+    if inst.state == INACTIVE:
+        out.append(Text(pad + "No circus expected", style="dim"))
+    elif inst.watchers is not None:
+        if not inst.watchers:
+            out.append(Text(pad + "no watchers", style="dim"))
+        for name, status in sorted(inst.watchers.items()):
+            t = Text(pad + f"{name}: ")
+            t.append(status, style=WATCHER_STYLE.get(status, "yellow"))
+            out.append(t)
+    elif inst.stdout.strip():
+        out += [Text(pad + ln) for ln in inst.stdout.rstrip("\n").splitlines()]
+    elif inst.state == PLANNED and inst.argv:
+        out.append(Text(pad + "would run: " + " ".join(inst.argv), style="dim"))
+    if inst.error:
+        out.append(Text(pad + inst.error, style="red"))
+    elif inst.state not in (OK, INACTIVE, PLANNED):
+        what = "unit failed" if inst.state == UNIT_FAILED else inst.state
+        out.append(Text(pad + what, style="red"))
+    return out
+
+
+def summary_lines(result: FleetResult) -> list[Text]:
+    """Counts, then every error one line each, prefixed with its host."""
+    hosts_ok = sum(h.ok for h in result.hosts)
+    insts = [i for h in result.hosts if h.report for i in h.report.instances]
+    inst_ok = sum(i.healthy for i in insts)
+    counts = Text(
+        f"{len(result.hosts)} hosts: {hosts_ok} ok, {len(result.hosts) - hosts_ok} failed; "
+        f"{len(insts)} instances: {inst_ok} ok, {len(insts) - inst_ok} failed",
+        style="bold" if result.exit_code == 0 else "bold red",
+    )
+    out = [counts]
+    for line in error_lines(result):
+        out.append(Text(line, style="red"))
+    return out
+
+
+def error_lines(result: FleetResult) -> list[str]:
+    """``host: message`` for every host-level and instance-level problem."""
+    lines = []
+    for h in result.hosts:
+        if h.error:
+            lines.append(f"{h.host}: {h.error}")
+            continue
+        if not h.report:
+            continue
+        lines += [f"{h.host}: {e}" for e in h.report.errors]
+        for i in h.report.instances:
+            if not i.healthy:
+                why = i.error or ("unit failed" if i.state == UNIT_FAILED else i.state)
+                lines.append(f"{h.host}: {i.unit}: {why}")
+    return lines
