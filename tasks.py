@@ -6,6 +6,42 @@ import sys
 
 from invoke import Collection, task
 
+# What a fleet host needs from Debian: sshd, systemd as PID 1, D-Bus, namespaces
+# and veths (iproute2, util-linux), and a venv-capable system Python for circus.
+APT_PACKAGES = (
+    "openssh-server",
+    "systemd",
+    "dbus",
+    "iproute2",
+    "util-linux",
+    "procps",
+    "python3-venv",
+)
+
+
+@task
+def setup(c):
+    """Install the system packages the fleet needs (root; apt), if missing."""
+    import os
+    import subprocess
+
+    missing = [
+        p
+        for p in APT_PACKAGES
+        if subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True
+        ).stdout
+        != "install ok installed"
+    ]
+    if not missing:
+        print("setup: system packages present")
+        return
+    if os.geteuid() != 0:
+        sys.exit(f"setup: missing {' '.join(missing)}; run as root or install them with apt")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    c.run("apt-get update -qq", env=env, pty=False)
+    c.run("apt-get install -y -qq " + " ".join(missing), env=env, pty=False)
+
 
 @task
 def lint(c):
@@ -58,9 +94,57 @@ def fleet_status(c, name="barnum"):
         print(f"{host}: {state}")
 
 
+@task(
+    help={
+        "quick": "tiny sizes and 2 repeats: proves the bench still runs (CI)",
+        "sizes": "comma-separated fleet sizes",
+        "repeats": "timed runs per figure, after one warm-up",
+    }
+)
+def bench(c, quick=False, sizes="4,12,24", repeats=5):
+    """Time barnum against OpenSSH and naive baselines on a real fleet."""
+    from pathlib import Path
+
+    from benchmarks.fleet_bench import run, to_markdown
+
+    size_list = [2, 3] if quick else [int(s) for s in sizes.split(",")]
+    results = run(size_list, 2 if quick else int(repeats), Path(".bench"))
+    print(to_markdown(results))
+    print("written: .bench/results.md .bench/results.json")
+
+
+DEMO = "demo"
+
+
+@task(help={"down": "stop the demo fleet instead"})
+def demo(c, down=False):
+    """Boot a 3-host demo fleet and run barnum against it."""
+    from tests.fleet import Fleet, demo_layout
+
+    if down:
+        Fleet.load(DEMO).down()
+        print("demo fleet stopped")
+        return
+    f = Fleet(DEMO, demo_layout()).up()
+    env = {"BARNUM_CONFIG": str(f.users_file)}
+    print(f"$ BARNUM_CONFIG={f.users_file} barnum\n", flush=True)
+    c.run("barnum", env=env, warn=True, pty=False)
+    print(
+        "\nThe demo fleet is up. Try:\n"
+        f"  export BARNUM_CONFIG={f.users_file}\n"
+        "  barnum host1 --verbose\n"
+        "  barnum user1@host1 --dry-run\n"
+        "  barnum user1@host1 -- -- stats\n"
+        "  barnum -- --help\n"
+        "  barnum --json | python3 -m json.tool\n"
+        f"  ssh -F {f.ssh_config} host1 systemctl list-units 'circus_*'\n"
+        "Stop it with: invoke demo --down"
+    )
+
+
 fleet = Collection("fleet")
 fleet.add_task(fleet_up, "up")
 fleet.add_task(fleet_down, "down")
 fleet.add_task(fleet_status, "status")
 
-ns = Collection(lint, test, fleet)
+ns = Collection(setup, lint, test, bench, demo, fleet)

@@ -1,0 +1,245 @@
+"""Fleet speed, measured against baselines in the same run.
+
+Boots one real fleet (the test fleet's machinery) big enough for the largest
+size, then for each size N times, on the first N hosts:
+
+- floor: OpenSSH ``ssh -F <config> hostK true`` to all N hosts in parallel
+  (the cost of merely reaching them);
+- naive: per host one ``ssh`` running a shell loop that calls
+  ``systemctl status`` per unit and one ``circusctl --endpoint E status`` per
+  running instance (what a one-liner would do);
+- barnum: the ``barnum`` overview of those N hosts (wall and client CPU).
+
+On one extra host with ten running instances it times ``bailey`` for one
+instance and for all ten (native client, and ``--no-native`` for contrast).
+Medians of the repeats after one warm-up; ratios are computed within the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tests.fleet import Fleet, HostSpec, UnitSpec
+
+USERS_PER_HOST = 3  # two running, one disabled
+WIDE_HOST = "wide1"
+WIDE_USERS = 10
+
+# The naive design, as an operator would type it: everything a shell loop
+# needs is on the host; per unit a systemctl status, per running instance a
+# circusctl process.  Bind-only endpoints are rewritten to loopback by sed.
+NAIVE_SCRIPT = r"""
+h=$(hostname -s)
+for unit in $(systemctl list-unit-files --no-legend --no-pager 'circus_*' | awk '{print $1}'); do
+  systemctl status --no-pager "$unit" >/dev/null
+  systemctl is-active --quiet "$unit" || continue
+  u=${unit#circus_}; u=${u%_$h.service}
+  ini=$(getent passwd "$u" | cut -d: -f6)/circus/$h/circus.ini
+  ep=$(sed -n 's/^endpoint *= *//p' "$ini" | sed 's/0\.0\.0\.0/127.0.0.1/; s/\*/127.0.0.1/')
+  circusctl --endpoint "${ep:-tcp://127.0.0.1:5555}" status
+done
+"""
+
+
+@dataclass
+class Measure:
+    """One figure: the median of repeats, with the raw samples kept."""
+
+    name: str
+    hosts: int
+    samples: list[float] = field(default_factory=list)
+    cpu_samples: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def cpu_median(self) -> float | None:
+        return statistics.median(self.cpu_samples) if self.cpu_samples else None
+
+
+def bench_layout(hosts: int) -> list[HostSpec]:
+    users = [f"user{i}" for i in range(1, USERS_PER_HOST + 1)]
+    layout = [
+        HostSpec(
+            f"host{n}",
+            [UnitSpec(u, enabled=i < 2, started=i < 2) for i, u in enumerate(users)],
+        )
+        for n in range(1, hosts + 1)
+    ]
+    wide = [UnitSpec(f"user{i}") for i in range(1, WIDE_USERS + 1)]
+    layout.append(HostSpec(WIDE_HOST, wide))
+    return layout
+
+
+def _timed(fn: Callable[[], None]) -> tuple[float, float]:
+    """Wall seconds and children's CPU seconds spent by ``fn``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    fn()
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def _parallel(commands: list[list[str]]) -> None:
+    procs = [
+        subprocess.Popen(
+            c, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        for c in commands
+    ]
+    for cmd, p in zip(commands, procs, strict=True):
+        _, err = p.communicate(timeout=120)
+        if p.returncode != 0:
+            raise RuntimeError(f"{shlex.join(cmd)} exited {p.returncode}: {err.decode()[-300:]}")
+
+
+def _check(cmd: list[str], ok: tuple[int, ...] = (0,)) -> None:
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    if p.returncode not in ok:
+        raise RuntimeError(f"{shlex.join(cmd)} exited {p.returncode}: {p.stderr.decode()[-300:]}")
+
+
+def measure(name: str, hosts: int, fn: Callable[[], None], repeats: int) -> Measure:
+    fn()  # warm-up: caches, page cache, first-connection costs
+    m = Measure(name, hosts)
+    for _ in range(repeats):
+        wall, cpu = _timed(fn)
+        m.samples.append(wall)
+        m.cpu_samples.append(cpu)
+    return m
+
+
+def run(sizes: list[int], repeats: int, out_dir: Path, name: str = "bench") -> dict:
+    """Boot the fleet, measure everything, write results; returns the results."""
+    fleet = Fleet(name, bench_layout(max(sizes))).up()
+    try:
+        return _run(fleet, sizes, repeats, out_dir)
+    finally:
+        fleet.down()
+
+
+def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
+    cfg = str(fleet.ssh_config)
+    barnum = [
+        sys.executable,
+        "-m",
+        "barnum.cli",
+        "--config",
+        str(fleet.users_file),
+        "--ssh-config",
+        cfg,
+    ]
+    measures: list[Measure] = []
+    for n in sizes:
+        hosts = [f"host{k}" for k in range(1, n + 1)]
+        measures.append(
+            measure(
+                "floor: ssh true",
+                n,
+                lambda hosts=hosts: _parallel([["ssh", "-F", cfg, h, "true"] for h in hosts]),
+                repeats,
+            )
+        )
+        measures.append(
+            measure(
+                "naive: ssh + circusctl/systemctl per unit",
+                n,
+                lambda hosts=hosts: _parallel([["ssh", "-F", cfg, h, NAIVE_SCRIPT] for h in hosts]),
+                repeats,
+            )
+        )
+        measures.append(
+            measure(
+                "barnum overview",
+                n,
+                lambda hosts=hosts: _check([*barnum, *hosts], ok=(0, 1)),
+                repeats,
+            )
+        )
+    bailey = str(fleet.venv / "bin" / "bailey")
+    for label, args in (
+        ("bailey, 1 instance", ["user1"]),
+        ("bailey, 10 instances", []),
+        ("bailey --no-native, 10 instances", ["--no-native"]),
+    ):
+        measures.append(
+            measure(label, 1, lambda args=args: _check_exec(fleet, [bailey, *args]), repeats)
+        )
+    results = _summarise(measures, sizes)
+    _write(results, out_dir)
+    return results
+
+
+def _check_exec(fleet: Fleet, argv: list[str]) -> None:
+    p = fleet.exec(WIDE_HOST, argv, timeout=120)
+    if p.returncode != 0:
+        raise RuntimeError(
+            f"{shlex.join(argv)} on {WIDE_HOST} exited {p.returncode}: {p.stderr[-300:]}"
+        )
+
+
+def _find(measures: list[Measure], name: str, hosts: int) -> Measure:
+    return next(m for m in measures if m.name == name and m.hosts == hosts)
+
+
+def _summarise(measures: list[Measure], sizes: list[int]) -> dict:
+    ratios: dict[str, float] = {}
+    for n in sizes:
+        b = _find(measures, "barnum overview", n).median
+        ratios[f"barnum/floor @{n}"] = b / _find(measures, "floor: ssh true", n).median
+        ratios[f"naive/barnum @{n}"] = (
+            _find(measures, "naive: ssh + circusctl/systemctl per unit", n).median / b
+        )
+    if len(sizes) > 1:
+        small, big = sizes[-2], sizes[-1]
+        ratios[f"barnum @{big} / @{small}"] = (
+            _find(measures, "barnum overview", big).median
+            / _find(measures, "barnum overview", small).median
+        )
+    ratios["bailey 10 / 1"] = (
+        _find(measures, "bailey, 10 instances", 1).median
+        / _find(measures, "bailey, 1 instance", 1).median
+    )
+    return {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "measures": [
+            {**asdict(m), "median": m.median, "cpu_median": m.cpu_median} for m in measures
+        ],
+        "ratios": ratios,
+    }
+
+
+def to_markdown(results: dict) -> str:
+    lines = [
+        "| what | hosts | median wall (ms) | median client CPU (ms) | runs |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for m in results["measures"]:
+        cpu = f"{m['cpu_median'] * 1000:.0f}" if m["cpu_median"] is not None else ""
+        lines.append(
+            f"| {m['name']} | {m['hosts']} | {m['median'] * 1000:.0f} | {cpu} "
+            f"| {len(m['samples'])} |"
+        )
+    lines += ["", "| ratio | value |", "| --- | ---: |"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in results["ratios"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _write(results: dict, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out_dir / "results.md").write_text(to_markdown(results))
