@@ -105,6 +105,9 @@ def parse_config(text: str, path: Path | str = "<users file>") -> Config:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         at = f":{mark.line + 1}" if mark is not None else ""
+        ctx, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+        if ctx and cmark is not None and mark is not None and cmark.line != mark.line:
+            problem += f" ({ctx} started on line {cmark.line + 1})"
         raise ConfigError(f"{where}{at}: invalid YAML: {problem}") from None
     lines = _line_index(text)
 

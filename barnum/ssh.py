@@ -154,9 +154,13 @@ def classify(exc: BaseException, conn: Connection | None, timeout: float) -> str
     addr = f"{conn.host}:{conn.port}" if conn is not None else "?"
     user = conn.user if conn is not None else "?"
     kh = getattr(conn, "barnum_known_hosts", DEFAULT_KNOWN_HOSTS)
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, CommandTimedOut):
         return f"timed out after {secs} (bailey still running there)"
+    try:
+        text = str(exc).strip()
+    except Exception:  # some exceptions cannot even print themselves
+        text = ""
+    msg = text.splitlines()[0] if text else ""
     if isinstance(exc, paramiko.BadHostKeyException):
         return (f"host key changed! (known_hosts {kh} has another {exc.key.get_name()} key for "
                 f"{exc.hostname}: possible man-in-the-middle; if the change is expected, "
@@ -172,7 +176,7 @@ def classify(exc: BaseException, conn: Connection | None, timeout: float) -> str
         return f"cannot connect to {addr}: {why}"
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve {conn.host if conn else '?'}: {exc.strerror or exc}"
-    if isinstance(exc, TimeoutError | socket.timeout):
+    if isinstance(exc, TimeoutError):
         return f"timed out after {secs} connecting to {addr}"
     if isinstance(exc, paramiko.PasswordRequiredException):
         return (f"authentication failed for {user}: private key is encrypted "
