@@ -8,6 +8,7 @@ outputs (tests/data/systemctl/).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -147,7 +148,8 @@ def show_command(units: list[str], systemctl: str = "systemctl") -> list[str]:
     return [systemctl, "show", "--no-pager", "-p", ",".join(PROPERTIES), *units]
 
 
-def _run(argv: list[str], timeout: float) -> str:
+def _run(argv: list[str], timeout: float, empty_ok: bool = False) -> str:
+    what = f"{os.path.basename(argv[0])} {argv[1]}"
     try:
         proc = subprocess.run(
             argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
@@ -155,12 +157,16 @@ def _run(argv: list[str], timeout: float) -> str:
     except FileNotFoundError:
         raise SystemctlError(f"{argv[0]} not found") from None
     except subprocess.TimeoutExpired:
-        raise SystemctlError(f"{' '.join(argv[:2])} took more than {timeout:g}s") from None
+        raise SystemctlError(f"{what} took more than {timeout:g}s") from None
     except OSError as e:
         raise SystemctlError(f"cannot run {argv[0]}: {e.strerror or e}") from None
     if proc.returncode != 0:
+        if empty_ok and proc.returncode == 1 and not proc.stdout.strip() \
+                and not proc.stderr.strip():
+            # list-unit-files with a pattern matching nothing: exit 1, silent.
+            return ""
         why = " ".join(proc.stderr.split()) or "no message"
-        raise SystemctlError(f"{' '.join(argv[:2])} failed (exit {proc.returncode}): {why}")
+        raise SystemctlError(f"{what} failed (exit {proc.returncode}): {why}")
     return proc.stdout
 
 
@@ -172,7 +178,7 @@ def list_units(
     Raises SystemctlError when systemctl cannot answer (no bus, not found...).
     """
     names = sorted({name for name, _ in parse_list_unit_files(
-        _run(list_command(pattern, systemctl), timeout))})
+        _run(list_command(pattern, systemctl), timeout, empty_ok=True))})
     if not names:
         return []
     blocks = parse_show(_run(show_command(names, systemctl), timeout))

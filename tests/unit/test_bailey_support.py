@@ -32,6 +32,9 @@ class Circusd:
         folder.mkdir(parents=True, exist_ok=True)
         self.endpoint = endpoint or f"tcp://127.0.0.1:{free_port()}"
         self.ini = folder / f"{name}.ini"
+        self.logfile = folder / f"{name}.log"
+        if self.endpoint.startswith("ipc://") and not self.endpoint.startswith("ipc:///"):
+            (folder / self.endpoint[len("ipc://"):]).parent.mkdir(parents=True, exist_ok=True)
         self.ini.write_text(
             "[circus]\n"
             f"endpoint = {self.endpoint}\n"
@@ -40,7 +43,7 @@ class Circusd:
             "[watcher:sleeper]\ncmd = sleep 3600\n"
             "[watcher:ticker]\ncmd = sleep 3600\nautostart = false\n"
         )
-        self.log = open(folder / f"{name}.log", "w")  # noqa: SIM115
+        self.log = open(self.logfile, "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [CIRCUSD, str(self.ini)], cwd=folder, stdout=self.log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
@@ -51,7 +54,7 @@ class Circusd:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"circusd exited: {(self.folder / 'c.log').read_text()}")
+                raise RuntimeError(f"circusd exited: {self.logfile.read_text()}")
             r = subprocess.run([CIRCUSCTL, "--endpoint", self.connect_endpoint, "--timeout", "1",
                                 "status"], capture_output=True, text=True)
             if r.returncode == 0 and "sleeper: active" in r.stdout:
