@@ -307,6 +307,12 @@ def _run_ssh(job: _Job, options: Options, fab_config: Any, deadline: float,
                     return r
                 log(f"{job.hp.host}: bailey not installed; shipping it to python3")
                 res, r.shipped = run(shipped), True
+        if res.exited == -1:  # no exit status: invoke's timer closed the channel, or sshd did
+            if time.monotonic() >= deadline - 0.05:
+                r.error = f"timed out after {options.timeout:g}s (bailey still running there)"
+            else:
+                r.error = "connection closed before bailey finished (no exit status)"
+            return r
         if r.shipped and _not_found(res.exited, res.stderr):
             r.error = "bailey not installed and no python3 to ship it to"
             return r

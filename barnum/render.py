@@ -56,20 +56,22 @@ def host_lines(h: HostResult) -> list[Text]:
         return out
     rep = h.report
     width = max((len(i.unit) for i in rep.instances), default=0)
+    swidth = max((len(i.unit_file_state) for i in rep.instances), default=0)
     for inst in rep.instances:
-        out += instance_lines(inst, width)
+        out += instance_lines(inst, width, swidth)
     if not rep.instances and not rep.errors:
         out.append(Text("  no circus units", style="dim"))
     out += [Text(f"  {e}", style="red") for e in rep.errors]
     return out
 
 
-def instance_lines(inst: Instance, width: int) -> list[Text]:
+def instance_lines(inst: Instance, width: int = 0, state_width: int = 0) -> list[Text]:
     """A row for the unit, then watchers (or raw circusctl output, or the error)."""
     row = Text("  ")
     row.append(inst.unit.ljust(width), style="bold" if inst.healthy else "bold red")
     row.append("  ")
-    row.append(inst.unit_file_state, style="green" if inst.unit_file_state == "enabled" else "")
+    row.append(inst.unit_file_state.ljust(state_width),
+               style="green" if inst.unit_file_state == "enabled" else "")
     row.append("  ")
     active = f"{inst.active_state} ({inst.sub_state})" if inst.sub_state else inst.active_state
     style = {"active": "green", "failed": "red"}.get(inst.active_state, "yellow")
