@@ -105,7 +105,7 @@ class _Conn:
         self.sock.settimeout(self._remaining())
         try:
             self.sock.sendall(data)
-        except TimeoutError:
+        except socket.timeout:  # noqa: UP041 - not TimeoutError before 3.10 (shipped bailey)
             raise ZmtpTimeout("timed out sending") from None
 
     def recv_exact(self, n: int) -> bytes:
@@ -113,7 +113,7 @@ class _Conn:
             self.sock.settimeout(self._remaining())
             try:
                 chunk = self.sock.recv(max(65536, n - len(self.buf)))
-            except TimeoutError:
+            except socket.timeout:  # noqa: UP041 - not TimeoutError before 3.10 (shipped bailey)
                 raise ZmtpTimeout("timed out waiting for circusd") from None
             if not chunk:
                 raise ConnectionResetError(errno.ECONNRESET, "connection closed by peer")
@@ -184,7 +184,7 @@ def _connect(endpoint: str, deadline: float) -> socket.socket:
                 sock = socket.create_connection(address, timeout=left)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return sock
-        except TimeoutError:
+        except socket.timeout:  # noqa: UP041 - not TimeoutError before 3.10 (shipped bailey)
             raise ZmtpTimeout("timed out connecting") from None
         except socket.gaierror as e:
             raise ZmtpError(f"cannot resolve {address[0]!r}: {e.strerror or e}") from None
