@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("interrupted")
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # e.g. `barnum | head`: not worth a traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return EXIT_HOST
     except Exception as e:
         if debug:

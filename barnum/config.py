@@ -109,10 +109,8 @@ def parse_config(text: str, path: Path | str = "<users file>") -> Config:
         if ctx and cmark is not None and mark is not None and cmark.line != mark.line:
             problem += f" ({ctx} started on line {cmark.line + 1})"
         raise ConfigError(f"{where}{at}: invalid YAML: {problem}") from None
-    lines = _line_index(text)
-
     def fail(msg: str, key: object = None) -> ConfigError:
-        line = lines.get(key)
+        line = _line_index(text).get(key) if key is not None else None
         return ConfigError(f"{where}{f':{line}' if line else ''}: {msg}")
 
     if doc is None:

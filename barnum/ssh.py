@@ -104,8 +104,20 @@ def known_hosts_files(ssh_cfg: dict) -> tuple[list[Path], list[Path]]:
     """(user files, global files) from the host's ssh_config, OpenSSH's defaults otherwise."""
     user = ssh_cfg.get("userknownhostsfile") or DEFAULT_KNOWN_HOSTS
     glob_ = ssh_cfg.get("globalknownhostsfile") or GLOBAL_KNOWN_HOSTS
-    split = lambda v: [Path(os.path.expanduser(p)) for p in str(v).split()]  # noqa: E731
-    return split(user), split(glob_)
+    return _paths(user), _paths(glob_)
+
+
+def _paths(value: object) -> list[Path]:
+    """Space-separated paths with ~, %d (home), %u (local user) and %% expanded like OpenSSH."""
+    import getpass
+
+    out = []
+    for p in str(value).split():
+        p = p.replace("%%", "\0").replace("%d", os.path.expanduser("~"))
+        if "%u" in p:
+            p = p.replace("%u", getpass.getuser())
+        out.append(Path(os.path.expanduser(p.replace("\0", "%"))))
+    return out
 
 
 def make_connection(host: str, fab_config: Config, timeout: float, policy: str,

@@ -50,6 +50,7 @@ class _Server(paramiko.ServerInterface):
         return True
 
     def _exec(self, channel, command):
+        time.sleep(0.05)  # let paramiko send the exec request's success reply first
         if self.hang:
             time.sleep(60)
         p = subprocess.run(["sh", "-c", command], capture_output=True, timeout=60)

@@ -166,3 +166,10 @@ def test_classify_command_timeout():
     from invoke.exceptions import CommandTimedOut
 
     assert ssh.classify(CommandTimedOut(None, 10), _C(), 10).startswith("timed out after 10s")
+
+
+def test_known_hosts_tokens(monkeypatch):
+    monkeypatch.setenv("HOME", "/home/op")
+    users, globals_ = ssh.known_hosts_files({"userknownhostsfile": "%d/.ssh/kh ~/b 100%%"})
+    assert [str(p) for p in users] == ["/home/op/.ssh/kh", "/home/op/b", "100%"]
+    assert [str(p) for p in globals_] == ["/etc/ssh/ssh_known_hosts"]
