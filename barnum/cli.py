@@ -184,6 +184,11 @@ def _main(argv: list[str], err: _Err) -> int:
 
     from barnum.fleet import run_fleet
 
+    if args.debug and any(not h.local for h in p.hosts):
+        from barnum.ssh import debug_logging
+
+        debug_logging()
+
     result = run_fleet(p, options, log=err)
     if args.json:
         import json

@@ -38,6 +38,7 @@ SCHEMA = "barnum/1"
 GRACE = 0.5  # the pool's hard deadline is timeout + GRACE, so SSH's own timeouts speak first
 
 Log = Callable[[str], None]
+_payload_lock = threading.Lock()  # build bailey's payload once, not once per thread
 
 
 @dataclass
@@ -296,9 +297,12 @@ def _run_ssh(job: _Job, options: Options, fab_config: Any, deadline: float,
             return conn.run(remote_command(argv), hide=True, warn=True, in_stream=False,
                             timeout=left)
 
-        shipped = shipped_argv(bailey_args_of(job.argv, options.bailey))
+        def shipped() -> list[str]:  # built only when needed: compressing costs ~10 ms
+            with _payload_lock:
+                return shipped_argv(bailey_args_of(job.argv, options.bailey))
+
         if options.ship:
-            res, r.shipped = run(shipped), True
+            res, r.shipped = run(shipped()), True
         else:
             res = run(job.argv)
             if _not_found(res.exited, res.stderr):
@@ -306,7 +310,7 @@ def _run_ssh(job: _Job, options: Options, fab_config: Any, deadline: float,
                     r.error = "bailey not found; rerun with --ship"
                     return r
                 log(f"{job.hp.host}: bailey not installed; shipping it to python3")
-                res, r.shipped = run(shipped), True
+                res, r.shipped = run(shipped()), True
         if res.exited == -1:  # no exit status: invoke's timer closed the channel, or sshd did
             if time.monotonic() >= deadline - 0.05:
                 r.error = f"timed out after {options.timeout:g}s (bailey still running there)"

@@ -26,6 +26,7 @@ This module imports paramiko and fabric at import time: import it lazily.
 from __future__ import annotations
 
 import errno
+import logging
 import math
 import os
 import socket
@@ -42,6 +43,19 @@ GLOBAL_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
 KEEPALIVE = 5
 
 _known_hosts_lock = threading.Lock()  # one writer at a time, across all hosts
+
+# paramiko logs transport failures (with tracebacks) from its own threads; with
+# no handler, logging's last resort prints them on stderr.  barnum reports each
+# failure as one line instead; --debug turns paramiko's log back on.
+_paramiko_log = logging.getLogger("paramiko")
+_paramiko_log.addHandler(logging.NullHandler())
+_paramiko_log.propagate = False
+
+
+def debug_logging() -> None:
+    """Let paramiko's log reach stderr (``--debug``)."""
+    _paramiko_log.propagate = True
+    logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
 
 
 class AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
@@ -145,7 +159,9 @@ def make_connection(host: str, fab_config: Config, timeout: float, policy: str,
     else:
         hashed = str(conn.ssh_config.get("hashknownhosts", "no")).lower() == "yes"
         client.set_missing_host_key_policy(AcceptNewPolicy(users[0], hashed=hashed))
-    conn.barnum_known_hosts = str(users[0])  # for error messages
+    # For error messages.  Not on the Connection: its unknown attributes land
+    # in the (shared) Fabric config.
+    client.barnum_known_hosts = str(users[0])
     return conn
 
 
@@ -165,7 +181,7 @@ def classify(exc: BaseException, conn: Connection | None, timeout: float) -> str
     secs = f"{timeout:g}s"
     addr = f"{conn.host}:{conn.port}" if conn is not None else "?"
     user = conn.user if conn is not None else "?"
-    kh = getattr(conn, "barnum_known_hosts", DEFAULT_KNOWN_HOSTS)
+    kh = getattr(getattr(conn, "client", None), "barnum_known_hosts", DEFAULT_KNOWN_HOSTS)
     if isinstance(exc, CommandTimedOut):
         return f"timed out after {secs} (bailey still running there)"
     try:
@@ -174,9 +190,12 @@ def classify(exc: BaseException, conn: Connection | None, timeout: float) -> str
         text = ""
     msg = text.splitlines()[0] if text else ""
     if isinstance(exc, paramiko.BadHostKeyException):
+        name = exc.hostname
+        if conn is not None and conn.port != 22 and not name.startswith("["):
+            name = f"[{name}]:{conn.port}"
         return (f"host key changed! (known_hosts {kh} has another {exc.key.get_name()} key for "
-                f"{exc.hostname}: possible man-in-the-middle; if the change is expected, "
-                f"ssh-keygen -R {exc.hostname} -f {kh})")
+                f"{name}: possible man-in-the-middle; if the change is expected, "
+                f"ssh-keygen -R '{name}' -f {kh})")
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
         reasons = {e.errno for e in exc.errors.values() if isinstance(e, OSError)}
         if errno.ECONNREFUSED in reasons:

@@ -127,8 +127,12 @@ def test_missing_ssh_config_is_a_one_line_error(tmp_path):
         ssh.fabric_config(str(tmp_path / "nope"))
 
 
+class _Client:
+    barnum_known_hosts = "/kh"
+
+
 class _C:
-    host, port, user, barnum_known_hosts = "10.0.0.3", 22, "barnumop", "/kh"
+    host, port, user, client = "10.0.0.3", 22, "barnumop", _Client()
 
 
 @pytest.mark.parametrize(
@@ -173,3 +177,18 @@ def test_known_hosts_tokens(monkeypatch):
     users, globals_ = ssh.known_hosts_files({"userknownhostsfile": "%d/.ssh/kh ~/b 100%%"})
     assert [str(p) for p in users] == ["/home/op/.ssh/kh", "/home/op/b", "100%"]
     assert [str(p) for p in globals_] == ["/etc/ssh/ssh_known_hosts"]
+
+
+def test_known_hosts_path_is_per_connection(tmp_path):
+    """Regression: an attribute set on a Connection leaked into the shared Fabric config."""
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"Host a\n  UserKnownHostsFile {tmp_path}/ka\nHost b\n"
+                   f"  UserKnownHostsFile {tmp_path}/kb\n")
+    fab = ssh.fabric_config(str(cfg))
+    a = ssh.make_connection("a", fab, 3, "accept-new", print)
+    ssh.make_connection("b", fab, 3, "accept-new", print)
+    assert ssh.classify(paramiko.BadHostKeyException("a", CLIENT, CLIENT), a, 3).startswith(
+        f"host key changed! (known_hosts {tmp_path}/ka ")
+
+
+CLIENT = paramiko.ECDSAKey.generate()
