@@ -52,7 +52,11 @@ def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("site")
     conf = lambda user: root / user / "circus" / HOST  # noqa: E731
     d1 = Circusd(conf("user1"), name="circus")
-    d2 = Circusd(conf("user2"), endpoint="ipc://run/c.sock", name="circus")
+    try:
+        d2 = Circusd(conf("user2"), endpoint="ipc://run/c.sock", name="circus")
+    except BaseException:
+        d1.stop()
+        raise
     # user6's circus.ini names a port nothing listens on
     conf("user6").mkdir(parents=True)
     (conf("user6") / "circus.ini").write_text(
