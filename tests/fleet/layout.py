@@ -55,10 +55,8 @@ def demo_layout() -> list[HostSpec]:
     users = ["user1", "user2", "user3"]
     hosts = []
     for i in range(1, 4):
-        units = [
-            UnitSpec(u, enabled=not (i == 3 and u == "user3"), started=not (i == 3 and u == "user3"))
-            for u in users
-        ]
+        off = {"user3"} if i == 3 else set()
+        units = [UnitSpec(u, enabled=u not in off, started=u not in off) for u in users]
         hosts.append(HostSpec(f"host{i}", units))
     return hosts
 
@@ -67,9 +65,8 @@ def test_layout() -> list[HostSpec]:
     """Every staged case on four hosts, plus healthy ones for "the others".
 
     - host1, host2: user1 and user2 enabled and running (healthy).
-    - host3: user1 running; user2 disabled and inactive; user3 unit failing
-      (circusd rejects its ini); user1... and a config tree for user3 drift? no:
-      user2 has a circus/host3 tree and a disabled unit.
+    - host3: user1 running; user2 disabled and inactive; user3's unit
+      failed (circusd rejects its ini).
     - host4: user1 running but its ini made malformed after start; user2's
       unit has no circus.ini (fails); user3 has a config tree and no unit;
       bailey is not installed (barnum must ship it).

@@ -1,0 +1,57 @@
+"""The session's fleet of real hosts, for tests marked ``fleet``.
+
+Where the machine cannot host a fleet (not root, no systemd, no iproute2 or
+sshd) those tests skip with the reason; with BARNUM_REQUIRE_FLEET=1 (CI) they
+fail instead.  A canary in the real /tmp proves no host wiped it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+
+def _cannot_host() -> str | None:
+    if os.geteuid() != 0:
+        return "the test fleet needs root"
+    for path in ("/lib/systemd/systemd", "/usr/sbin/sshd", "/usr/bin/dbus-daemon"):
+        if not os.path.exists(path):
+            return f"the test fleet needs {path}"
+    for tool in ("ip", "unshare", "nsenter", "ssh", "ssh-keygen"):
+        if shutil.which(tool) is None:
+            return f"the test fleet needs {tool}"
+    return None
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("BARNUM_REQUIRE_FLEET") == "1":
+        pytest.fail(f"BARNUM_REQUIRE_FLEET=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def fleet():
+    """The test layout's fleet, booted once per session and removed after."""
+    reason = _cannot_host()
+    if reason:
+        _unavailable(reason)
+    from tests.fleet import Fleet, test_layout
+
+    fd, canary = tempfile.mkstemp(prefix="barnum-canary-", dir="/tmp")
+    os.close(fd)
+    f = Fleet(os.environ.get("BARNUM_TEST_FLEET", "bt"), test_layout())
+    try:
+        f.up()
+    except Exception as e:
+        Path(canary).unlink(missing_ok=True)
+        _unavailable(f"the test fleet did not boot: {e}")
+    try:
+        yield f
+    finally:
+        f.down()
+        assert Path(canary).exists(), "a fleet host emptied the machine's /tmp"
+        Path(canary).unlink()
