@@ -23,7 +23,7 @@ from pathlib import Path
 from tests.fleet.layout import HostSpec, UnitSpec
 from tests.fleet.venv import ROOT, ensure_venv
 
-HOSTINIT = Path(__file__).with_name("hostinit.sh")
+HOSTINIT = Path(__file__).with_name("pid1.sh")
 OPERATOR = "barnumop"
 FIRST_UID = 61000
 CGROUP_ROOTS = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
