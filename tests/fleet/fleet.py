@@ -93,6 +93,10 @@ class Fleet:
     def netns(self, host: str) -> str:
         return f"{self.name}-{host}"
 
+    def port(self, user: str) -> int:
+        """The port of ``user``'s circusd endpoint (pubsub is the next one)."""
+        return 5500 + 10 * self.users.index(user)
+
     def uid(self, user: str) -> int:
         return FIRST_UID if user == OPERATOR else FIRST_UID + 1 + self.users.index(user)
 
@@ -397,7 +401,7 @@ class Fleet:
             self._write_ini(user, spec.name, j, "ok")
 
     def _write_ini(self, user: str, host: str, index: int, kind: str) -> None:
-        port = 5500 + 10 * self.users.index(user)
+        port = self.port(user)
         form = ("tcp://127.0.0.1", "tcp://0.0.0.0", "tcp://*")[self.users.index(user) % 3]
         text = (
             f"[circus]\nendpoint = {form}:{port}\n"
@@ -468,17 +472,25 @@ class Fleet:
                 elif u.started and not u.enabled:
                     self.exec(spec.name, ["systemctl", "start", unit])
                 if u.config == "broken":  # edited after circusd read it
-                    self._wait_active(spec.name, unit)
+                    self._wait_answering(spec.name, u.user)
                     ini = self.homes / u.user / "circus" / spec.name / "circus.ini"
                     ini.write_text("[circus]\nendpoint = tcp://127.0.0.1:5555\n"
                                    "a line that is not ini\n")
 
-    def _wait_active(self, host: str, unit: str) -> None:
-        for _ in range(100):
-            out = self.exec(host, ["systemctl", "is-active", unit]).stdout.strip()
-            if out == "active":
+    def _wait_answering(self, host: str, user: str) -> None:
+        """Until ``user``'s circusd answers: it has read its ini by then.
+
+        systemd says ``active`` as soon as it forked circusd, a second
+        before circusd reads its ini, so is-active is not enough.
+        """
+        argv = [str(self.venv / "bin" / "circusctl"), "--endpoint",
+                f"tcp://127.0.0.1:{self.port(user)}", "--timeout", "1", "status"]
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.exec(host, argv, user=user).returncode == 0:
                 return
-            time.sleep(0.05)
+            time.sleep(0.1)
+        raise RuntimeError(f"{host}: circusd of {user} never answered")
 
     def _log_tail(self, host: str) -> str:
         log = self._hostdir(host) / "boot.log"
