@@ -193,7 +193,11 @@ def _main(argv: list[str], err: _Err) -> int:
     if args.json:
         import json
 
+        from barnum.fleet import error_lines
+
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+        for line in error_lines(result):
+            err(line)
     else:
         from barnum.render import render
 

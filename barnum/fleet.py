@@ -441,3 +441,20 @@ def _abandon(job: _Job) -> None:
 def _quiet_close(conn: Any) -> None:
     with contextlib.suppress(Exception):
         conn.close()
+
+
+def error_lines(result: FleetResult) -> list[str]:
+    """``host: message`` for every host-level and instance-level problem."""
+    lines = []
+    for h in result.hosts:
+        if h.error:
+            lines.append(f"{h.host}: {h.error}")
+            continue
+        if not h.report:
+            continue
+        lines += [f"{h.host}: {e}" for e in h.report.errors]
+        for i in h.report.instances:
+            if not i.healthy:
+                why = i.error or ("unit failed" if i.state == "unit-failed" else i.state)
+                lines.append(f"{h.host}: {i.unit}: {why}")
+    return lines

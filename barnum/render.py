@@ -1,43 +1,49 @@
 """Human output with rich: a block per host, then a summary with every error.
 
-Colour only on a terminal; rich honours NO_COLOR and writes no escape codes
-to a pipe.  Everything that came from a host is inserted as plain Text, never
-as markup, so a watcher called ``[red]x`` prints as itself.
+Colour only on a terminal, and no escape codes at all under NO_COLOR (rich
+alone would still write bold) or to a pipe.  Errors go to stderr, one line
+each, so a pipe of stdout holds only results.  Everything that came from a
+host is inserted as plain Text, never as markup, so a watcher called ``[red]x`` prints as itself.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import IO
 
 from rich.console import Console
 from rich.text import Text
 
 from bailey.report import INACTIVE, OK, PLANNED, UNIT_FAILED, Instance
-from barnum.fleet import FleetResult, HostResult
+from barnum.fleet import FleetResult, HostResult, error_lines
 
 WATCHER_STYLE = {"active": "green", "stopped": "yellow", "error": "red"}
 
 
 def make_console(file: IO[str] | None = None, color: bool | None = None) -> Console:
     """A console for ``file`` (stdout); ``color`` None: only if it is a terminal."""
-    kwargs = {}
-    if color is False:
+    kwargs: dict = {}
+    if color is False or (color is None and os.environ.get("NO_COLOR")):
+        kwargs["color_system"] = None
         kwargs["no_color"] = True
-        kwargs["force_terminal"] = False
     elif color is True:
         kwargs["force_terminal"] = True
     return Console(file=file, highlight=False, emoji=False, soft_wrap=True, **kwargs)
 
 
-def render(result: FleetResult, console: Console | None = None) -> None:
-    """Every host (sorted), then the summary."""
+def render(result: FleetResult, console: Console | None = None,
+           errors: Console | None = None) -> None:
+    """Every host (sorted), then the counts; the error lines to ``errors`` (stderr)."""
     console = console or make_console()
     for h in result.hosts:
         for line in host_lines(h):
             console.print(line)
         console.print()
-    for line in summary_lines(result):
-        console.print(line)
+    console.print(summary_line(result))
+    errors = errors or make_console(sys.stderr)
+    for line in error_lines(result):
+        errors.print(Text("barnum: " + line, style="red"))
 
 
 def host_lines(h: HostResult) -> list[Text]:
@@ -99,8 +105,8 @@ def instance_lines(inst: Instance, width: int = 0, state_width: int = 0) -> list
     return out
 
 
-def summary_lines(result: FleetResult) -> list[Text]:
-    """Counts, then every error one line each, prefixed with its host."""
+def summary_line(result: FleetResult) -> Text:
+    """Hosts and instances counted, ok and failed."""
     hosts_ok = sum(h.ok for h in result.hosts)
     insts = [i for h in result.hosts if h.report for i in h.report.instances]
     inst_ok = sum(i.healthy for i in insts)
@@ -109,24 +115,4 @@ def summary_lines(result: FleetResult) -> list[Text]:
         f"{len(insts)} instances: {inst_ok} ok, {len(insts) - inst_ok} failed",
         style="bold" if result.exit_code == 0 else "bold red",
     )
-    out = [counts]
-    for line in error_lines(result):
-        out.append(Text(line, style="red"))
-    return out
-
-
-def error_lines(result: FleetResult) -> list[str]:
-    """``host: message`` for every host-level and instance-level problem."""
-    lines = []
-    for h in result.hosts:
-        if h.error:
-            lines.append(f"{h.host}: {h.error}")
-            continue
-        if not h.report:
-            continue
-        lines += [f"{h.host}: {e}" for e in h.report.errors]
-        for i in h.report.instances:
-            if not i.healthy:
-                why = i.error or ("unit failed" if i.state == UNIT_FAILED else i.state)
-                lines.append(f"{h.host}: {i.unit}: {why}")
-    return lines
+    return counts

@@ -114,4 +114,4 @@ def test_local_run_json_and_piped_human(users, tmp_path):
     assert p.returncode == 1
     assert "\x1b[" not in p.stdout
     assert "circus_user2_x.service  enabled  failed (failed)" in p.stdout
-    assert "localhost: circus_user2_x.service: unit failed" in p.stdout
+    assert "barnum: localhost: circus_user2_x.service: unit failed" in p.stderr

@@ -3,8 +3,8 @@ import json
 import re
 
 from bailey.report import Instance, Report
-from barnum.fleet import FleetResult, HostResult, interpret
-from barnum.render import error_lines, make_console, render
+from barnum.fleet import FleetResult, HostResult, error_lines, interpret
+from barnum.render import make_console, render
 
 ANSI = re.compile(r"\x1b\[")
 
@@ -29,8 +29,17 @@ def _result():
 
 def _render(**kw) -> str:
     buf = io.StringIO()
-    render(_result(), make_console(buf, **kw))
+    render(_result(), make_console(buf, **kw), make_console(buf, **kw))
     return buf.getvalue()
+
+
+def test_errors_go_to_the_error_console_only():
+    out, err = io.StringIO(), io.StringIO()
+    render(_result(), make_console(out, color=False), make_console(err, color=False))
+    assert err.getvalue().splitlines() == [
+        "barnum: host2: cannot connect to 10.0.0.3:22: connection refused",
+        *[f"barnum: {line}" for line in error_lines(_result()) if not line.startswith("host2")],
+    ]
 
 
 def test_piped_output_has_no_escape_codes(monkeypatch):
