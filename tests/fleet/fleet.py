@@ -1,7 +1,7 @@
 """A fleet of real hosts on this machine: systemd as PID 1, sshd, circusd per user.
 
 Follows ../shared/test-fleet.md.  Everything a fleet makes carries its name:
-netns ``<name>-hostN``, veths ``<name>N``, bridge ``<name>-br``, cgroup
+netns ``<name>-hostN``, veths ``<name>vN``, bridge ``<name>-br``, cgroup
 folders ``<name>/`` and the state folder /opt/barnum-fleet/<name>/, so a
 fleet left by a crash is found and removed by the next ``up()``.
 """
@@ -124,7 +124,7 @@ class Fleet:
         return f
 
     def up(self) -> Fleet:
-        self.down()
+        Fleet.load(self.name).down()  # a leftover, with its recorded PIDs
         ensure_venv(self.venv)
         self.subnet = self._free_subnet()
         self.state.mkdir(parents=True)
@@ -179,7 +179,8 @@ class Fleet:
                 _run(["ip", "netns", "del", ns], check=False)
         _run(["ip", "link", "del", f"{self.name}-br"], check=False)
         for link in _links():
-            if link.startswith(self.name) and link[len(self.name):].isdigit():
+            rest = link.removeprefix(f"{self.name}v")
+            if rest != link and rest.isdigit():
                 _run(["ip", "link", "del", link], check=False)
         if self.state.exists():
             shutil.rmtree(self.state)
@@ -200,7 +201,8 @@ class Fleet:
         if user is not None:
             uid = self.uid(user)
             cmd += ["-S", str(uid), "-G", str(uid)]
-        env = {"PATH": HOST_PATH, "LANG": "C.UTF-8"}
+        home = str(self.homes / user) if user else "/root"
+        env = {"PATH": HOST_PATH, "LANG": "C.UTF-8", "HOME": home}
         return _run([*cmd, *argv], check=False, timeout=timeout, env=env)
 
     def ssh(self, host: str, argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess:
@@ -339,7 +341,7 @@ class Fleet:
         _run(["ip", "addr", "add", f"{SUBNET_BASE}.{self.subnet}.1/24", "dev", br])
         _run(["ip", "link", "set", br, "up"])
         for i, h in enumerate(self.hosts, start=1):
-            ns, veth = self.netns(h), f"{self.name}{i}"
+            ns, veth = self.netns(h), f"{self.name}v{i}"
             _run(["ip", "netns", "add", ns])
             _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0",
                   "netns", ns])
@@ -425,18 +427,19 @@ class Fleet:
         for cg in cgroups:
             cg.mkdir(parents=True, exist_ok=True)
 
-        def enter_cgroup() -> None:  # in the child, before exec
-            for cg in cgroups:
-                (cg / "cgroup.procs").write_text(str(os.getpid()))
-
         log = (self._hostdir(host) / "boot.log").open("w")
+        # The shell writes its own PID into the host's cgroups, then becomes
+        # `ip netns exec ... unshare ...`: no preexec_fn (unsafe with threads).
+        enter = 'for f in "$0" "$1"; do echo $$ > "$f"; done; shift; exec "$@"'
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.netns(host), "unshare", "--cgroup", "--pid", "--fork",
+            ["sh", "-c", enter, *(str(cg / "cgroup.procs") for cg in cgroups),
+             "ip", "netns", "exec", self.netns(host), "unshare", "--cgroup", "--pid", "--fork",
              "--mount", "--uts", "--mount-proc", "--propagation", "private",
              str(HOSTINIT), host, str(self._hostdir(host)), str(self.homes)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=enter_cgroup,
+            start_new_session=True,
         )
+        log.close()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
