@@ -51,7 +51,12 @@ def lint(c):
 
 @task(help={"k": "only tests matching this pytest -k expression", "unit": "unit tests only"})
 def test(c, k="", unit=False):
-    """The whole suite (unit, fleet integration, end to end), then lint."""
+    """The whole suite (unit, fleet integration, end to end), then lint.
+
+    Installs the fleet's system packages first (``setup``) unless --unit.
+    """
+    if not unit:
+        setup(c)
     args = ["-q"]
     if unit:
         args.append("tests/unit")
@@ -125,6 +130,7 @@ def demo(c, down=False):
         Fleet.load(DEMO).down()
         print("demo fleet stopped")
         return
+    setup(c)
     f = Fleet(DEMO, demo_layout()).up()
     env = {"BARNUM_CONFIG": str(f.users_file)}
     print(f"$ BARNUM_CONFIG={f.users_file} barnum\n", flush=True)
