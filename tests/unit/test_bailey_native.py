@@ -8,6 +8,7 @@ where circusctl prints a traceback).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import time
@@ -123,7 +124,8 @@ def test_circusd_starting_later_is_reached_within_timeout(tmp_path):
     try:
         t.join(20)
         assert box["out"].exit == 0
-        assert "sleeper: active" in box["out"].stdout
+        # circusd answered; its watchers may still be starting under load.
+        assert re.search(r"^sleeper: (active|starting)$", box["out"].stdout, re.M)
     finally:
         d.stop()
 
