@@ -103,12 +103,20 @@ def test_payload_is_small():
 
 @pytest.mark.skipif(not (REPO / "bailey" / "cli.py").exists(), reason="bailey/cli.py not yet")
 def test_shipped_bootstrap_runs_bailey_without_bailey_installed(tmp_path):
-    """python3 -I from an empty folder cannot import bailey: only the payload can provide it."""
-    probe = subprocess.run([sys.executable, "-I", "-c", "import bailey"], cwd=tmp_path,
-                           capture_output=True)
-    if probe.returncode == 0:
-        pytest.skip("bailey is installed site-wide: cannot prove the payload supplies it")
-    argv = shipped_argv(["--version"], sys.executable)
+    """A python3 that cannot import bailey (-I, empty folder): only the payload provides it.
+
+    The development python may have bailey installed (editable); the system's
+    /usr/bin/python3 is a python such a host would have.
+    """
+    python = next(
+        (py for py in (sys.executable, "/usr/bin/python3") if os.path.exists(py)
+         and subprocess.run([py, "-I", "-c", "import bailey"], cwd=tmp_path,
+                            capture_output=True).returncode != 0),
+        None,
+    )
+    if python is None:
+        pytest.skip("every python here can import bailey: cannot prove the payload supplies it")
+    argv = shipped_argv(["--version"], python)
     argv.insert(1, "-I")
     p = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
