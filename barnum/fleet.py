@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bailey.report import EXIT_HOST as BAILEY_EXIT_HOST
-from bailey.report import Report
+from bailey.report import UNIT_FAILED, Report
 from barnum import EXIT_HOST, EXIT_INSTANCE, EXIT_OK, EXIT_USAGE, BarnumError, __version__
 from barnum.config import Config
 from barnum.discovery import Discovery, discover
@@ -252,10 +252,13 @@ class _Job:
 
 def _run_local(job: _Job, options: Options, deadline: float, log: Log) -> HostResult:
     r = HostResult(job.hp.host, job.hp.users, job.argv)
-    argv = job.argv
-    if options.ship:
-        argv = shipped_argv(bailey_args_of(job.argv, options.bailey), sys.executable)
-        r.shipped = True
+
+    def shipped() -> list[str]:  # built only when needed, like _run_ssh's
+        with _payload_lock:
+            return shipped_argv(bailey_args_of(job.argv, options.bailey), sys.executable)
+
+    argv = shipped() if options.ship else job.argv
+    r.shipped = options.ship
     try:
         p = _subprocess(argv, deadline)
     except FileNotFoundError:
@@ -264,8 +267,7 @@ def _run_local(job: _Job, options: Options, deadline: float, log: Log) -> HostRe
             return r
         log(f"{job.hp.host}: {argv[0]} not found; running bailey from barnum's copy")
         r.shipped = True
-        p = _subprocess(shipped_argv(bailey_args_of(job.argv, options.bailey), sys.executable),
-                        deadline)
+        p = _subprocess(shipped(), deadline)
     except subprocess.TimeoutExpired:
         r.error = f"timed out after {options.timeout:g}s"
         return r
@@ -325,8 +327,7 @@ def _run_ssh(job: _Job, options: Options, fab_config: Any, deadline: float,
         r.error = ssh.classify(e, conn, options.timeout)
     finally:
         if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
+            _quiet_close(conn)
     return r
 
 
@@ -455,6 +456,6 @@ def error_lines(result: FleetResult) -> list[str]:
         lines += [f"{h.host}: {e}" for e in h.report.errors]
         for i in h.report.instances:
             if not i.healthy:
-                why = i.error or ("unit failed" if i.state == "unit-failed" else i.state)
+                why = i.error or ("unit failed" if i.state == UNIT_FAILED else i.state)
                 lines.append(f"{h.host}: {i.unit}: {why}")
     return lines
