@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 from invoke import Collection, task
@@ -40,7 +41,7 @@ def setup(c):
         sys.exit(f"setup: missing {' '.join(missing)}; run as root or install them with apt")
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     c.run("apt-get update -qq", env=env, pty=False)
-    c.run("apt-get install -y -qq " + " ".join(missing), env=env, pty=False)
+    c.run(shlex.join(["apt-get", "install", "-y", "-qq", *missing]), env=env, pty=False)
 
 
 @task
@@ -62,14 +63,8 @@ def test(c, k="", unit=False):
         args.append("tests/unit")
     if k:
         args += ["-k", k]
-    c.run(f"{sys.executable} -m pytest " + " ".join(_quote(a) for a in args), pty=False)
+    c.run(shlex.join([sys.executable, "-m", "pytest", *args]), pty=False)
     lint(c)
-
-
-def _quote(s: str) -> str:
-    import shlex
-
-    return shlex.quote(s)
 
 
 @task(help={"hosts": "how many hosts", "name": "fleet name (prefix of everything it makes)"})

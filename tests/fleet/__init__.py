@@ -1,6 +1,6 @@
 """Real hosts in namespaces for barnum's tests, demo and benchmark (see fleet.py)."""
 
-from tests.fleet.fleet import OPERATOR, Fleet, running
+from tests.fleet.fleet import OPERATOR, Fleet
 from tests.fleet.layout import HostSpec, UnitSpec, default_layout, demo_layout, test_layout
 
 __all__ = [
@@ -10,6 +10,5 @@ __all__ = [
     "UnitSpec",
     "default_layout",
     "demo_layout",
-    "running",
     "test_layout",
 ]

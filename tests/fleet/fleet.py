@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -110,8 +109,7 @@ class Fleet:
         """The fleet ``up()`` left on disk (for ``fleet.down`` from another process)."""
         state = ROOT / name / "fleet.json"
         if not state.exists():
-            f = cls(name, [])
-            return f
+            return cls(name, [])
         doc = json.loads(state.read_text())
         layout = [
             HostSpec(h["name"], [UnitSpec(**u) for u in h["units"]], h["orphan_configs"],
@@ -386,7 +384,7 @@ class Fleet:
             "[Unit]\nDescription=barnum fleet host\n"
             "Wants=ssh.service dbus.socket dbus.service systemd-user-sessions.service\n"
         )
-        for i, u in enumerate(spec.units):
+        for u in spec.units:
             unit = f"circus_{u.user}_{spec.name}.service"
             home = self.homes / u.user
             (system / unit).write_text(
@@ -398,11 +396,11 @@ class Fleet:
             if u.enabled:
                 (wants / unit).symlink_to(f"/etc/systemd/system/{unit}")
             if u.config != "missing":
-                self._write_ini(u.user, spec.name, i, u.config)
-        for j, user in enumerate(spec.orphan_configs, start=len(spec.units)):
-            self._write_ini(user, spec.name, j, "ok")
+                self._write_ini(u.user, spec.name, u.config)
+        for user in spec.orphan_configs:
+            self._write_ini(user, spec.name, "ok")
 
-    def _write_ini(self, user: str, host: str, index: int, kind: str) -> None:
+    def _write_ini(self, user: str, host: str, kind: str) -> None:
         port = self.port(user)
         form = ("tcp://127.0.0.1", "tcp://0.0.0.0", "tcp://*")[self.users.index(user) % 3]
         text = (
@@ -525,13 +523,3 @@ def _links() -> list[str]:
 
 def _keygen(path: Path) -> None:
     _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "barnum-fleet", "-f", str(path)])
-
-
-@contextlib.contextmanager
-def running(name: str, layout: list[HostSpec]) -> Iterator[Fleet]:
-    """A fleet for the length of a ``with`` block."""
-    f = Fleet(name, layout).up()
-    try:
-        yield f
-    finally:
-        f.down()
