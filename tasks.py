@@ -17,6 +17,8 @@ APT_PACKAGES = (
     "util-linux",
     "procps",
     "python3-venv",
+    "tmux",  # the terminal tests (watch, shell) drive real terminals
+    "chromium",  # the web page's end-to-end tests (Debian's; no browser download)
 )
 
 
@@ -116,6 +118,13 @@ def bench(c, quick=False, sizes="4,12,24", repeats=5):
 DEMO = "demo"
 
 
+def _script(name: str) -> str:
+    """A console script of this environment (the venv's ``barnum``, not PATH's)."""
+    from pathlib import Path
+
+    return str(Path(sys.executable).with_name(name))
+
+
 @task(help={"down": "stop the demo fleet instead"})
 def demo(c, down=False):
     """Boot a 3-host demo fleet and run barnum against it."""
@@ -129,7 +138,7 @@ def demo(c, down=False):
     f = Fleet(DEMO, demo_layout()).up()
     env = {"BARNUM_CONFIG": str(f.users_file)}
     print(f"$ BARNUM_CONFIG={f.users_file} barnum\n", flush=True)
-    c.run("barnum", env=env, warn=True, pty=False)
+    c.run(shlex.quote(_script("barnum")), env=env, warn=True, pty=False)
     print(
         "\nThe demo fleet is up. Try:\n"
         f"  export BARNUM_CONFIG={f.users_file}\n"

@@ -13,9 +13,15 @@ import argparse
 import os
 import sys
 import threading
-from typing import TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
 
 from barnum import EXIT_HOST, EXIT_USAGE, BarnumError, __version__
+
+if TYPE_CHECKING:
+    from barnum.config import Config
+    from barnum.discovery import Discovery
+    from barnum.fleet import Options
 
 PREFIX = "barnum: "
 
@@ -43,16 +49,24 @@ exit codes:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="barnum",
-        usage="%(prog)s [options] [targets ...] [-- bailey args [-- circusctl args]]",
-        description="Run bailey (and through it circusctl) on every circus host, "
-        "over SSH, in parallel, and show the fleet's state.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("targets", nargs="*", help="hosts or user@host; globs allowed")
+# Subcommands: the first argument, when it is one of these words, names a
+# command module with ``configure(parser)`` and ``run(args, ctx) -> int``.  A
+# host with one of these names stays reachable as ``barnum -t NAME``.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "watch": ("barnum.commands.watch", "live view of the fleet"),
+    "logs": ("barnum.commands.logs", "journal lines of the circus units, merged"),
+    "stats": ("barnum.commands.stats", "cpu and memory per watcher and process"),
+    "web": ("barnum.commands.web", "the fleet's live web page"),
+    "shell": ("barnum.commands.shell", "interactive fleet shell"),
+    "check": ("barnum.commands.check", "compare the fleet with its expectations"),
+    "drift": ("barnum.commands.drift", "config trees, units and configs that disagree"),
+    "start": ("barnum.commands.ordered", "start watchers (--ordered: by dependencies)"),
+    "stop": ("barnum.commands.ordered", "stop watchers (--ordered: reverse dependencies)"),
+}
+
+
+def add_common_options(p: argparse.ArgumentParser) -> None:
+    """Options every command shares: where the users file is and how hosts are reached."""
     p.add_argument("--config", metavar="FILE", help="users file (circus_users.yaml)")
     p.add_argument("--ssh-config", metavar="FILE",
                    help="ssh_config to use instead of ~/.ssh/config and /etc/ssh/ssh_config")
@@ -72,14 +86,47 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unknown host keys: accept-new (default; appended to known_hosts), "
                    "strict (refused), off (accepted with a warning). "
                    "A changed key is always an error.")
+    p.add_argument("-t", "--target", dest="explicit_targets", action="append", default=[],
+                   metavar="TARGET",
+                   help="a target, even one spelled like a subcommand (-t watch)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="say what happens on stderr; bailey runs with --verbose")
+    p.add_argument("--debug", action="store_true", help="tracebacks for errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    commands = "\n".join(f"  {name:<7} {what}" for name, (_, what) in SUBCOMMANDS.items())
+    p = argparse.ArgumentParser(
+        prog="barnum",
+        usage="%(prog)s [options] [targets ...] [-- bailey args [-- circusctl args]]\n"
+        "       %(prog)s COMMAND [options] [targets ...]",
+        description="Run bailey (and through it circusctl) on every circus host, "
+        "over SSH, in parallel, and show the fleet's state.",
+        epilog=f"commands (barnum COMMAND --help):\n{commands}\n\n{EPILOG}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("targets", nargs="*", help="hosts or user@host; globs allowed")
+    add_common_options(p)
     p.add_argument("--dry-run", action="store_true",
                    help="print the ssh command for each host; connect to nothing")
     p.add_argument("--json", action="store_true",
                    help="one JSON document (schema barnum/1) for the whole fleet")
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help="say what happens on stderr; bailey runs with --verbose")
-    p.add_argument("--debug", action="store_true", help="tracebacks for errors")
     p.add_argument("--version", action="version", version=f"barnum {__version__}")
+    return p
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of ``barnum NAME``: common options plus the command's own."""
+    import importlib
+
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    p = argparse.ArgumentParser(
+        prog=f"barnum {name}", description=SUBCOMMANDS[name][1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_common_options(p)
+    module.configure(p)
+    p.set_defaults(_command=name, _module=module)
     return p
 
 
@@ -142,18 +189,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_HOST
 
 
-def _main(argv: list[str], err: _Err) -> int:
-    from barnum.argsplit import split_argv
+@dataclass
+class Context:
+    """What every command starts from: the users file, how to reach hosts, what was found."""
 
-    split = split_argv(argv)
-    try:
-        args = build_parser().parse_args(split.barnum)
-    except SystemExit as e:  # --help, --version, or a usage error (already printed)
-        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    args: argparse.Namespace
+    config: Config
+    options: Options
+    discovery: Discovery
+    err: _Err
 
+    @property
+    def targets(self) -> list[str]:
+        """Positional targets plus ``-t`` ones."""
+        return [*getattr(self.args, "targets", []), *self.args.explicit_targets]
+
+
+def load_context(args: argparse.Namespace, err: _Err) -> Context:
+    """Read the users file, merge flags over it, discover hosts; warnings go to ``err``."""
     from barnum.config import find_config, load_config
     from barnum.discovery import discover
-    from barnum.fleet import Options, plan
+    from barnum.fleet import Options
 
     config = load_config(find_config(args.config))
     options = Options.from_config(
@@ -174,7 +230,34 @@ def _main(argv: list[str], err: _Err) -> int:
         err(f"warning: {w}")
     if args.verbose and found.hosts:
         err(f"Circus is configured on the following hosts: {', '.join(found.hosts)}")
-    p = plan(config, args.targets, split.bailey, split.circusctl, discovery=found)
+    if args.debug:
+        from barnum.ssh import debug_logging
+
+        debug_logging()
+    return Context(args, config, options, found, err)
+
+
+def _main(argv: list[str], err: _Err) -> int:
+    from barnum.argsplit import split_argv
+
+    split = split_argv(argv)
+    if split.barnum and split.barnum[0] in SUBCOMMANDS:
+        try:
+            args = command_parser(split.barnum[0]).parse_args(split.barnum[1:])
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else EXIT_USAGE
+        args.passthrough = split
+        return args._module.run(args, load_context(args, err))
+    try:
+        args = build_parser().parse_args(split.barnum)
+    except SystemExit as e:  # --help, --version, or a usage error (already printed)
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+
+    from barnum.fleet import plan
+
+    ctx = load_context(args, err)
+    p = plan(ctx.config, ctx.targets, split.bailey, split.circusctl, discovery=ctx.discovery)
+    options = ctx.options
 
     if args.dry_run:
         return _dry_run(p, options)
@@ -183,11 +266,6 @@ def _main(argv: list[str], err: _Err) -> int:
         threading.Thread(target=__import__, args=("barnum.render",), daemon=True).start()
 
     from barnum.fleet import run_fleet
-
-    if args.debug and any(not h.local for h in p.hosts):
-        from barnum.ssh import debug_logging
-
-        debug_logging()
 
     result = run_fleet(p, options, log=err)
     if args.json:

@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tests.fleet.layout import HostSpec, UnitSpec
-from tests.fleet.venv import ROOT, ensure_venv
+from tests.fleet.venv import ROOT, VENV, ensure_venv
 
 HOSTINIT = Path(__file__).with_name("pid1.sh")
 OPERATOR = "barnumop"
@@ -64,7 +64,7 @@ class Fleet:
         self.layout = layout
         self.state = ROOT / name
         self.homes = self.state / "users"
-        self.venv = ROOT / "venv"
+        self.venv = VENV
         self.ssh_config = self.state / "ssh_config"
         self.known_hosts = self.state / "known_hosts"
         self.users_file = self.state / "circus_users.yaml"

@@ -20,8 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path("/opt/barnum-fleet")
-VENV = ROOT / "venv"
 CHECKOUT = Path(__file__).resolve().parents[2]
+# One venv per checkout: two checkouts (worktrees, CI beside a developer) never
+# install their different sources into each other's hosts.
+VENV = ROOT / ("venv-" + hashlib.sha256(str(CHECKOUT).encode()).hexdigest()[:10])
 CIRCUS = "circus==0.19.0"
 SYSTEM_PYTHON = "/usr/bin/python3"
 # What goes into the installed project: everything else in the checkout

@@ -1,0 +1,1 @@
+"""One module per ``barnum COMMAND``: ``configure(parser)`` and ``run(args, ctx)``."""
