@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -341,8 +342,11 @@ class Fleet:
         for i, h in enumerate(self.hosts, start=1):
             ns, veth = self.netns(h), f"{self.name}v{i}"
             _run(["ip", "netns", "add", ns])
+            # An explicit MAC: a host's udevd would otherwise derive one from
+            # the machine-id, and hosts sharing it would share a MAC.
+            mac = f"02:ba:{self.subnet:02x}:00:00:{i:02x}"
             _run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0",
-                  "netns", ns])
+                  "address", mac, "netns", ns])
             _run(["ip", "link", "set", veth, "master", br, "up"])
             _run(["ip", "-n", ns, "addr", "add", f"{self.address(h)}/24", "dev", "eth0"])
             _run(["ip", "-n", ns, "link", "set", "eth0", "up"])
@@ -356,6 +360,7 @@ class Fleet:
         for f in ("passwd", "group", "shadow"):
             shutil.copy2(self.state / "etc" / f, etc / f)
         (etc / "hostname").write_text(spec.name + "\n")
+        (etc / "machine-id").write_text(uuid.uuid4().hex + "\n")
         hosts = "127.0.0.1 localhost\n" + "".join(
             f"{self.address(h)} {h}\n" for h in self.hosts)
         (etc / "hosts").write_text(hosts)

@@ -29,7 +29,7 @@ mkdir "$R/sys/fs/cgroup/systemd" "$R/sys/fs/cgroup/unified"
 mount -t cgroup -o none,name=systemd cgroup "$R/sys/fs/cgroup/systemd"
 mount -t cgroup2 cgroup2 "$R/sys/fs/cgroup/unified"
 
-for f in hostname hosts passwd group shadow; do
+for f in hostname machine-id hosts passwd group shadow; do
     mount --bind "$hd/etc/$f" "$R/etc/$f"
 done
 mount --bind "$hd/ssh" "$R/etc/ssh"
