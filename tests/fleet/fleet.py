@@ -9,6 +9,7 @@ fleet left by a crash is found and removed by the next ``up()``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -125,10 +126,13 @@ class Fleet:
     def up(self) -> Fleet:
         Fleet.load(self.name).down()  # a leftover, with its recorded PIDs
         ensure_venv(self.venv)
-        self.subnet = self._free_subnet()
-        self.state.mkdir(parents=True)
-        os.chmod(self.state, 0o755)
-        self._save()
+        ROOT.mkdir(parents=True, exist_ok=True)
+        with open(ROOT / ".subnet.lock", "w") as lock:  # fleets booting at once
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.subnet = self._free_subnet()
+            self.state.mkdir(parents=True)
+            os.chmod(self.state, 0o755)
+            self._save()
         try:
             self._write_accounts()
             self._write_keys()
