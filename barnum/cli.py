@@ -13,10 +13,10 @@ import argparse
 import os
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
-from barnum import EXIT_HOST, EXIT_USAGE, BarnumError, __version__
+from barnum import EXIT_HOST, EXIT_OK, EXIT_USAGE, BarnumError, __version__
 
 if TYPE_CHECKING:
     from barnum.config import Config
@@ -74,8 +74,13 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
                    help="bailey command on the hosts (default: bailey)")
     p.add_argument("--timeout", type=_positive_float, metavar="SECS",
                    help="per host, connecting and running included (default: 10)")
-    p.add_argument("--fanout", type=_positive_int, metavar="N",
+    p.add_argument("--fanout", type=_ranged_int(1, 1024), metavar="N",
                    help="hosts worked on at once (default: 32)")
+    p.add_argument("--max-output", type=_ranged_int(1024, 1 << 30), metavar="BYTES",
+                   help="bytes one host may send before it is an error (default: 4 MiB)")
+    p.add_argument("--local", action="store_true", default=None,
+                   help="run bailey without SSH where a host is this machine's own name "
+                   "(default: never; such a host is reached over SSH like any other)")
     ship = p.add_mutually_exclusive_group()
     ship.add_argument("--ship", action="store_true", default=None,
                       help="always send bailey's source to the host's python3")
@@ -131,23 +136,31 @@ def command_parser(name: str) -> argparse.ArgumentParser:
 
 
 def _positive_float(text: str) -> float:
+    """Seconds: finite, above 0, at most an hour (``inf``, ``nan``, ``1e10`` are mistakes)."""
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    if not 0 < v <= 3600:  # also false for nan
+        raise argparse.ArgumentTypeError(f"must be a number of seconds in (0, 3600]: {text!r}")
     return v
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {text!r}")
-    return v
+def _ranged_int(lo: int, hi: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}: {text!r}")
+        return v
+
+    parse.__name__ = "integer"
+    return parse
+
+
+_positive_int = _ranged_int(1, 1 << 31)
 
 
 class _Err:
@@ -158,8 +171,11 @@ class _Err:
         self.lock = threading.Lock()
 
     def __call__(self, msg: str) -> None:
+        from barnum.sanitize import clean
+
+        line = PREFIX + clean(msg) + "\n"  # whatever a host put in it: one visible line
         with self.lock:
-            self.stream.write(PREFIX + msg + "\n")
+            self.stream.write(line)
             self.stream.flush()
 
 
@@ -168,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     err = _Err(sys.stderr)
     debug = "--debug" in argv[: argv.index("--")] if "--" in argv else "--debug" in argv
+    for n, a in enumerate(argv, start=1):
+        try:
+            a.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+            err(f"error: argument {n} is not valid UTF-8: {a!r}")
+            return EXIT_USAGE
     try:
         return _main(argv, err)
     except BarnumError as e:
@@ -178,15 +200,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("interrupted")
         return 130
-    except BrokenPipeError:  # e.g. `barnum | head`: not worth a traceback
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_HOST
+    except BrokenPipeError:  # `barnum | head` before the fleet's result was known
+        _quiet_stdout()
+        return EXIT_OK
     except Exception as e:
         if debug:
             raise
         err(f"internal error: {type(e).__name__}: {e} (rerun with --debug for a traceback)")
         return EXIT_HOST
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: send the rest of stdout (and its final flush) nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 @dataclass
@@ -198,6 +225,7 @@ class Context:
     options: Options
     discovery: Discovery
     err: _Err
+    skipped: list[str] = field(default_factory=list)  # discovered, not allowed
 
     @property
     def targets(self) -> list[str]:
@@ -222,19 +250,52 @@ def load_context(args: argparse.Namespace, err: _Err) -> Context:
         auto_ship=False if args.ship is False else None,
         host_key_policy=args.host_key_policy,
         verbose=args.verbose or None,
+        max_output=args.max_output,
+        local=args.local,
     )
     if options.ssh_config:
         options.ssh_config = os.path.expanduser(options.ssh_config)
+    _check_bailey(options.bailey)
     found = discover(config.users, config.config_template)
     for w in found.warnings:
         err(f"warning: {w}")
+    skipped = _allow(found, config, options, err)
     if args.verbose and found.hosts:
         err(f"Circus is configured on the following hosts: {', '.join(found.hosts)}")
     if args.debug:
         from barnum.ssh import debug_logging
 
         debug_logging()
-    return Context(args, config, options, found, err)
+    return Context(args, config, options, found, err, skipped)
+
+
+def _check_bailey(cmd: str) -> None:
+    import shlex
+
+    try:
+        words = shlex.split(cmd)
+    except ValueError as e:
+        raise BarnumError(f"--bailey {cmd!r}: {e} (quote it as a shell would)", EXIT_USAGE) \
+            from None
+    if not words:
+        raise BarnumError("--bailey is empty: give the bailey command on the hosts", EXIT_USAGE)
+
+
+def _allow(found: Discovery, config: Config, options: Options, err: _Err) -> list[str]:
+    """Keep in ``found`` only the hosts the operator allows (barnum.allow); warn once."""
+    from barnum.allow import allow, read_ssh_config
+    from barnum.hostsort import natural_sorted
+
+    text = None if config.hosts is not None else read_ssh_config(options.ssh_config)
+    a = allow(found.hosts, config.hosts, text)
+    found.hosts = a.hosts
+    if a.skipped:
+        names = natural_sorted(a.skipped)
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        where = config.path or "the users file"
+        err(f"warning: not connecting to {shown}: found in users' circus trees but not "
+            f"allowed by {a.rule} (list allowed hosts under hosts: in {where})")
+    return a.skipped
 
 
 def _main(argv: list[str], err: _Err) -> int:
@@ -256,7 +317,9 @@ def _main(argv: list[str], err: _Err) -> int:
     from barnum.fleet import plan
 
     ctx = load_context(args, err)
-    p = plan(ctx.config, ctx.targets, split.bailey, split.circusctl, discovery=ctx.discovery)
+    _refuse_skipped(ctx)
+    p = plan(ctx.config, ctx.targets, split.bailey, split.circusctl, discovery=ctx.discovery,
+             local=bool(ctx.options.local))
     options = ctx.options
 
     if args.dry_run:
@@ -273,15 +336,31 @@ def _main(argv: list[str], err: _Err) -> int:
 
         from barnum.fleet import error_lines
 
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+        try:
+            sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_stdout()
         for line in error_lines(result):
             err(line)
     else:
         from barnum.render import render
 
-        render(result)
-    sys.stdout.flush()
+        try:
+            render(result)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `barnum | head`: the reader had enough; not an error
+            _quiet_stdout()
     return result.exit_code
+
+
+def _refuse_skipped(ctx: Context) -> None:
+    """A target naming a discovered but not allowed host is a usage error, said plainly."""
+    for t in ctx.targets:
+        host = t.rpartition("@")[2]
+        if host in ctx.skipped:
+            raise BarnumError(f"{host} is not an allowed host (see the warning above)",
+                              EXIT_USAGE)
 
 
 def _dry_run(p, options) -> int:

@@ -11,6 +11,9 @@ Two forms::
     bailey: /opt/circus/bin/bailey
     timeout: 10
     fanout: 32
+    hosts: ['host*', 'db[1-3]']  # where barnum may connect (see "allowed hosts")
+    local: false               # run bailey without SSH for this machine's own name
+    max_output: 4194304        # bytes a host may send
 
 Settings in the file are defaults; command-line flags win.  Every error is one
 line that names the file (and the line, where YAML can tell).
@@ -19,6 +22,7 @@ line that names the file (and the line, where YAML can tell).
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import string
@@ -31,7 +35,11 @@ from barnum import BarnumError
 FILE_NAME = "circus_users.yaml"
 ENV_VAR = "BARNUM_CONFIG"
 USER_RE = re.compile(r"[a-z_][a-z0-9_.-]*\Z")
-KEYS = ("users", "config_template", "ssh_config", "bailey", "timeout", "fanout")
+KEYS = ("users", "config_template", "ssh_config", "bailey", "timeout", "fanout", "hosts",
+        "local", "max_output")
+MAX_FILE = 1024 * 1024  # a users file is small; anything bigger is a mistake
+MAX_TIMEOUT = 3600.0
+MAX_FANOUT = 1024
 
 
 class ConfigError(BarnumError):
@@ -49,6 +57,9 @@ class Config:
     bailey: str | None = None
     timeout: float | None = None
     fanout: int | None = None
+    hosts: list[str] | None = None  # patterns of the hosts barnum may connect to
+    local: bool | None = None
+    max_output: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -86,12 +97,36 @@ def load_config(path: Path | str) -> Config:
     """Read and parse the users file at ``path``."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_small_file(path, MAX_FILE).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 (byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
     return parse_config(text, path)
+
+
+def read_small_file(path: Path | str, limit: int) -> bytes:
+    """A regular file's bytes, at most ``limit``: a FIFO, a device or a huge file is
+    an OSError with a reason, never a hang or an unbounded read."""
+    import errno
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, device or socket?)")
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+        return data
+    finally:
+        os.close(fd)
 
 
 def parse_config(text: str, path: Path | str = "<users file>") -> Config:
@@ -100,7 +135,9 @@ def parse_config(text: str, path: Path | str = "<users file>") -> Config:
 
     where = str(path)
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_no_alias_loader())
+    except _AliasError as e:
+        raise ConfigError(f"{where}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
@@ -161,15 +198,49 @@ def parse_config(text: str, path: Path | str = "<users file>") -> Config:
         cfg.ssh_config = os.path.expanduser(cfg.ssh_config)
     t = settings.get("timeout")
     if t is not None:
-        if isinstance(t, bool) or not isinstance(t, int | float) or not t > 0:
-            raise fail(f"'timeout' must be a positive number of seconds, got {t!r}", ("timeout",))
+        if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= MAX_TIMEOUT:
+            raise fail(f"'timeout' must be a number of seconds in (0, {MAX_TIMEOUT:g}], "
+                       f"got {t!r}", ("timeout",))
         cfg.timeout = float(t)
-    f = settings.get("fanout")
-    if f is not None:
-        if isinstance(f, bool) or not isinstance(f, int) or f < 1:
-            raise fail(f"'fanout' must be a positive integer, got {f!r}", ("fanout",))
-        cfg.fanout = f
+    for key, top in (("fanout", MAX_FANOUT), ("max_output", 1 << 30)):
+        v = settings.get(key)
+        if v is not None:
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
+                raise fail(f"'{key}' must be an integer from 1 to {top}, got {v!r}", (key,))
+            setattr(cfg, key, v)
+    hosts = settings.get("hosts")
+    if hosts is not None:
+        if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+            raise fail("'hosts' must be a list of host name patterns", ("hosts",))
+        cfg.hosts = list(hosts)
+    local = settings.get("local")
+    if local is not None:
+        if not isinstance(local, bool):
+            raise fail(f"'local' must be true or false, got {_tname(local)}", ("local",))
+        cfg.local = local
     return cfg
+
+
+class _AliasError(Exception):
+    pass
+
+
+@functools.lru_cache(maxsize=1)
+def _no_alias_loader():
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """SafeLoader without aliases: a few lines of ``*a`` can expand to gigabytes."""
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise _AliasError(f"line {mark.line + 1}: YAML aliases (*name) are not "
+                                  "allowed in a users file; write the value out")
+            return super().compose_node(parent, index)
+
+    return Loader
+
 
 
 def _check_template(template: str, fail) -> None:

@@ -18,7 +18,6 @@ import contextlib
 import json
 import queue
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -29,12 +28,17 @@ from typing import Any
 from bailey.report import EXIT_HOST as BAILEY_EXIT_HOST
 from bailey.report import UNIT_FAILED, Report
 from barnum import EXIT_HOST, EXIT_INSTANCE, EXIT_OK, EXIT_USAGE, BarnumError, __version__
+from barnum.capture import DEFAULT_MAX_OUTPUT, Captured, run_capped, run_local_capped
 from barnum.config import Config
 from barnum.discovery import Discovery, discover
+from barnum.hostsort import natural_key
 from barnum.remote import bailey_args_of, bailey_argv, remote_command, shipped_argv
+from barnum.sanitize import clean
 from barnum.targets import resolve
+from barnum.validate import DocumentError, report_from_document
 
 SCHEMA = "barnum/1"
+BAILEY_DEFAULT_TIMEOUT = 5  # bailey's own --timeout default
 GRACE = 0.5  # the pool's hard deadline is timeout + GRACE, so SSH's own timeouts speak first
 
 Log = Callable[[str], None]
@@ -53,13 +57,17 @@ class Options:
     auto_ship: bool = True  # ship when bailey is not installed (exit 127)
     host_key_policy: str = "accept-new"
     verbose: bool = False  # ask bailey for --verbose; relay its stderr through log
+    max_output: int = DEFAULT_MAX_OUTPUT  # bytes a host may send before "output too large"
+    config_template: str | None = None  # the users file's, passed on to bailey
+    local: bool = False  # run bailey without SSH for names meaning this machine
 
     @classmethod
     def from_config(cls, config: Config | None, **overrides: Any) -> Options:
         """The users file's settings, then every override that is not None."""
         o = cls()
         if config is not None:
-            for key in ("ssh_config", "bailey", "timeout", "fanout"):
+            for key in ("ssh_config", "bailey", "timeout", "fanout", "max_output",
+                        "config_template", "local"):
                 v = getattr(config, key)
                 if v is not None:
                     setattr(o, key, v)
@@ -89,10 +97,30 @@ class Plan:
     discovery: Discovery | None = None
 
     def argv(self, hp: HostPlan, options: Options) -> list[str]:
-        """bailey's argv for ``hp`` (before any shipping)."""
-        return bailey_argv(
-            options.bailey, hp.users, self.bailey_args, self.circusctl_args, options.verbose
-        )
+        """bailey's argv for ``hp`` (before any shipping).
+
+        bailey is told the users file's config_template, and a circusctl
+        timeout that fits barnum's own, so one hung circusd cannot make the
+        host's healthy instances miss barnum's deadline.
+        """
+        extra = []
+        if options.config_template and not _has_option(self.bailey_args, "--config-template"):
+            extra += ["--config-template", options.config_template]
+        t = bailey_timeout(options.timeout)
+        if t != BAILEY_DEFAULT_TIMEOUT and not _has_option(self.bailey_args, "--timeout"):
+            extra += ["--timeout", str(t)]
+        return bailey_argv(options.bailey, hp.users, [*extra, *self.bailey_args],
+                           self.circusctl_args, options.verbose)
+
+
+def bailey_timeout(timeout: float) -> int:
+    """bailey's per-instance circusctl timeout for a barnum ``--timeout``: at most
+    half of it (connecting and starting take the rest), between 1 and bailey's 5."""
+    return max(1, min(BAILEY_DEFAULT_TIMEOUT, int(timeout // 2)))
+
+
+def _has_option(args: list[str], name: str) -> bool:
+    return any(a == name or a.startswith(name + "=") for a in args)
 
 
 @dataclass
@@ -110,6 +138,12 @@ class HostResult:
     error: str | None = None
     elapsed: float = 0.0
     shipped: bool = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # An error may quote what a host said: it is stored clean, one line, always.
+        if name == "error" and value is not None:
+            value = clean(str(value).strip())
+        object.__setattr__(self, name, value)
 
     @property
     def ok(self) -> bool:
@@ -192,6 +226,7 @@ def plan(
     circusctl_args: list[str] | None = None,
     *,
     discovery: Discovery | None = None,
+    local: bool = False,
 ) -> Plan:
     """Resolve targets against the users' circus trees; raises BarnumError (exit 2)."""
     d = discovery if discovery is not None else discover(config.users, config.config_template)
@@ -202,7 +237,7 @@ def plan(
             "circus/<host>/circus.ini", EXIT_USAGE,
         )
     chosen = resolve(list(targets or []), d.hosts)
-    here = local_names()
+    here = local_names() if local else set()
     hosts = [
         HostPlan(host=h, users=users, configured_users=d.hosts[h], local=h in here)
         for h, users in chosen.items()
@@ -211,19 +246,27 @@ def plan(
 
 
 def interpret(result: HostResult) -> None:
-    """Fill ``report``/``document``/``error`` from bailey's stdout and exit status."""
+    """Fill ``report``/``document``/``error`` from bailey's stdout and exit status.
+
+    The document is checked strictly (barnum.validate): a host that sends a
+    malformed one gets a one-line error, and the other hosts are unaffected.
+    """
     text = result.stdout.strip()
     if text.startswith("{"):
         try:
             doc = json.loads(text)
-            result.report = Report.from_dict(doc)
-            result.document = doc
+        except ValueError as e:
+            result.error = f"bailey printed unreadable JSON: {_first_line(e)}"
             return
-        except (ValueError, KeyError, TypeError) as e:
-            result.error = f"bailey printed an unreadable document: {str(e).splitlines()[0]}"
+        try:
+            result.report = report_from_document(doc)
+        except DocumentError as e:
+            result.error = f"bailey printed an invalid document: {e}"
             return
+        result.document = doc
+        return
     if result.exit_status == 0:
-        return  # not a document (e.g. --help): shown raw
+        return  # not a document (e.g. --help): shown raw, cleaned
     err_lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     out_lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
     if result.exit_status == 2 and err_lines:
@@ -234,6 +277,28 @@ def interpret(result: HostResult) -> None:
         result.error = f"bailey exited {result.exit_status}: {err_lines[-1].strip()}"
     else:
         result.error = f"bailey exited {result.exit_status} and printed nothing"
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _apply(r: HostResult, c: Captured, options: Options) -> bool:
+    """Copy a capture into ``r``; False (with ``r.error`` set) when it is unusable."""
+    if c.too_large:
+        r.error = (f"output too large: over {options.max_output} bytes "
+                   "(raise max_output in the users file if this host is right)")
+    elif c.timed_out:
+        r.error = f"timed out after {options.timeout:g}s (bailey still running there)"
+    elif c.signal:
+        r.error = f"bailey was killed by signal {c.signal}"
+    elif c.status is None:
+        r.error = "connection closed before bailey finished (no exit status)"
+    else:
+        r.stdout, r.stderr, r.exit_status = c.stdout, c.stderr, c.status
+        return True
+    return False
 
 
 def _not_found(status: int | None, stderr: str) -> bool:
@@ -260,26 +325,16 @@ def _run_local(job: _Job, options: Options, deadline: float, log: Log) -> HostRe
     argv = shipped() if options.ship else job.argv
     r.shipped = options.ship
     try:
-        p = _subprocess(argv, deadline)
+        c = run_local_capped(argv, deadline, options.max_output)
     except FileNotFoundError:
         if not options.auto_ship:
             r.error = "bailey not found; rerun with --ship"
             return r
         log(f"{job.hp.host}: {argv[0]} not found; running bailey from barnum's copy")
         r.shipped = True
-        p = _subprocess(shipped(), deadline)
-    except subprocess.TimeoutExpired:
-        r.error = f"timed out after {options.timeout:g}s"
-        return r
-    r.stdout, r.stderr, r.exit_status = p.stdout, p.stderr, p.returncode
+        c = run_local_capped(shipped(), deadline, options.max_output)
+    _apply(r, c, options)
     return r
-
-
-def _subprocess(argv: list[str], deadline: float) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
-        timeout=max(0.1, deadline - time.monotonic()),
-    )
 
 
 def _run_ssh(job: _Job, options: Options, fab_config: Any, deadline: float,
@@ -294,37 +349,29 @@ def _run_ssh(job: _Job, options: Options, fab_config: Any, deadline: float,
         job.conn = conn
         ssh.open_connection(conn)
 
-        def run(argv: list[str]):
-            left = max(1.0, deadline - time.monotonic())
-            return conn.run(remote_command(argv), hide=True, warn=True, in_stream=False,
-                            timeout=left)
+        def run(argv: list[str]) -> Captured:
+            return run_capped(conn.transport, remote_command(argv), deadline, options.max_output)
 
         def shipped() -> list[str]:  # built only when needed: compressing costs ~10 ms
             with _payload_lock:
                 return shipped_argv(bailey_args_of(job.argv, options.bailey))
 
         if options.ship:
-            res, r.shipped = run(shipped()), True
+            c, r.shipped = run(shipped()), True
         else:
-            res = run(job.argv)
-            if _not_found(res.exited, res.stderr):
+            c = run(job.argv)
+            if _not_found(c.status, c.stderr):
                 if not options.auto_ship:
                     r.error = "bailey not found; rerun with --ship"
                     return r
                 log(f"{job.hp.host}: bailey not installed; shipping it to python3")
-                res, r.shipped = run(shipped()), True
-        if res.exited == -1:  # no exit status: invoke's timer closed the channel, or sshd did
-            if time.monotonic() >= deadline - 0.05:
-                r.error = f"timed out after {options.timeout:g}s (bailey still running there)"
-            else:
-                r.error = "connection closed before bailey finished (no exit status)"
-            return r
-        if r.shipped and _not_found(res.exited, res.stderr):
+                c, r.shipped = run(shipped()), True
+        if r.shipped and _not_found(c.status, c.stderr):
             r.error = "bailey not installed and no python3 to ship it to"
             return r
-        r.stdout, r.stderr, r.exit_status = res.stdout, res.stderr, res.exited
+        _apply(r, c, options)
     except Exception as e:  # every failure becomes one line for this host
-        r.error = ssh.classify(e, conn, options.timeout)
+        r.error = ssh.classify(e, conn, options.timeout, time.monotonic() >= deadline - 0.05)
     finally:
         if conn is not None:
             _quiet_close(conn)
@@ -402,7 +449,7 @@ def run_fleet(
         if options.verbose and r.stderr:
             for line in r.stderr.splitlines():
                 if line.strip():
-                    log(f"{job.hp.host}: {line}")
+                    log(f"{job.hp.host}: {clean(line)}")
         if on_result:
             on_result(r)
 
@@ -429,7 +476,8 @@ def run_fleet(
                 _abandon(j)
                 finish(j, r)
                 spawn()  # the stuck thread no longer counts against the fanout
-    return FleetResult([results[h] for h in sorted(results)], time.monotonic() - t0)
+    return FleetResult([results[h] for h in sorted(results, key=natural_key)],
+                       time.monotonic() - t0)
 
 
 def _abandon(job: _Job) -> None:

@@ -4,11 +4,18 @@ Colour only on a terminal, and no escape codes at all under NO_COLOR (rich
 alone would still write bold) or to a pipe.  Errors go to stderr, one line
 each, so a pipe of stdout holds only results.  Everything that came from a
 host is inserted as plain Text, never as markup, so a watcher called ``[red]x`` prints as itself.
+
+And everything that came from a host must already be clean (barnum.validate
+cleans a report as it accepts it; barnum.fleet cleans error lines): the
+renderers take host strings only through :func:`_c`, which refuses a plain
+``str``, so a path that forgot the sanitizer fails loudly instead of writing
+a host's escape sequences to the operator's terminal.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from typing import IO
 
@@ -17,6 +24,7 @@ from rich.text import Text
 
 from bailey.report import INACTIVE, OK, PLANNED, UNIT_FAILED, Instance
 from barnum.fleet import FleetResult, HostResult, error_lines
+from barnum.sanitize import Clean, clean, clean_lines
 
 WATCHER_STYLE = {"active": "green", "stopped": "yellow", "error": "red"}
 
@@ -46,19 +54,26 @@ def render(result: FleetResult, console: Console | None = None,
         errors.print(Text("barnum: " + line, style="red"))
 
 
+def _c(value: str) -> str:
+    """A host's string, which must already have been through barnum.sanitize.clean."""
+    if not isinstance(value, Clean):
+        raise TypeError(f"unsanitized host string reached the renderer: {clean(value)!r}")
+    return value
+
+
 def host_lines(h: HostResult) -> list[Text]:
     """The block for one host: header, then units, watchers, raw output, errors."""
-    header = Text(h.host, style="bold")
-    who = f" ({', '.join(h.users)})" if h.users else ""
+    header = Text(clean(h.host), style="bold")  # host and users: names barnum validated
+    who = f" ({clean(', '.join(h.users))})" if h.users else ""
     header.append(f"{who}  {h.elapsed:.2f}s", style="dim")
     if h.shipped:
         header.append("  [bailey shipped]", style="dim")
     out = [header]
     if h.error:
-        out.append(Text(f"  {h.error}", style="bold red"))
+        out.append(Text(f"  {_c(h.error)}", style="bold red"))
         return out
     if h.report is None:
-        out += [Text(f"  {ln}") for ln in h.stdout.rstrip("\n").splitlines()]
+        out += [Text(f"  {ln}") for ln in clean_lines(h.stdout.rstrip("\n"))]
         return out
     rep = h.report
     width = max((len(i.unit) for i in rep.instances), default=0)
@@ -67,19 +82,20 @@ def host_lines(h: HostResult) -> list[Text]:
         out += instance_lines(inst, width, swidth)
     if not rep.instances and not rep.errors:
         out.append(Text("  no circus units", style="dim"))
-    out += [Text(f"  {e}", style="red") for e in rep.errors]
+    out += [Text(f"  {_c(e)}", style="red") for e in rep.errors]
     return out
 
 
 def instance_lines(inst: Instance, width: int = 0, state_width: int = 0) -> list[Text]:
     """A row for the unit, then watchers (or raw circusctl output, or the error)."""
     row = Text("  ")
-    row.append(inst.unit.ljust(width), style="bold" if inst.healthy else "bold red")
+    row.append(_c(inst.unit).ljust(width), style="bold" if inst.healthy else "bold red")
     row.append("  ")
-    row.append(inst.unit_file_state.ljust(state_width),
+    row.append(_c(inst.unit_file_state).ljust(state_width),
                style="green" if inst.unit_file_state == "enabled" else "")
     row.append("  ")
-    active = f"{inst.active_state} ({inst.sub_state})" if inst.sub_state else inst.active_state
+    active = (f"{_c(inst.active_state)} ({_c(inst.sub_state)})" if inst.sub_state
+              else _c(inst.active_state))
     style = {"active": "green", "failed": "red"}.get(inst.active_state, "yellow")
     row.append(active, style=style)
     out = [row]
@@ -90,15 +106,15 @@ def instance_lines(inst: Instance, width: int = 0, state_width: int = 0) -> list
         if not inst.watchers:
             out.append(Text(pad + "no watchers", style="dim"))
         for name, status in sorted(inst.watchers.items()):
-            t = Text(pad + f"{name}: ")
-            t.append(status, style=WATCHER_STYLE.get(status, "yellow"))
+            t = Text(pad + f"{_c(name)}: ")
+            t.append(_c(status), style=WATCHER_STYLE.get(status, "yellow"))
             out.append(t)
     elif inst.stdout.strip():
-        out += [Text(pad + ln) for ln in inst.stdout.rstrip("\n").splitlines()]
+        out += [Text(pad + ln) for ln in clean_lines(inst.stdout.rstrip("\n"))]
     elif inst.state == PLANNED and inst.argv:
-        out.append(Text(pad + "would run: " + " ".join(inst.argv), style="dim"))
+        out.append(Text(pad + "would run: " + shlex.join(_c(a) for a in inst.argv), style="dim"))
     if inst.error:
-        out.append(Text(pad + inst.error, style="red"))
+        out.append(Text(pad + _c(inst.error), style="red"))
     elif inst.state not in (OK, INACTIVE, PLANNED):
         what = "unit failed" if inst.state == UNIT_FAILED else inst.state
         out.append(Text(pad + what, style="red"))

@@ -174,8 +174,13 @@ def open_connection(conn: Connection) -> None:
     conn.transport.set_keepalive(KEEPALIVE)
 
 
-def classify(exc: BaseException, conn: Connection | None, timeout: float) -> str:
-    """One line an operator can act on, for any failure while connecting or running."""
+def classify(exc: BaseException, conn: Connection | None, timeout: float,
+             at_deadline: bool = False) -> str:
+    """One line an operator can act on, for any failure while connecting or running.
+
+    ``at_deadline``: the failure came when the host's time was up, so it may
+    be called a timeout; an immediate one never is.
+    """
     from invoke.exceptions import CommandTimedOut
 
     secs = f"{timeout:g}s"
@@ -221,7 +226,9 @@ def classify(exc: BaseException, conn: Connection | None, timeout: float) -> str
         if "No authentication methods available" in msg:
             return f"authentication failed for {user}: no key to offer (no agent, no identity)"
         if "No existing session" in msg or "protocol banner" in msg:
-            return f"timed out after {secs}: {addr} accepts TCP but speaks no SSH"
+            if at_deadline:
+                return f"timed out after {secs}: {addr} accepts TCP but sent no SSH banner"
+            return f"{addr} accepts TCP but speaks no SSH ({msg})"
         return f"ssh error from {addr}: {msg}"
     if isinstance(exc, EOFError | ConnectionError):
         return f"connection to {addr} lost: {msg or type(exc).__name__}"

@@ -23,7 +23,7 @@ def users(tmp_path, monkeypatch):
     (tmp_path / "homes" / "user1" / "circus" / "a;b" / "circus.ini").write_text("")
     f = tmp_path / "users.yaml"
     f.write_text(f"users: [user1, user2]\nconfig_template: {tmp_path}/homes/{{user}}/circus/"
-                 "{host}/circus.ini\n")
+                 "{host}/circus.ini\nhosts: [host1, host2, localhost]\n")
     monkeypatch.delenv("BARNUM_CONFIG", raising=False)
     return f
 
@@ -33,19 +33,28 @@ def test_dry_run(users, capsys):
                      "--ssh-config", "/x/ssh config", "--", "--", "stats", "it's"])
     out, err = capsys.readouterr()
     assert code == 0
+    ini = f"{users.parent}/homes/{{user}}/circus/{{host}}/circus.ini"
+    tpl = f"--config-template ''\"'\"'{ini}'\"'\"''"
     assert out.splitlines() == [
-        "DRY RUN; would execute: ssh -q -F '/x/ssh config' host1 bailey --json user1 --verbose"
-        " -- stats ''\"'\"'it'\"'\"'\"'\"'\"'\"'\"'\"'s'\"'\"''",
-        "DRY RUN; would execute: ssh -q -F '/x/ssh config' host2 bailey --json --verbose"
-        " -- stats ''\"'\"'it'\"'\"'\"'\"'\"'\"'\"'\"'s'\"'\"''",
+        f"DRY RUN; would execute: ssh -q -F '/x/ssh config' host1 bailey --json user1 {tpl}"
+        " --verbose -- stats ''\"'\"'it'\"'\"'\"'\"'\"'\"'\"'\"'s'\"'\"''",
+        f"DRY RUN; would execute: ssh -q -F '/x/ssh config' host2 bailey --json {tpl}"
+        " --verbose -- stats ''\"'\"'it'\"'\"'\"'\"'\"'\"'\"'\"'s'\"'\"''",
     ]
     assert "barnum: warning: user user1: skipping" in err
     assert "barnum: Circus is configured on the following hosts: host1, host2, localhost" in err
 
 
 def test_dry_run_local_host_has_no_ssh(users, capsys):
+    assert cli.main(["--config", str(users), "--dry-run", "--local", "localhost"]) == 0
+    tpl = f"{users.parent}/homes/{{user}}/circus/{{host}}/circus.ini"
+    assert capsys.readouterr().out == (
+        f"DRY RUN; would execute: bailey --json --config-template '{tpl}'\n")
+
+
+def test_local_host_goes_over_ssh_unless_local(users, capsys):
     assert cli.main(["--config", str(users), "--dry-run", "localhost"]) == 0
-    assert capsys.readouterr().out == "DRY RUN; would execute: bailey --json\n"
+    assert capsys.readouterr().out.startswith("DRY RUN; would execute: ssh -q localhost ")
 
 
 def test_unknown_target_exit_2(users, capsys):
@@ -103,7 +112,7 @@ def test_local_run_json_and_piped_human(users, tmp_path):
                                   "failed", "failed", state="unit-failed"))
     fake = _fake_bailey(tmp_path, rep.to_dict())
     base = [sys.executable, "-m", "barnum.cli", "--config", str(users), "--bailey", str(fake),
-            "localhost"]
+            "--local", "localhost"]
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR")}
     p = subprocess.run([*base, "--json"], capture_output=True, text=True, cwd=REPO, env=env)
     assert p.returncode == 1, p.stderr

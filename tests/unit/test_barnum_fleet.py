@@ -234,7 +234,7 @@ def test_interpret_variants():
     assert r.error == "bailey printed no JSON: Traceback (most recent call last):"
     r = HostResult("h", [], [], stdout='{"schema": "other/9"}', exit_status=0)
     interpret(r)
-    assert r.error.startswith("bailey printed an unreadable document")
+    assert r.error.startswith("bailey printed an invalid document: not a bailey/1 document")
 
 
 def test_exit_codes_and_json_shape():
@@ -265,9 +265,11 @@ def test_exit_codes_and_json_shape():
 def test_plan_resolves_and_flags_local_host():
     d = Discovery(hosts={"localhost": ["u1"], "web1": ["u1", "u2"]})
     p = fleet.plan(Config(users=["u1", "u2"]), ["u2@web1", "localhost"], ["-v"], ["stats"],
-                   discovery=d)
+                   discovery=d, local=True)
     assert [(h.host, h.users, h.local) for h in p.hosts] == [
         ("localhost", [], True), ("web1", ["u2"], False)]
+    q = fleet.plan(Config(users=["u1"]), ["localhost"], discovery=d)
+    assert not q.hosts[0].local  # without the operator's --local: over SSH
     assert p.argv(p.hosts[1], Options()) == ["bailey", "--json", "u2", "-v", "--", "stats"]
 
 
