@@ -8,7 +8,7 @@ together are capped (past the cap the channel is closed and the host gets
 "output too large"), and the whole run, decoding included, obeys one deadline.
 
 paramiko ignores the ``exit-signal`` request that OpenSSH sends when the
-remote process dies of a signal; :class:`_Channel` records it, so "killed by
+remote process dies of a signal; :func:`_handle_request` records it, so "killed by
 SIGKILL" is not mistaken for a lost connection.
 """
 
@@ -36,26 +36,34 @@ class Captured:
     timed_out: bool = False
 
 
-class _Channel(paramiko.Channel):
-    """A channel that also keeps the signal of an ``exit-signal`` request."""
+def _handle_request(chan: paramiko.Channel, m: paramiko.Message) -> None:
+    """paramiko's channel-request handler, plus ``exit-signal`` kept on the channel."""
+    pos = m.packet.tell()
+    if m.get_text() == "exit-signal":
+        m.get_boolean()  # want_reply: never true for exit-signal (RFC 4254 6.10)
+        chan.barnum_signal = m.get_text()
+        return
+    m.packet.seek(pos)
+    paramiko.Channel._handle_request(chan, m)
 
-    barnum_signal: str | None = None
 
-    def _handle_request(self, m):
-        pos = m.packet.tell()
-        if m.get_text() == "exit-signal":
-            m.get_boolean()  # want_reply: never true for exit-signal (RFC 4254 6.10)
-            self.barnum_signal = m.get_text()
-            return
-        m.packet.seek(pos)
-        super()._handle_request(m)
+def _watch_signals(transport: paramiko.Transport) -> None:
+    """Route this transport's channel requests through :func:`_handle_request`.
+
+    The dispatch table is a class attribute of Transport; an instance copy
+    changes this connection only.
+    """
+    if "_channel_handler_table" not in vars(transport):
+        table = dict(type(transport)._channel_handler_table)
+        table[paramiko.common.MSG_CHANNEL_REQUEST] = _handle_request
+        transport._channel_handler_table = table
 
 
 def run_capped(transport: paramiko.Transport, command: str, deadline: float,
                max_output: int = DEFAULT_MAX_OUTPUT) -> Captured:
     """Run ``command`` (already quoted); stop at ``deadline`` (monotonic) or ``max_output``."""
+    _watch_signals(transport)
     chan = transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
-    chan.__class__ = _Channel
     out: list[bytes] = []
     err: list[bytes] = []
     total = 0
@@ -92,7 +100,7 @@ def run_capped(transport: paramiko.Transport, command: str, deadline: float,
         if chan.exit_status_ready() and not result.too_large:
             status = chan.recv_exit_status()
             result.status = None if status == -1 else status
-        result.signal = chan.barnum_signal
+        result.signal = getattr(chan, "barnum_signal", None)
     finally:
         chan.close()
     result.stdout = b"".join(out).decode("utf-8", "replace")

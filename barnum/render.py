@@ -29,6 +29,15 @@ from barnum.sanitize import Clean, clean, clean_lines
 WATCHER_STYLE = {"active": "green", "stopped": "yellow", "error": "red"}
 
 
+class _Console(Console):
+    """rich's Console, but a closed pipe (``barnum | head``) is not a failure: rich
+    would exit 1; barnum stops writing and still exits with the fleet's code."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def make_console(file: IO[str] | None = None, color: bool | None = None) -> Console:
     """A console for ``file`` (stdout); ``color`` None: only if it is a terminal."""
     kwargs: dict = {}
@@ -37,7 +46,7 @@ def make_console(file: IO[str] | None = None, color: bool | None = None) -> Cons
         kwargs["no_color"] = True
     elif color is True:
         kwargs["force_terminal"] = True
-    return Console(file=file, highlight=False, emoji=False, soft_wrap=True, **kwargs)
+    return _Console(file=file, highlight=False, emoji=False, soft_wrap=True, **kwargs)
 
 
 def render(result: FleetResult, console: Console | None = None,
