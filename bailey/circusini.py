@@ -10,16 +10,25 @@ Quirks kept on purpose: first duplicate key wins, repeated sections merge,
 keys are case-sensitive, ``;`` starts a comment only after whitespace,
 ``rem`` lines are comments, ``endpoint = ""`` is empty, no ``%``
 interpolation, includes only from the main file, in glob (directory) order.
+
+Files are read through bailey.safefile: regular files only, bounded, and
+only what the circus user could read (an include the user cannot read is
+skipped, as circusd's own configparser skips a file it cannot open).  Errors
+cite the file and line, never the line's content.
 """
 
 from __future__ import annotations
 
 import configparser
+import errno
 import glob
+import io
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from bailey.safefile import Reader, UnsafeFile, read_text
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 
@@ -43,6 +52,7 @@ class CircusIni:
     env: dict[str, str] = field(default_factory=dict)  # the [env] section, substituted
     files: list[str] = field(default_factory=list)  # main file, then includes read
     missing_includes: list[str] = field(default_factory=list)  # patterns matching nothing
+    skipped_includes: list[str] = field(default_factory=list)  # one-line reasons
 
 
 def replace_circus_vars(data: str, env: Mapping[str, str]) -> str:
@@ -146,36 +156,42 @@ class _StrictParser(configparser.RawConfigParser):
 
 def _one_line(path: str, err: Exception) -> str:
     """A parse error as ``file:line: what`` (configparser's messages span lines)."""
+    # Never the line itself: the file may be one the operator should not see.
     if isinstance(err, configparser.MissingSectionHeaderError):
-        return f"{err.source}:{err.lineno}: no [section] header before {err.line.strip()!r}"
+        return f"{err.source}:{err.lineno}: no [section] header before this line"
     if isinstance(err, configparser.ParsingError):
         if err.errors:
-            lineno, line = err.errors[0]
+            lineno, _line = err.errors[0]
             more = f" (and {len(err.errors) - 1} more)" if len(err.errors) > 1 else ""
-            return f"{err.source}:{lineno}: not 'key = value' nor [section]: {line}{more}"
+            return f"{err.source}:{lineno}: not 'key = value' nor [section]{more}"
         return f"{err.source}: continuation of a key already set in an earlier file"
     if isinstance(err, UnicodeDecodeError):
         return f"{path}: not valid text ({err.reason} at byte {err.start})"
     return f"{path}: {err}"
 
 
-def read_circus_ini(path: str, environ: Mapping[str, str] | None = None) -> CircusIni:
+def read_circus_ini(path: str, environ: Mapping[str, str] | None = None,
+                    reader: Reader | None = None) -> CircusIni:
     """The endpoint and [env] circusd would take from ``path``.
 
     ``environ`` stands for circusd's own environment (default: this
-    process's).  Raises CircusIniError with a one-line message naming the
-    file (and line) on any problem circusd would also stumble on.
+    process's); ``reader``, the circus user whose rights bound what is read
+    (default: no check).  Raises CircusIniError with a one-line message
+    naming the file (and line) on any problem circusd would also stumble on.
     """
     environ = dict(os.environ if environ is None else environ)
-    if not os.path.exists(path):
-        raise CircusIniError(f"{path}: no such file")
+    reader = reader or Reader()
     cfg = _StrictParser()
     try:
-        with open(path) as f:
-            cfg.read_file(f)
+        text = read_text(path, reader)
+    except FileNotFoundError:
+        raise CircusIniError(f"{path}: no such file") from None
     except OSError as err:
-        raise CircusIniError(f"{path}: {err.strerror or err}") from None
-    except (configparser.Error, UnicodeDecodeError) as err:
+        raise CircusIniError(str(err) if isinstance(err, UnsafeFile)
+                             else f"{path}: {err.strerror or err}") from None
+    try:
+        cfg.read_file(io.StringIO(text), source=path)
+    except configparser.Error as err:
         raise CircusIniError(_one_line(path, err)) from None
 
     current_dir = os.path.dirname(path)
@@ -195,10 +211,21 @@ def read_circus_ini(path: str, environ: Mapping[str, str] | None = None) -> Circ
         scan(include_file)
     for include_dir in (cfg.dget("circus", "include_dir", environ) or "").split():
         scan(os.path.join(include_dir, "*.ini"))
-    try:
-        read = cfg.read(includes)
-    except (configparser.Error, UnicodeDecodeError) as err:
-        raise CircusIniError(_one_line(path, err)) from None
+    read: list[str] = []
+    skipped: list[str] = []
+    for inc in includes:
+        try:
+            inc_text = read_text(inc, reader)
+        except OSError as err:  # circusd's configparser.read skips what it cannot open
+            if err.errno == errno.EILSEQ:  # ...but stops at what it cannot decode
+                raise CircusIniError(str(err)) from None
+            skipped.append(str(err) if isinstance(err, UnsafeFile) else f"{inc}: {err}")
+            continue
+        try:
+            cfg.read_file(io.StringIO(inc_text), source=inc)
+        except configparser.Error as err:
+            raise CircusIniError(_one_line(inc, err)) from None
+        read.append(inc)
 
     global_env = dict(environ)
     local_env: dict[str, str] = {}
@@ -216,4 +243,5 @@ def read_circus_ini(path: str, environ: Mapping[str, str] | None = None) -> Circ
         env=local_env,
         files=[path, *read],
         missing_includes=missing,
+        skipped_includes=skipped,
     )

@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         print("bailey: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # the boundary: one line, never a traceback
-        print(f"bailey: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        from bailey.sanitize import clean
+
+        print(f"bailey: internal error: {clean(type(e).__name__)}: {clean(e)}", file=sys.stderr)
         from bailey.report import EXIT_HOST
 
         return EXIT_HOST
@@ -110,7 +112,9 @@ def _run(args: argparse.Namespace, circus_args: list[str]) -> int:
     from bailey.render import error_lines, render_human
 
     def verbose(msg: str) -> None:
-        print(f"bailey: {msg}", file=sys.stderr, flush=True)
+        from bailey.sanitize import clean
+
+        print(f"bailey: {clean(msg)}", file=sys.stderr, flush=True)
 
     options = Options(
         units=args.units,

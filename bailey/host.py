@@ -100,6 +100,7 @@ def _plan(unit: Unit, args: list[str], host: str, circusctl: str, options: Optio
     """Decide what to do for one unit; reads its circus.ini when it must."""
     from bailey.circusini import CircusIniError, read_circus_ini
     from bailey.endpoint import connectable
+    from bailey.safefile import Reader
 
     inst = _instance(unit)
     plan = _Plan(inst, unit)
@@ -123,7 +124,8 @@ def _plan(unit: Unit, args: list[str], host: str, circusctl: str, options: Optio
     cause = None
     try:
         inst.config = config_path(options.config_template, unit.user, host, home_of)
-        ini = read_circus_ini(inst.config, options.environ)
+        environ = options.environ if options.environ is not None else _unit_environ(unit, note)
+        ini = read_circus_ini(inst.config, environ, Reader.for_user(unit.user))
     except (LookupError, ValueError, CircusIniError) as e:
         cause = str(e)
     if unit.failed:
@@ -142,6 +144,8 @@ def _plan(unit: Unit, args: list[str], host: str, circusctl: str, options: Optio
         f" (with {', '.join(ini.files[1:])})" if len(ini.files) > 1 else ""))
     for pattern in ini.missing_includes:
         note(f"include {pattern} matches no file (circusd ignores it too)")
+    for why in ini.skipped_includes:
+        note(f"include skipped: {why}")
     if ini.endpoint_is_default:
         note(f"no endpoint in [circus]: circus's default {ini.endpoint}")
     else:
@@ -165,6 +169,25 @@ def _plan(unit: Unit, args: list[str], host: str, circusctl: str, options: Optio
         return plan
     plan.run = True
     return plan
+
+
+def _unit_environ(unit: Unit, note: Callable[[str], None]) -> dict[str, str]:
+    """circusd's environment (bailey.unitenv), so ``$(circus.env.HOME)`` is the user's."""
+    import pwd
+
+    from bailey.safefile import read_text
+    from bailey.unitenv import unit_environment
+
+    def passwd(user: str) -> tuple[str, str]:
+        pw = pwd.getpwnam(user)
+        return pw.pw_dir, pw.pw_shell
+
+    props = {"Environment": unit.environment, "EnvironmentFiles": unit.environment_files}
+    env, notes = unit_environment(unit.user if unit.user_source == "User=" else None, props,
+                                  read_text, passwd)
+    for n in notes:
+        note(n)
+    return env
 
 
 def _execute(plan: _Plan, args: list[str], timeout: int) -> None:

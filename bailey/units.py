@@ -24,6 +24,8 @@ PROPERTIES = (
     "MainPID",
     "NRestarts",
     "WorkingDirectory",
+    "Environment",
+    "EnvironmentFiles",
 )
 
 DEFAULT_PATTERN = "circus_*"
@@ -52,6 +54,8 @@ class Unit:
     main_pid: int = 0
     n_restarts: int = 0
     working_directory: str = ""
+    environment: str = ""  # systemctl show's Environment= (K=V words)
+    environment_files: str = ""  # EnvironmentFiles= lines, "\n"-joined
 
     @property
     def running(self) -> bool:
@@ -98,8 +102,8 @@ def parse_show(text: str) -> list[dict[str, str]]:
                 current = {}
             continue
         key, sep, value = line.partition("=")
-        if sep:
-            current[key] = value
+        if sep:  # a repeated key (EnvironmentFiles=) keeps every value
+            current[key] = f"{current[key]}\n{value}" if key in current else value
     if current:
         blocks.append(current)
     return blocks
@@ -137,6 +141,8 @@ def unit_from_properties(props: dict[str, str]) -> Unit:
         main_pid=_int(props.get("MainPID")),
         n_restarts=_int(props.get("NRestarts")),
         working_directory=props.get("WorkingDirectory", ""),
+        environment=props.get("Environment", ""),
+        environment_files=props.get("EnvironmentFiles", ""),
     )
 
 
