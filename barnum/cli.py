@@ -260,6 +260,10 @@ def load_context(args: argparse.Namespace, err: _Err) -> Context:
     for w in found.warnings:
         err(f"warning: {w}")
     skipped = _allow(found, config, options, err)
+    if found.hosts:
+        from barnum.sshconfig import check_ssh_config
+
+        check_ssh_config(options.ssh_config, list(found.hosts))
     if args.verbose and found.hosts:
         err(f"Circus is configured on the following hosts: {', '.join(found.hosts)}")
     if args.debug:

@@ -150,3 +150,18 @@ def test_unit_environment_is_circusds_not_baileys():
     env, notes = unit_environment("u1", {"EnvironmentFiles": "/etc/gone (ignore_errors=no)"},
                                   read, lambda u: ("/home/u1", "/bin/sh"))
     assert env["HOME"] == "/home/u1" and "EnvironmentFile /etc/gone not read" in notes[0]
+
+
+def test_baileys_own_output_shows_control_characters():
+    from bailey.render import error_lines, render_human
+    from bailey.report import Instance, Report
+
+    rep = Report(host="h\x1b]0;t\x07", bailey_version="0", circusctl_args=["status"])
+    rep.instances.append(Instance("circus_u_h.service\x1b[2J", "u", "User=", "enabled",
+                                  "active", "running", state="error",
+                                  stdout="w\x1b[31m: active\r\nforged line\n",
+                                  error="bad\nbailey: all fine"))
+    text = render_human(rep, color=False) + "\n".join(error_lines(rep))
+    assert "\x1b" not in text and "\r" not in text and "\x07" not in text
+    assert "circus_u_h.service\\e[2J" in text
+    assert "bailey: circus_u_h.service\\e[2J: bad\\nbailey: all fine" in text
