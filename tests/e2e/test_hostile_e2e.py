@@ -150,3 +150,27 @@ def test_folder_named_after_an_address_is_not_contacted(fleet, tmp_path):
     finally:
         (folder / "circus.ini").unlink()
         folder.rmdir()
+
+
+def test_watcher_names_with_escapes_and_newlines(fleet):
+    """A circus user names watchers to attack the operator's terminal: shown inert."""
+    host = healthy_hosts(fleet)[0]
+    user = fleet.users[0]
+    endpoint = f"tcp://127.0.0.1:{fleet.port(user)}"
+    ctl = [str(fleet.venv / "bin" / "circusctl"), "--endpoint", endpoint]
+    names = ["evil\x1b]0;pwned\x07", "two\nlines barnum: host9: fine"]
+    try:
+        for n in names:
+            p = fleet.exec(host, [*ctl, "add", "--start", n, "/bin/sleep 3602"], user=user)
+            assert p.returncode == 0, p.stderr
+        p = run_barnum(fleet, f"{user}@{host}")
+        assert not CONTROL.search(p.stdout + p.stderr), p.stdout
+        assert "evil\\e]0;pwned\\x07: active" in p.stdout
+        assert "two\\nlines barnum: host9: fine: active" in p.stdout
+        assert not any(ln.startswith("barnum: host9") for ln in p.stderr.splitlines())
+        doc = json.loads(run_barnum(fleet, "--json", f"{user}@{host}").stdout)
+        watchers = doc["hosts"][0]["bailey"]["instances"][0]["watchers"]
+        assert set(names) <= set(watchers)  # --json keeps the true names, JSON-escaped
+    finally:
+        for n in names:
+            fleet.exec(host, [*ctl, "rm", n], user=user)
