@@ -159,6 +159,14 @@ def test_classify_one_line(exc, expect):
     assert "\n" not in msg
 
 
+def test_no_ssh_is_a_timeout_only_at_the_deadline():
+    exc = paramiko.SSHException("Error reading SSH protocol banner")
+    assert ssh.classify(exc, _C(), 6) == "10.0.0.3:22 accepts TCP but speaks no SSH " \
+        "(Error reading SSH protocol banner)"
+    assert ssh.classify(exc, _C(), 6, at_deadline=True) == (
+        "timed out after 6s: 10.0.0.3:22 accepts TCP but sent no SSH banner")
+
+
 def test_classify_changed_key(keys):
     exc = paramiko.BadHostKeyException("host5", keys[0], keys[1])
     msg = ssh.classify(exc, _C(), 10)
