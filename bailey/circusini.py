@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from bailey.safefile import Reader, UnsafeFile, read_text
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
+DEFAULT_PUBSUB = "tcp://127.0.0.1:5556"
 
 _SECTION_NAME = r"\w\.\-"
 _PATTERN1 = r"\$\(%s\.([" + _SECTION_NAME + r"]+)\)"
@@ -53,6 +54,7 @@ class CircusIni:
     files: list[str] = field(default_factory=list)  # main file, then includes read
     missing_includes: list[str] = field(default_factory=list)  # patterns matching nothing
     skipped_includes: list[str] = field(default_factory=list)  # one-line reasons
+    pubsub_endpoint: str = DEFAULT_PUBSUB  # where circusd publishes its events
 
 
 def replace_circus_vars(data: str, env: Mapping[str, str]) -> str:
@@ -235,6 +237,7 @@ def read_circus_ini(path: str, environ: Mapping[str, str] | None = None,
         )
         global_env.update(local_env)
     endpoint = cfg.dget("circus", "endpoint", global_env)
+    pubsub = cfg.dget("circus", "pubsub_endpoint", global_env)
     local_env.pop("__name__", None)
     return CircusIni(
         path=path,
@@ -244,4 +247,5 @@ def read_circus_ini(path: str, environ: Mapping[str, str] | None = None,
         files=[path, *read],
         missing_includes=missing,
         skipped_includes=skipped,
+        pubsub_endpoint=DEFAULT_PUBSUB if pubsub is None else pubsub,
     )

@@ -160,6 +160,7 @@ def _plan(unit: Unit, args: list[str], host: str, circusctl: str, options: Optio
     if derived.reason:
         note(f"endpoint {derived.configured} -> {derived.endpoint}: {derived.reason}")
     inst.endpoint = derived.endpoint
+    inst.pubsub_endpoint = connectable(ini.pubsub_endpoint, workdir).endpoint
     inst.argv = ctl.circusctl_argv(circusctl, derived.endpoint, options.timeout, args)
     plan.native = options.native and ctl.native_message(args) is not None
     how = "native ZMTP client" if plan.native else "circusctl subprocess"

@@ -56,6 +56,7 @@ class Instance:
     # Added compatibly (older readers ignore them):
     working_directory: str = ""  # the unit's WorkingDirectory= (ipc endpoints)
     notes: list[str] = field(default_factory=list)  # how bailey derived user/config/endpoint
+    pubsub_endpoint: str | None = None  # circusd's event feed (bailey --serve subscribes)
 
     @property
     def healthy(self) -> bool:

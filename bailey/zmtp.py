@@ -90,12 +90,14 @@ def parse_endpoint(endpoint: str) -> tuple[int, Any]:
 class _Conn:
     """One ZMTP connection with a deadline on every read and write."""
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
+    def __init__(self, sock: socket.socket, deadline: float | None) -> None:
         self.sock = sock
-        self.deadline = deadline
+        self.deadline = deadline  # None: block (a long-lived subscription)
         self.buf = b""
 
-    def _remaining(self) -> float:
+    def _remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise ZmtpTimeout("timed out")
@@ -129,7 +131,7 @@ class _Conn:
             size = self.recv_exact(1)[0]
         return flags, self.recv_exact(size)
 
-    def handshake(self) -> None:
+    def handshake(self, socket_type: bytes = b"DEALER") -> None:
         self.send(greeting())
         peer = self.recv_exact(64)
         if peer[0] != 0xFF or peer[9] != 0x7F:
@@ -140,7 +142,7 @@ class _Conn:
         if mechanism != b"NULL":
             wanted = mechanism.decode(errors="replace")
             raise ZmtpError(f"the peer wants security mechanism {wanted}")
-        self.send(ready_command())
+        self.send(ready_command(socket_type))
         flags, body = self.recv_frame()
         if not flags & _FLAG_COMMAND:
             raise ZmtpError("the peer sent a message before READY")

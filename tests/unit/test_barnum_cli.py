@@ -29,16 +29,18 @@ def users(tmp_path, monkeypatch):
 
 
 def test_dry_run(users, capsys):
+    sc = users.parent / "ssh config"
+    sc.write_text("Host host*\n  User op\n")
     code = cli.main(["--config", str(users), "--dry-run", "-v", "user1@host1", "host2",
-                     "--ssh-config", "/x/ssh config", "--", "--", "stats", "it's"])
+                     "--ssh-config", str(sc), "--", "--", "stats", "it's"])
     out, err = capsys.readouterr()
     assert code == 0
     ini = f"{users.parent}/homes/{{user}}/circus/{{host}}/circus.ini"
     tpl = f"--config-template ''\"'\"'{ini}'\"'\"''"
     assert out.splitlines() == [
-        f"DRY RUN; would execute: ssh -q -F '/x/ssh config' host1 bailey --json user1 {tpl}"
+        f"DRY RUN; would execute: ssh -q -F '{sc}' host1 bailey --json user1 {tpl}"
         " --verbose -- stats ''\"'\"'it'\"'\"'\"'\"'\"'\"'\"'\"'s'\"'\"''",
-        f"DRY RUN; would execute: ssh -q -F '/x/ssh config' host2 bailey --json {tpl}"
+        f"DRY RUN; would execute: ssh -q -F '{sc}' host2 bailey --json {tpl}"
         " --verbose -- stats ''\"'\"'it'\"'\"'\"'\"'\"'\"'\"'\"'s'\"'\"''",
     ]
     assert "barnum: warning: user user1: skipping" in err
