@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="circusctl --timeout, per instance (default: %(default)s)")
     p.add_argument("--no-native", dest="native", action="store_false",
                    help="always run circusctl, even for status")
+    p.add_argument("--serve", action="store_true",
+                   help="stay running: answer NDJSON requests on stdin (protocol "
+                   "bailey-serve/1, see docs/bailey-serve.md) until stdin closes")
     p.add_argument("--version", action="version", version=f"bailey {__version__}")
     return p
 
@@ -125,6 +128,11 @@ def _run(args: argparse.Namespace, circus_args: list[str]) -> int:
         dry_run=args.dry_run,
         verbose=verbose if args.verbose else None,
     )
+    if args.serve:
+        from bailey.serve import run_server
+
+        options.verbose = None
+        return run_server(options)
     report = inspect_host(args.users, circus_args or None, options)
     if args.json:
         sys.stdout.write(report.to_json() + "\n")

@@ -1,0 +1,78 @@
+"""cpu and memory per watcher and process, asked of each running circusd.
+
+circusd measures its processes itself (psutil, in the ``stats`` command);
+bailey only reshapes the answer: numbers where circus gave numbers, None for
+its "N/A", and RSS in bytes from circus's "7.25M" strings.  One ``stats`` and
+one ``status`` per instance, and one ``get numprocesses`` per watcher: a few
+milliseconds per instance, never the per-second firehose of circusd-stats.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bailey import zmtp
+from bailey.report import PLANNED, Report
+
+_HUMAN = re.compile(r"^([0-9.]+)([BKMGTPEZY])$")
+_POWERS = {s: 1 << (10 * i) for i, s in enumerate("BKMGTPEZY")}
+
+
+def human_bytes(text: object) -> int | None:
+    """circus's bytes2human string back to bytes ("7.25M" -> 7602176); None if not one."""
+    m = _HUMAN.match(str(text))
+    return int(float(m.group(1)) * _POWERS[m.group(2)]) if m else None
+
+
+def _num(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+def process_stats(info: dict[str, Any]) -> dict[str, Any]:
+    """One process's figures from circus's ``get_info`` dict."""
+    pid = info.get("pid")
+    return {"pid": pid if isinstance(pid, int) else None, "cpu": _num(info.get("cpu")),
+            "mem": _num(info.get("mem")), "rss": human_bytes(info.get("mem_info1")),
+            "age": _num(info.get("age"))}
+
+
+def watchers_from(stats_reply: dict[str, Any], statuses: dict[str, str],
+                  wanted: dict[str, int | None]) -> list[dict[str, Any]]:
+    """Pure: the protocol's watcher list from circusd's replies."""
+    infos = stats_reply.get("infos") if isinstance(stats_reply.get("infos"), dict) else {}
+    out = []
+    for name in sorted(set(infos) | set(statuses)):
+        procs = infos.get(name) if isinstance(infos.get(name), dict) else {}
+        out.append({
+            "name": name, "status": statuses.get(name, "unknown"),
+            "numprocesses": wanted.get(name),
+            "processes": [process_stats(i) for i in procs.values() if isinstance(i, dict)],
+        })
+    return out
+
+
+def collect(report: Report, timeout: float) -> dict[str, Any]:
+    """Stats of every instance a dry-run report found running."""
+    instances = []
+    for inst in report.instances:
+        if inst.state != PLANNED or not inst.endpoint:
+            continue
+        entry: dict[str, Any] = {"unit": inst.unit, "user": inst.user, "error": None,
+                                 "watchers": []}
+        try:
+            st = zmtp.call(inst.endpoint, {"command": "stats", "properties": {}}, timeout)
+            status = zmtp.call(inst.endpoint, {"command": "status", "properties": {}}, timeout)
+            statuses = status.get("statuses") or {}
+            wanted: dict[str, int | None] = {}
+            for name in statuses:
+                got = zmtp.call(inst.endpoint, {"command": "get", "properties": {
+                    "name": name, "keys": ["numprocesses"]}}, timeout)
+                n = (got.get("options") or {}).get("numprocesses")
+                wanted[name] = n if isinstance(n, int) else None
+            entry["watchers"] = watchers_from(st, statuses, wanted)
+        except zmtp.ZmtpError as e:
+            entry["error"] = f"circusd on {inst.endpoint}: {e}"
+        instances.append(entry)
+    return {"instances": instances}

@@ -1,0 +1,217 @@
+"""The ``subscribe`` op: circusd and systemd changes pushed as events.
+
+Order, so that nothing is missed and nothing is applied twice:
+
+1. subscribe to every running circusd's pub/sub feed (events are held back);
+2. take the snapshot (``status``) and answer the request with it;
+3. release the held events, dropping those circus stamped before the snapshot.
+
+circusd's feed: one SUB connection per running instance; when it ends
+(circusd restarted) bailey reconnects and sends a fresh ``instance`` event.
+systemd: inotify on /run/systemd/units (an ``invocation:<unit>`` link per
+started unit) and the unit-file folders (enable/disable) wakes a single
+``systemctl show`` of the circus units; with no change, that read still runs
+every SAFETY_POLL seconds (one short process: the whole idle cost).  Every
+RESYNC_EVERY seconds a full snapshot heals anything lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from bailey.inotify import open_watch
+from bailey.pubsub import Subscriber
+from bailey.units import SystemctlError, list_units
+
+if TYPE_CHECKING:
+    from bailey.serve import Server
+
+_UNIT_KEYS = ("active_state", "sub_state", "unit_file_state", "n_restarts", "main_pid")
+HELD_MAX = 10000  # events held while the snapshot is taken
+
+
+class Watcher:
+    """One subscription: its feeds, its systemd watch, its optional stats timer."""
+
+    def __init__(self, server: Server, rid: Any, stats_interval: float) -> None:
+        self.server = server
+        self.rid = rid
+        self.stats_interval = stats_interval
+        self.stopped = threading.Event()
+        self.feeds: dict[str, Subscriber] = {}
+        self.held: queue.Queue[dict[str, Any]] | None = queue.Queue(HELD_MAX)
+        self.snapshot_t = 0.0
+        self.lock = threading.Lock()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with self.lock:
+            for sub in self.feeds.values():
+                sub.close()
+            self.feeds.clear()
+
+    def emit(self, event: dict[str, Any]) -> None:
+        event = {**event, "sub": self.rid}
+        with self.lock:
+            held = self.held
+        if held is not None:
+            with contextlib.suppress(queue.Full):  # the snapshot that follows covers it
+                held.put_nowait(event)
+            return
+        self.server.emit(event)
+
+    # -- start ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        plan = self.server.report(None, dry_run=True)
+        for inst in plan.instances:
+            if inst.pubsub_endpoint and inst.active_state in ("active", "reloading"):
+                self._feed(inst.unit, inst.user, inst.pubsub_endpoint)
+        time.sleep(0.05)  # let the SUB connections reach circusd before the snapshot
+        self.snapshot_t = time.time()
+        snap = self.server.report(None).to_dict()
+        self.server.respond(self.rid, {"snapshot": snap})
+        with self.lock:
+            held, self.held = self.held, None
+        while held is not None and not held.empty():
+            ev = held.get_nowait()
+            if _stamp(ev) >= self.snapshot_t:
+                self.server.emit(ev)
+        self._units = {u.name: u for u in _list(self.server)}
+        threading.Thread(target=self._systemd_loop, daemon=True, name="systemd").start()
+        if self.stats_interval:
+            threading.Thread(target=self._stats_loop, daemon=True, name="stats").start()
+
+    # -- circusd --------------------------------------------------------------------------
+
+    def _feed(self, unit: str, user: str | None, endpoint: str) -> None:
+        with self.lock:
+            if unit in self.feeds or self.stopped.is_set():
+                return
+            sub = Subscriber(endpoint)
+            self.feeds[unit] = sub
+        threading.Thread(target=self._feed_loop, args=(unit, user, sub), daemon=True,
+                         name=f"feed-{unit}").start()
+
+    def _feed_loop(self, unit: str, user: str | None, sub: Subscriber) -> None:
+        first = True
+        while not self.stopped.is_set():
+            with self.lock:
+                if self.feeds.get(unit) is not sub:
+                    return
+            try:
+                sub.connect(timeout=2)
+            except Exception:
+                if self.stopped.wait(1.0):
+                    return
+                continue
+            if not first:  # circusd came back: what it runs now
+                self._instance(user)
+            first = False
+            for ev in sub.events():
+                self.emit({"event": "circus", "unit": unit, "user": user,
+                           "watcher": ev.watcher, "action": ev.action, "data": ev.data})
+            if self.stopped.wait(0.5):
+                return
+            sub = Subscriber(sub.endpoint)
+            with self.lock:
+                if self.feeds.get(unit) is None:
+                    return
+                self.feeds[unit] = sub
+
+    def _drop_feed(self, unit: str) -> None:
+        with self.lock:
+            sub = self.feeds.pop(unit, None)
+        if sub is not None:
+            sub.close()
+
+    def _instance(self, user: str | None) -> None:
+        if not user:
+            return
+        rep = self.server.report([user])
+        for inst in rep.to_dict()["instances"]:
+            self.emit({"event": "instance", "instance": inst})
+
+    # -- systemd --------------------------------------------------------------------------
+
+    def _systemd_loop(self) -> None:
+        import glob
+
+        from bailey.serve import RESYNC_EVERY, SAFETY_POLL, SYSTEMD_DIRS
+
+        dirs = SYSTEMD_DIRS + glob.glob("/etc/systemd/system/*.wants")
+        watch = open_watch(dirs)
+        last_resync = time.monotonic()
+        try:
+            while not self.stopped.is_set():
+                if watch is not None:
+                    watch.wait(SAFETY_POLL)
+                    time.sleep(0.05)  # let systemd finish the transition it announced
+                elif self.stopped.wait(2.0):
+                    return
+                if self.stopped.is_set():
+                    return
+                self._diff_units()
+                if time.monotonic() - last_resync >= RESYNC_EVERY:
+                    last_resync = time.monotonic()
+                    self.emit({"event": "resync",
+                               "snapshot": self.server.report(None).to_dict()})
+        finally:
+            if watch is not None:
+                watch.close()
+
+    def _diff_units(self) -> None:
+        now = {u.name: u for u in _list(self.server)}
+        for name in sorted(set(now) | set(self._units)):
+            old, new = self._units.get(name), now.get(name)
+            if new is None:
+                self.emit({"event": "unit", "unit": name, "user": old.user, "removed": True})
+                self._drop_feed(name)
+                continue
+            if old is not None and all(getattr(old, k) == getattr(new, k) for k in _UNIT_KEYS):
+                continue
+            self.emit({"event": "unit", "unit": name, "user": new.user,
+                       "active_state": new.active_state, "sub_state": new.sub_state,
+                       "unit_file_state": new.unit_file_state, "n_restarts": new.n_restarts,
+                       "main_pid": new.main_pid})
+            was_running = old is not None and old.running
+            if new.running != was_running or (old and old.main_pid != new.main_pid):
+                if new.running:
+                    self._subscribe_unit(new)
+                else:
+                    self._drop_feed(name)
+                self._instance(new.user)
+        self._units = now
+
+    def _subscribe_unit(self, unit) -> None:
+        rep = self.server.report([unit.user] if unit.user else None, dry_run=True)
+        for inst in rep.instances:
+            if inst.unit == unit.name and inst.pubsub_endpoint:
+                self._drop_feed(unit.name)
+                self._feed(unit.name, unit.user, inst.pubsub_endpoint)
+
+    # -- stats ----------------------------------------------------------------------------
+
+    def _stats_loop(self) -> None:
+        from bailey.stats import collect
+
+        while not self.stopped.wait(self.stats_interval):
+            result = collect(self.server.report(None, dry_run=True), self.server.options.timeout)
+            self.emit({"event": "stats", "result": result})
+
+
+def _list(server: Server) -> list:
+    try:
+        return list_units(server.options.units, server.options.systemctl)
+    except SystemctlError:
+        return []
+
+
+def _stamp(event: dict[str, Any]) -> float:
+    """When circus says the event happened (its ``time``), else now."""
+    t = (event.get("data") or {}).get("time") if isinstance(event.get("data"), dict) else None
+    return float(t) if isinstance(t, int | float) else time.time()
