@@ -192,7 +192,7 @@ def read_circus_ini(path: str, environ: Mapping[str, str] | None = None,
         raise CircusIniError(str(err) if isinstance(err, UnsafeFile)
                              else f"{path}: {err.strerror or err}") from None
     try:
-        cfg.read_file(io.StringIO(text), source=path)
+        cfg.read_file(io.StringIO(text, newline=None), source=path)
     except configparser.Error as err:
         raise CircusIniError(_one_line(path, err)) from None
 
@@ -224,7 +224,7 @@ def read_circus_ini(path: str, environ: Mapping[str, str] | None = None,
             skipped.append(str(err) if isinstance(err, UnsafeFile) else f"{inc}: {err}")
             continue
         try:
-            cfg.read_file(io.StringIO(inc_text), source=inc)
+            cfg.read_file(io.StringIO(inc_text, newline=None), source=inc)
         except configparser.Error as err:
             raise CircusIniError(_one_line(inc, err)) from None
         read.append(inc)
