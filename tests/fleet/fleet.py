@@ -314,6 +314,12 @@ class Fleet:
             home.mkdir(parents=True)
             os.chown(home, uid, uid)
             os.chmod(home, 0o755)
+        # The operator reads the circus units' journal, as an operator account
+        # in group systemd-journal does (README: what the operator may do).
+        group = "".join(
+            line + (("," if line.split(":")[3] else "") + OPERATOR
+                    if line.startswith("systemd-journal:") else "") + "\n"
+            for line in group.splitlines())
         (etc / "passwd").write_text(passwd)
         (etc / "group").write_text(group)
         (etc / "shadow").write_text(shadow)
