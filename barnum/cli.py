@@ -56,12 +56,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("barnum.commands.watch", "live view of the fleet"),
     "logs": ("barnum.commands.logs", "journal lines of the circus units, merged"),
     "stats": ("barnum.commands.stats", "cpu and memory per watcher and process"),
-    "web": ("barnum.commands.web", "the fleet's live web page"),
-    "shell": ("barnum.commands.shell", "interactive fleet shell"),
-    "check": ("barnum.commands.check", "compare the fleet with its expectations"),
-    "drift": ("barnum.commands.drift", "config trees, units and configs that disagree"),
-    "start": ("barnum.commands.ordered", "start watchers (--ordered: by dependencies)"),
-    "stop": ("barnum.commands.ordered", "stop watchers (--ordered: reverse dependencies)"),
 }
 
 

@@ -1,0 +1,79 @@
+"""``barnum logs [targets] [-n N] [-f]``: the circus units' journal, merged in time order."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from barnum import EXIT_HOST, EXIT_OK
+
+if TYPE_CHECKING:
+    from barnum.cli import Context
+
+HOST_COLORS = ["cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta"]
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("targets", nargs="*", help="hosts or user@host; globs allowed")
+    p.add_argument("-n", "--lines", type=int, default=20, metavar="N",
+                   help="last N lines of each unit (default 20)")
+    p.add_argument("-f", "--follow", action="store_true", help="then follow every unit")
+
+
+def line_text(host: str, user: str, rec: dict) -> str:
+    """``host user: message`` (the message already clean, one line)."""
+    return f"{host} {user}: {rec.get('message', '')}"
+
+
+def merged(batches: list[tuple[str, str, list[dict]]]) -> list[tuple[str, str, dict]]:
+    """Pure: lines of many units in time order (stable for equal times)."""
+    rows = [(h, u, rec) for h, u, recs in batches for rec in recs]
+    return sorted(rows, key=lambda r: r[2].get("t") or 0.0)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    from rich.text import Text
+
+    from barnum.commands._session import down_lines, open_session
+    from barnum.hostsort import natural_sorted
+    from barnum.render import make_console
+
+    if not 0 <= args.lines <= 10000:
+        ctx.err("error: -n must be from 0 to 10000")
+        return 2
+    console = make_console()
+    session = open_session(ctx)
+    try:
+        for line in down_lines(session):
+            ctx.err(line)
+        colors = {h: HOST_COLORS[i % len(HOST_COLORS)]
+                  for i, h in enumerate(natural_sorted(session.hosts))}
+        batches, failed = [], False
+        for host, user, unit in session.units(ctx.targets):
+            try:
+                batches.append((host, user, session.logs(unit, host, args.lines)))
+            except Exception as e:
+                ctx.err(f"{host}: {unit}: {e}")
+                failed = True
+
+        def show(host: str, user: str, rec: dict) -> None:
+            console.print(Text(f"{host} {user}: ", style=colors.get(host, "")) +
+                          Text(str(rec.get("message", ""))))
+
+        for host, user, rec in merged(batches):
+            show(host, user, rec)
+        if args.follow:
+            sub = session.follow(ctx.targets, n=0)
+            users = {(h, unit): u for h, u, unit in session.units(ctx.targets)}
+            try:
+                for ev in sub:
+                    rec = ev.data.get("line") or {}
+                    show(ev.host, users.get((ev.host, ev.data.get("unit")), "?"), rec)
+                    sys.stdout.flush()
+            except KeyboardInterrupt:
+                pass
+        failed = failed or bool(down_lines(session))
+        return EXIT_HOST if failed else EXIT_OK
+    finally:
+        session.close()

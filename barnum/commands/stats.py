@@ -1,0 +1,91 @@
+"""``barnum stats [targets] [--sort cpu|mem] [--json]``: cpu and memory per watcher and process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from barnum import EXIT_HOST, EXIT_OK
+
+if TYPE_CHECKING:
+    from barnum.cli import Context
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("targets", nargs="*", help="hosts or user@host; globs allowed")
+    p.add_argument("--sort", choices=("cpu", "mem", "name"), default="name",
+                   help="order of the watchers (default: by host, user, name)")
+    p.add_argument("--json", action="store_true", help="one JSON document")
+
+
+def rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """Pure: one row per watcher across the fleet, with its processes summed."""
+    out = []
+    for host, result in stats.items():
+        if not isinstance(result, dict):
+            continue
+        for inst in result.get("instances", []):
+            for w in inst.get("watchers", []):
+                procs = w.get("processes", [])
+                out.append({
+                    "host": host, "user": inst.get("user"), "watcher": w.get("name"),
+                    "status": w.get("status"), "wanted": w.get("numprocesses"),
+                    "running": len(procs),
+                    "cpu": sum(p.get("cpu") or 0.0 for p in procs),
+                    "mem": sum(p.get("mem") or 0.0 for p in procs),
+                    "rss": sum(p.get("rss") or 0 for p in procs),
+                    "processes": procs,
+                })
+    return out
+
+
+def sort_rows(items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    from barnum.hostsort import natural_key
+
+    if key in ("cpu", "mem"):
+        return sorted(items, key=lambda r: -r[key])
+    return sorted(items, key=lambda r: (natural_key(r["host"]), r["user"] or "",
+                                        r["watcher"] or ""))
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1048576:.1f}M"
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    from rich.table import Table
+    from rich.text import Text
+
+    from barnum.commands._session import open_session
+    from barnum.render import make_console
+
+    session = open_session(ctx)
+    try:
+        stats = session.stats(ctx.targets)
+    finally:
+        session.close()
+    errors = {h: v for h, v in stats.items() if not isinstance(v, dict)}
+    for inst_err in [(h, i) for h, v in stats.items() if isinstance(v, dict)
+                     for i in v.get("instances", []) if i.get("error")]:
+        errors.setdefault(inst_err[0], inst_err[1]["error"])
+    table = sort_rows(rows(stats), args.sort)
+    if args.json:
+        sys.stdout.write(json.dumps({"schema": "barnum-stats/1", "watchers": table,
+                                     "errors": errors}, indent=2, sort_keys=True) + "\n")
+    else:
+        t = Table(box=None, pad_edge=False)
+        for col in ("host", "user", "watcher", "status", "procs", "cpu%", "mem%", "rss"):
+            t.add_column(col, justify="right" if col in ("procs", "cpu%", "mem%", "rss")
+                         else "left")
+        for r in table:
+            procs = f"{r['running']}/{r['wanted']}" if r["wanted"] is not None \
+                else str(r["running"])
+            cells = (r["host"], r["user"] or "?", r["watcher"], r["status"], procs,
+                     f"{r['cpu']:.1f}", f"{r['mem']:.2f}", _mb(r["rss"]))
+            t.add_row(*(Text(str(c)) for c in cells))  # Text: a name is never markup
+        make_console().print(t)
+    for host, err in errors.items():
+        ctx.err(f"{host}: {err}")
+    return EXIT_HOST if errors else EXIT_OK

@@ -1,0 +1,208 @@
+"""``barnum watch [targets]``: the fleet, live, in the terminal.
+
+On a terminal: a table redrawn when events arrive (at most 4 times a
+second), rows that just changed highlighted for a few seconds, watchers
+that keep restarting flagged, unreachable hosts with their reason; cpu and
+memory refreshed every few seconds.  ``q`` or Ctrl-C leaves.  Piped, or with
+``--json``: one JSON object per event and line (NDJSON), first the state of
+each host as a ``resync`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import json
+import os
+import select
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from barnum import EXIT_OK
+
+if TYPE_CHECKING:
+    from barnum.cli import Context
+    from barnum.session import FleetSession, SessionEvent
+
+HIGHLIGHT = 3.0  # seconds a change stays highlighted
+FLAP_WINDOW = 60.0
+FLAP_EXITS = 3  # process exits of one watcher within the window: flapping
+STATS_EVERY = 5.0
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("targets", nargs="*", help="hosts or user@host; globs allowed")
+    p.add_argument("--json", action="store_true", help="NDJSON events, also on a terminal")
+
+
+@dataclass
+class Tracker:
+    """Pure bookkeeping of what changed when, and which watchers flap."""
+
+    changed: dict[tuple, float] = field(default_factory=dict)
+    exits: dict[tuple, collections.deque] = field(default_factory=dict)
+
+    def note(self, ev: SessionEvent) -> None:
+        d = ev.data
+        key = (ev.host, d.get("unit"), d.get("watcher"))
+        self.changed[key] = ev.t
+        self.changed[(ev.host, d.get("unit"), None)] = ev.t
+        if ev.kind == "circus" and d.get("action") == "reap":
+            q = self.exits.setdefault(key, collections.deque(maxlen=50))
+            q.append(ev.t)
+
+    def recent(self, key: tuple, now: float) -> bool:
+        return now - self.changed.get(key, 0.0) < HIGHLIGHT
+
+    def flapping(self, key: tuple, now: float) -> bool:
+        return sum(1 for t in self.exits.get(key, ()) if now - t < FLAP_WINDOW) >= FLAP_EXITS
+
+
+def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: float):
+    """The table for one frame (rich renderable), from the session's state."""
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(box=None, pad_edge=False, expand=False)
+    for col in ("host", "unit / watcher", "state", "procs", "cpu%", "mem%"):
+        t.add_column(col, justify="right" if col in ("procs", "cpu%", "mem%") else "left")
+    per_watcher = _stats_index(stats)
+    for host, st in session.host_states().items():
+        if st.state not in ("up", "stale") or st.report is None:
+            t.add_row(Text(host, style="bold red"), Text(st.error or st.state, style="red"),
+                      Text(st.state, style="red"), "", "", "")
+            continue
+        age = f"stale: {st.error}" if st.state == "stale" else ""
+        t.add_row(Text(host, style="bold"), Text(age, style="yellow"), "", "", "", "")
+        for inst in st.report.instances:
+            key = (host, inst.unit, None)
+            style = "reverse" if tracker.recent(key, now) else ""
+            state = f"{inst.active_state} ({inst.sub_state})"
+            t.add_row("", Text("  " + inst.unit, style=style),
+                      Text(state, style="green" if inst.active_state == "active" else "red"),
+                      "", "", "")
+            for name, status in sorted((inst.watchers or {}).items()):
+                wkey = (host, inst.unit, name)
+                flap = tracker.flapping(wkey, now)
+                s = per_watcher.get((host, inst.user, name), {})
+                procs = s.get("procs", "")
+                label = status + (" FLAPPING" if flap else "")
+                t.add_row(
+                    "", Text("    " + name, style="reverse" if tracker.recent(wkey, now) else ""),
+                    Text(label, style="red" if flap or status != "active" else "green"),
+                    Text(procs), Text(s.get("cpu", "")), Text(s.get("mem", "")))
+    return t
+
+
+def _stats_index(stats: dict[str, Any]) -> dict[tuple, dict[str, str]]:
+    out = {}
+    for host, res in stats.items():
+        if not isinstance(res, dict):
+            continue
+        for inst in res.get("instances", []):
+            for w in inst.get("watchers", []):
+                procs = w.get("processes", [])
+                wanted = w.get("numprocesses")
+                out[(host, inst.get("user"), w.get("name"))] = {
+                    "procs": f"{len(procs)}/{wanted}" if wanted is not None else str(len(procs)),
+                    "cpu": f"{sum(p.get('cpu') or 0 for p in procs):.1f}",
+                    "mem": f"{sum(p.get('mem') or 0 for p in procs):.2f}",
+                }
+    return out
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    from barnum.commands._session import open_session
+
+    session = open_session(ctx)
+    try:
+        if args.json or not sys.stdout.isatty():
+            return _ndjson(session)
+        return _live(session)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        session.close()
+
+
+def _ndjson(session: FleetSession) -> int:
+    sub = session.subscribe()
+    out = sys.stdout
+    try:
+        for host, st in session.host_states().items():
+            line = {"kind": "resync", "host": host, "state": st.state, "error": st.error,
+                    "report": st.report.to_dict() if st.report else None}
+            out.write(json.dumps(line, sort_keys=True) + "\n")
+        out.flush()
+        for ev in sub:
+            out.write(json.dumps(ev.to_dict(), sort_keys=True, default=str) + "\n")
+            out.flush()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    finally:
+        sub.close()
+    return EXIT_OK
+
+
+def _live(session: FleetSession) -> int:
+    from rich.live import Live
+
+    from barnum.render import make_console
+
+    tracker = Tracker()
+    stats: dict[str, Any] = {}
+    sub = session.subscribe()
+    stop = threading.Event()
+
+    def refresh_stats() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                stats.update(session.stats())
+            stop.wait(STATS_EVERY)
+
+    threading.Thread(target=refresh_stats, daemon=True).start()
+    console = make_console()
+    with _cbreak(), Live(view(session, tracker, stats, time.time()), console=console,
+                         auto_refresh=False, screen=False) as live:
+        last = 0.0
+        while not _quit_pressed():
+            ev = sub.get(0.25)
+            if ev is not None:
+                tracker.note(ev)
+            now = time.time()
+            if now - last >= 0.25:
+                live.update(view(session, tracker, stats, now), refresh=True)
+                last = now
+    stop.set()
+    sub.close()
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _cbreak():
+    """Single keys from the terminal (for ``q``), restored whatever happens."""
+    if not sys.stdin.isatty():
+        yield
+        return
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def _quit_pressed() -> bool:
+    if not sys.stdin.isatty():
+        return False
+    ready, _, _ = select.select([sys.stdin], [], [], 0)
+    return bool(ready) and sys.stdin.read(1) in ("q", "Q")
