@@ -9,9 +9,10 @@
 Each host has a thread (:class:`_Link`) that connects with the same
 host-key policy, timeouts and shipping as the one-shot CLI, starts
 ``bailey --serve``, subscribes, and keeps the host's report current from
-pushed events.  It pings at the application level: a host silent for
-STALE_AFTER is "stale", for DOWN_AFTER "down" (a half-open TCP connection is
-noticed, unlike Multivisor's); a lost channel is retried with backoff.
+pushed events.  It pings at the application level (every PING_EVERY, or
+half the timeout if shorter): a host silent for ``--timeout`` is "stale",
+for twice that "down" (a half-open TCP connection is noticed, unlike
+Multivisor's); a lost channel is retried with backoff.
 Lines are checked for order (seq) and restarts (epoch); either triggers a
 fresh snapshot.  close() closes every channel: bailey sees EOF and exits,
 so nothing stays on a host.
@@ -41,9 +42,7 @@ from barnum.targets import resolve
 from barnum.validate import DocumentError, report_from_document
 
 PING_EVERY = 5.0
-STALE_AFTER = 12.0
-DOWN_AFTER = 25.0
-BACKOFF = (1, 2, 4, 8, 15, 30)
+BACKOFF = (1, 2, 4, 8, 10)
 MAX_LINE = 16 * 1024 * 1024
 QUEUE_MAX = 10000
 
@@ -236,7 +235,8 @@ class _Link(threading.Thread):
             first = self._first_line(chan, o.timeout)
             if first is not None:
                 break
-            status = chan.recv_exit_status() if chan.exit_status_ready() else None
+            chan.status_event.wait(o.timeout)  # the exit status may trail the EOF
+            status = chan.exit_status if chan.exit_status_ready() else None
             chan.close()
             if status not in (126, 127) or shipped or not o.auto_ship:
                 raise _LinkError(f"bailey --serve did not start (exit {status})")
@@ -290,14 +290,14 @@ class _Link(threading.Thread):
             except LineTooLong as e:
                 raise _LinkError(str(e)) from None
             now = time.monotonic()
-            if now - last_ping >= PING_EVERY:
+            if now - last_ping >= min(PING_EVERY, self.s.options.timeout / 2):
                 last_ping = now
                 with self.send_lock:
                     chan.sendall(b'{"id":0,"op":"ping"}\n')
             silent = time.time() - (self.copy().last_seen or time.time())
-            if silent > DOWN_AFTER:
+            if silent > 2 * self.s.options.timeout:
                 raise _LinkError(f"no answer for {silent:.0f}s (connection half-open?)")
-            if silent > STALE_AFTER:
+            if silent > self.s.options.timeout:
                 self.set_state("stale", f"last heard {silent:.0f}s ago")
 
     def _line(self, raw: bytes) -> None:

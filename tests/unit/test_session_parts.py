@@ -1,0 +1,108 @@
+"""The live session's pure parts: framing, order, events applied, bounded queues, views."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bailey.pubsub import parse_message, parse_topic
+from bailey.report import Instance, Report
+from bailey.stats import human_bytes, watchers_from
+from barnum.commands.logs import merged
+from barnum.commands.stats import rows, sort_rows
+from barnum.commands.watch import FLAP_EXITS, Tracker
+from barnum.sanitize import Clean
+from barnum.session import SessionEvent, Subscription
+from barnum.sessionstate import LineBuffer, LineTooLong, SeqCheck, apply_event, valid_report
+
+
+def _report() -> Report:
+    rep = Report(host="h1", bailey_version="0", circusctl_args=["status"])
+    rep.instances.append(Instance("circus_u1_h1.service", "u1", "User=", "enabled", "active",
+                                  "running", state="ok", watchers={"web": "active"}))
+    return valid_report(rep.to_dict())
+
+
+def test_line_buffer_splits_and_bounds():
+    b = LineBuffer(max_line=10)
+    assert b.feed(b'{"a"') == []
+    assert b.feed(b':1}\n{"b":2}\n{') == [b'{"a":1}', b'{"b":2}']
+    with pytest.raises(LineTooLong):
+        b.feed(b"x" * 20)
+
+
+def test_seq_gap_and_restart():
+    c = SeqCheck()
+    assert c.check("e1", 1) is None
+    assert c.check("e1", 2) is None
+    assert c.check("e1", 4) == "gap"
+    assert c.check("e2", 1) == "restart"
+    assert c.check("e2", "x") == "bad"
+
+
+def test_topic_parsing_with_dotted_names():
+    assert parse_topic("watcher.web.app.v2.stop") == ("web.app.v2", "stop")
+    assert parse_topic("watcher.x.reap") == ("x", "reap")
+    assert parse_topic("stat.x") is None and parse_topic("watcher.stop") is None
+    ev = parse_message([b"watcher.a.b.reap", json.dumps({"exit_code": -9}).encode()])
+    assert (ev.watcher, ev.action, ev.data) == ("a.b", "reap", {"exit_code": -9})
+    assert parse_message([b"watcher.a.stop", b"not json"]).data == {"raw": "not json"}
+
+
+def test_events_change_a_copy_of_the_report():
+    rep = _report()
+    stopped = apply_event(rep, {"event": "circus", "unit": "circus_u1_h1.service",
+                                "watcher": "web", "action": "stop"}, "h1")
+    assert stopped.instances[0].watchers == {"web": "stopped"}
+    assert rep.instances[0].watchers == {"web": "active"}  # the old one is untouched
+    added = apply_event(stopped, {"event": "circus", "unit": "circus_u1_h1.service",
+                                  "watcher": "new\x1b[2J", "action": "add"}, "h1")
+    names = list(added.instances[0].watchers)
+    assert "new\\e[2J" in names and all(isinstance(n, Clean) for n in names)
+    down = apply_event(added, {"event": "unit", "unit": "circus_u1_h1.service",
+                               "active_state": "inactive", "sub_state": "dead"}, "h1")
+    assert (down.instances[0].state, down.instances[0].watchers) == ("inactive", None)
+    assert apply_event(rep, {"event": "unit", "unit": "circus_new.service"}, "h1") is None
+    bad = apply_event(rep, {"event": "instance", "instance": {"unit": 5}}, "h1")
+    assert bad is None  # invalid: the caller asks for a snapshot instead
+
+
+def test_subscription_is_bounded_and_counts_drops():
+    sub = Subscription(None, maxlen=3)
+    for n in range(5):
+        sub.put(SessionEvent("circus", "h", {"n": n}))
+    assert sub.dropped == 2
+    assert [sub.get(0).data["n"] for _ in range(3)] == [2, 3, 4]
+    assert sub.get(0.01) is None
+
+
+def test_flapping_after_repeated_exits():
+    tr = Tracker()
+    for n in range(FLAP_EXITS):
+        tr.note(SessionEvent("circus", "h", {"unit": "u", "watcher": "w", "action": "reap"},
+                             t=100.0 + n))
+    assert tr.flapping(("h", "u", "w"), 110.0)
+    assert not tr.flapping(("h", "u", "w"), 500.0)
+    assert tr.recent(("h", "u", "w"), 103.0) and not tr.recent(("h", "u", "w"), 200.0)
+
+
+def test_logs_merge_in_time_order():
+    out = merged([("h2", "u", [{"t": 2.0, "message": "b"}]),
+                  ("h1", "u", [{"t": 1.0, "message": "a"}, {"t": 3.0, "message": "c"}])])
+    assert [r[2]["message"] for r in out] == ["a", "b", "c"]
+
+
+def test_stats_rows_and_circus_numbers():
+    assert human_bytes("7.25M") == int(7.25 * 1024 * 1024) and human_bytes("N/A") is None
+    ws = watchers_from({"infos": {"web": {"12": {"pid": 12, "cpu": 1.5, "mem": 0.5,
+                                                 "mem_info1": "2.00M", "age": 3.0}}}},
+                       {"web": "active", "idle": "stopped"}, {"web": 2, "idle": 1})
+    assert ws[1] == {"name": "web", "status": "active", "numprocesses": 2, "processes": [
+        {"pid": 12, "cpu": 1.5, "mem": 0.5, "rss": 2097152, "age": 3.0}]}
+    assert ws[0]["processes"] == []
+    table = sort_rows(rows({"h10": {"instances": [{"user": "u", "watchers": ws}]},
+                            "h2": {"instances": [{"user": "u", "watchers": ws}]},
+                            "h3": "cannot connect"}), "name")
+    assert [(r["host"], r["watcher"]) for r in table][:2] == [("h2", "idle"), ("h2", "web")]
+    assert sort_rows(table, "cpu")[0]["cpu"] == 1.5
