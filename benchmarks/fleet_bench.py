@@ -179,7 +179,24 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
         measures.append(
             measure(label, 1, lambda args=args: _check_exec(fleet, [bailey, *args]), repeats)
         )
+    from benchmarks.session_bench import measure_session
+
+    n = sizes[-1]
+    live = measure_session(fleet, [f"host{k}" for k in range(1, n + 1)], repeats,
+                           idle=10.0 if repeats > 2 else 4.0)
+    for label, key in (("session: warm refresh", "refresh_samples"),
+                       ("session: event latency (nsenter stop to event)", "event_samples")):
+        measures.append(Measure(label, n if "refresh" in key else 1, list(live[key])))
     results = _summarise(measures, sizes)
+    cold = _find(measures, "barnum overview", n).median
+    results["ratios"].update({
+        f"session refresh p50 (ms) @{n}": live["refresh_p50"] * 1000,
+        f"session refresh p95 (ms) @{n}": live["refresh_p95"] * 1000,
+        f"cold overview / warm refresh @{n}": cold / live["refresh_p50"],
+        "event latency p50 (ms)": live["event_p50"] * 1000,
+        "event latency p95 (ms)": live["event_p95"] * 1000,
+        "idle bailey --serve, % of a core": live["idle_cpu_fraction"] * 100,
+    })
     _write(results, out_dir)
     return results
 
