@@ -96,7 +96,10 @@ def run_capped(transport: paramiko.Transport, command: str, deadline: float,
                 result.timed_out = True
                 break
             if not got:
-                select.select([chan], [], [], min(left, 0.2))
+                if chan.eof_received:  # no more output: only the exit status is due
+                    chan.status_event.wait(min(left, 0.2))
+                else:
+                    select.select([chan], [], [], min(left, 0.2))
         if chan.exit_status_ready() and not result.too_large:
             status = chan.recv_exit_status()
             result.status = None if status == -1 else status

@@ -195,6 +195,7 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
         f"cold overview / warm refresh @{n}": cold / live["refresh_p50"],
         "event latency p50 (ms)": live["event_p50"] * 1000,
         "event latency p95 (ms)": live["event_p95"] * 1000,
+        "circusd publish to session event p50 (ms)": live["push_p50"] * 1000,
         "idle bailey --serve, % of a core": live["idle_cpu_fraction"] * 100,
     })
     _write(results, out_dir)

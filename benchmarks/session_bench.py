@@ -2,7 +2,9 @@
 
 - warm refresh: a ``status`` of every host through the open session;
 - event latency: from ``circusctl stop`` run on a host (through nsenter, so
-  its own start-up is included) to the session's ``stop`` event;
+  circusctl's own ~0.25 s start-up is included) to the session's ``stop``
+  event; and from circusd publishing the event (its ``time``: the hosts
+  share this machine's clock) to the session receiving it;
 - idle host CPU: CPU time of ``bailey --serve`` on a host over an idle spell.
 """
 
@@ -45,7 +47,7 @@ def measure_session(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -
         sub = s.subscribe()
         endpoint = f"tcp://127.0.0.1:{fleet.port('user1')}"
         ctl = [str(fleet.venv / "bin" / "circusctl"), "--endpoint", endpoint]
-        latency = []
+        latency, push = [], []
         for _ in range(max(5, repeats)):
             while sub.get(0.05):
                 pass
@@ -56,6 +58,9 @@ def measure_session(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -
                 if ev is None or (ev.kind == "circus" and ev.data.get("action") == "stop"):
                     break
             latency.append(time.perf_counter() - t0)
+            stamp = (ev.data.get("data") or {}).get("time") if ev else None
+            if isinstance(stamp, int | float):  # hosts share this machine's clock
+                push.append(ev.t - stamp)
             fleet.exec(hosts[0], [*ctl, "start", "ticker"])
             time.sleep(0.3)
         sub.close()
@@ -65,5 +70,6 @@ def measure_session(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -
     return {
         "refresh_p50": statistics.median(refresh), "refresh_p95": p95(refresh),
         "event_p50": statistics.median(latency), "event_p95": p95(latency),
+        "push_p50": statistics.median(push) if push else float("nan"),
         "idle_cpu_fraction": idle_cpu, "refresh_samples": refresh, "event_samples": latency,
     }
