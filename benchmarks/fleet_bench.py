@@ -183,7 +183,7 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
 
     n = sizes[-1]
     live = measure_session(fleet, [f"host{k}" for k in range(1, n + 1)], repeats,
-                           idle=10.0 if repeats > 2 else 4.0)
+                           idle=25.0 if repeats > 2 else 12.0)
     for label, key in (("session: warm refresh", "refresh_samples"),
                        ("session: event latency (nsenter stop to event)", "event_samples")):
         measures.append(Measure(label, n if "refresh" in key else 1, list(live[key])))

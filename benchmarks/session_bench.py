@@ -25,13 +25,14 @@ def p95(samples: list[float]) -> float:
 
 
 def _proc_cpu(fleet: Fleet, host: str) -> float:
-    """Seconds of CPU used so far by bailey --serve on ``host``."""
+    """Seconds of CPU used so far by bailey --serve on ``host``, its children included."""
     import os
 
     pid = fleet.exec(host, ["pgrep", "-f", "bailey --serve"]).stdout.split()[0]
     stat = fleet.exec(host, ["cat", f"/proc/{pid}/stat"]).stdout
     fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # utime, stime, and the waited-for children's (the systemctl it runs)
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def measure_session(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -> dict:
