@@ -49,7 +49,7 @@ def setup(c):
 @task
 def lint(c):
     """ruff over the whole tree."""
-    c.run("ruff check .", pty=False)
+    c.run(shlex.join([sys.executable, "-m", "ruff", "check", "."]), pty=False)
 
 
 @task(help={"k": "only tests matching this pytest -k expression", "unit": "unit tests only"})

@@ -183,3 +183,48 @@ def test_bailey_killed_reconnects_and_close_leaves_nothing(fleet, session):
         left = _until(lambda h=h: fleet.exec(h, ["pgrep", "-f", "bailey|journalctl -f"])
                       .stdout.strip() == "", 5)
         assert left, fleet.exec(h, ["pgrep", "-af", "bailey|journalctl"]).stdout
+
+
+def test_sshd_stopped_shows_down_while_others_stay_live(fleet, session):
+    """Every sshd of a host SIGSTOPped (the session's own too): a half-open
+    connection, noticed by the session's pings, not by TCP."""
+    victim = "host2"
+    fleet.exec(victim, ["pkill", "-STOP", "-x", "sshd"])
+    try:
+        t0 = time.monotonic()
+        assert _until(lambda: session.host_states()[victim].state == "down",
+                      2 * TIMEOUT + 6), session.host_states()[victim]
+        assert time.monotonic() - t0 <= 2 * TIMEOUT + 6
+        assert session.host_states()["host1"].state == "up"
+        assert session.refresh(["host1"]).exit_code == 0  # the others answer meanwhile
+    finally:
+        fleet.exec(victim, ["pkill", "-CONT", "-x", "sshd"])
+    assert _until(lambda: session.host_states()[victim].state == "up", 30)
+
+
+def test_event_flood_keeps_memory_bounded(fleet, session):
+    """A watcher respawning in a loop (10 processes exiting at once, for 20 s):
+    the queue drops the oldest and counts them; the session's memory stays flat."""
+    import resource
+
+    from barnum.session import Subscription
+
+    endpoint = _endpoint(fleet)
+    slow = Subscription(session, maxlen=100)  # a reader that never reads
+    with session._subs_lock:
+        session._subs.append(slow)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    p = fleet.exec(HOST, [str(fleet.venv / "bin" / "circusctl"), "--endpoint", endpoint,
+                          "add", "--start", "flapper", "/bin/sleep 0.05"], user=USER)
+    assert p.returncode == 0, p.stderr
+    try:
+        circusctl(fleet, HOST, endpoint, "incr", "flapper", "9")
+        time.sleep(20)
+        assert slow.dropped > 100, slow.dropped  # it was a flood, and it was bounded
+        assert len(slow._q) <= 100
+        grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+        assert grown_mb < 50, f"the session grew by {grown_mb:.0f} MB"
+        assert session.host_states()[HOST].state == "up"
+    finally:
+        circusctl(fleet, HOST, endpoint, "rm", "flapper")
+        slow.close()
