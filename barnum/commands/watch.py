@@ -99,20 +99,14 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
 
 
 def _stats_index(stats: dict[str, Any]) -> dict[tuple, dict[str, str]]:
-    out = {}
-    for host, res in stats.items():
-        if not isinstance(res, dict):
-            continue
-        for inst in res.get("instances", []):
-            for w in inst.get("watchers", []):
-                procs = w.get("processes", [])
-                wanted = w.get("numprocesses")
-                out[(host, inst.get("user"), w.get("name"))] = {
-                    "procs": f"{len(procs)}/{wanted}" if wanted is not None else str(len(procs)),
-                    "cpu": f"{sum(p.get('cpu') or 0 for p in procs):.1f}",
-                    "mem": f"{sum(p.get('mem') or 0 for p in procs):.2f}",
-                }
-    return out
+    """(host, user, watcher) -> the cells of its procs, cpu and mem columns."""
+    from barnum.commands.stats import rows
+
+    return {(r["host"], r["user"], r["watcher"]): {
+        "procs": f"{r['running']}/{r['wanted']}" if r["wanted"] is not None
+        else str(r["running"]),
+        "cpu": f"{r['cpu']:.1f}", "mem": f"{r['mem']:.2f}",
+    } for r in rows(stats)}
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
