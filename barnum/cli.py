@@ -30,6 +30,9 @@ targets:
   host, user@host, or fnmatch globs of either (*@host1, user1@*, host[1-3]).
   None: every host found in the users' ~/circus/<host>/circus.ini trees.
   A host alone means every circus instance on it; user@host only that user's.
+  @group (the users file's groups:), user@@group; set operations, left to
+  right: a,b union  a!b or a,!b exclusion  a&b intersection  a^b either-not-both
+  ('@itg,!host2', quoted for the shell).  Several targets: their union.
 
 arguments after -- go to bailey, after a second -- to circusctl:
   barnum host1 -- --help          bailey's help, from host1
@@ -110,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the ssh command for each host; connect to nothing")
     p.add_argument("--json", action="store_true",
                    help="one JSON document (schema barnum/1) for the whole fleet")
+    p.add_argument("--group-by", choices=("host", "group"), default="host",
+                   help="group: a section per users-file group (groups:)")
     p.add_argument("--version", action="version", version=f"barnum {__version__}")
     return p
 
@@ -345,7 +350,7 @@ def _main(argv: list[str], err: _Err) -> int:
         from barnum.render import render
 
         try:
-            render(result)
+            render(result, group_by=args.group_by)
             sys.stdout.flush()
         except BrokenPipeError:  # `barnum | head`: the reader had enough; not an error
             _quiet_stdout()
@@ -354,9 +359,16 @@ def _main(argv: list[str], err: _Err) -> int:
 
 def _refuse_skipped(ctx: Context) -> None:
     """A target naming a discovered but not allowed host is a usage error, said plainly."""
+    from barnum.nodeset import ExpressionError, parse
+
     for t in ctx.targets:
-        host = t.rpartition("@")[2]
-        if host in ctx.skipped:
+        try:
+            hosts = [term.host for term in parse(t).terms if term.host is not None]
+        except ExpressionError:
+            continue  # resolve says what is wrong with it
+        for host in hosts:
+            if host not in ctx.skipped:
+                continue
             raise BarnumError(f"{host} is not an allowed host (see the warning above)",
                               EXIT_USAGE)
 

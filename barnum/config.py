@@ -14,6 +14,9 @@ Two forms::
     hosts: ['host*', 'db[1-3]']  # where barnum may connect (see "allowed hosts")
     local: false               # run bailey without SSH for this machine's own name
     max_output: 4194304        # bytes a host may send
+    groups:                    # named sets of hosts or instances, for targets (@itg)
+      itg: [host1, host2]
+      dev: ['host[3-4]', 'user1@host5', '@itg&web*']   # members are target expressions
 
 Settings in the file are defaults; command-line flags win.  Every error is one
 line that names the file (and the line, where YAML can tell).
@@ -36,7 +39,7 @@ FILE_NAME = "circus_users.yaml"
 ENV_VAR = "BARNUM_CONFIG"
 USER_RE = re.compile(r"[a-z_][a-z0-9_.-]*\Z")
 KEYS = ("users", "config_template", "ssh_config", "bailey", "timeout", "fanout", "hosts",
-        "local", "max_output")
+        "local", "max_output", "groups")
 MAX_FILE = 1024 * 1024  # a users file is small; anything bigger is a mistake
 MAX_TIMEOUT = 3600.0
 MAX_FANOUT = 1024
@@ -60,6 +63,7 @@ class Config:
     hosts: list[str] | None = None  # patterns of the hosts barnum may connect to
     local: bool | None = None
     max_output: int | None = None
+    groups: dict[str, list[str]] = field(default_factory=dict)  # name -> member expressions
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -218,7 +222,37 @@ def parse_config(text: str, path: Path | str = "<users file>") -> Config:
         if not isinstance(local, bool):
             raise fail(f"'local' must be true or false, got {_tname(local)}", ("local",))
         cfg.local = local
+    if settings.get("groups") is not None:
+        cfg.groups = _parse_groups(settings["groups"], fail)
     return cfg
+
+
+def _parse_groups(groups: object, fail) -> dict[str, list[str]]:
+    """``groups: {name: [member, ...]}``; a member is a target expression (barnum.nodeset)."""
+    from barnum.nodeset import GROUP_RE, check_groups
+
+    if not isinstance(groups, dict):
+        raise fail(f"'groups' must be a mapping of group names to lists of hosts, got "
+                   f"{_tname(groups)}", ("groups",))
+    out: dict[str, list[str]] = {}
+    for name, members in groups.items():
+        if not isinstance(name, str) or not GROUP_RE.match(name):
+            raise fail(f"bad group name {name!r} (expected letters, digits, _ . : -)",
+                       ("groups", name))
+        if isinstance(members, str):
+            members = [members]
+        if not isinstance(members, list) or not members:
+            raise fail(f"group {name!r} must be a non-empty list of host or user@host "
+                       f"patterns, got {_tname(members)}", ("groups", name))
+        for i, m in enumerate(members):
+            if not isinstance(m, str) or not m:
+                raise fail(f"group {name!r}: member {m!r} must be a host or user@host "
+                           "pattern", ("groups", name, i))
+        out[name] = list(members)
+    for name, i, msg in check_groups(out):
+        raise fail(f"group {name!r}: {msg}", ("groups", name) if i is None
+                   else ("groups", name, i))
+    return out
 
 
 class _AliasError(Exception):
@@ -263,7 +297,8 @@ def _tname(v: object) -> str:
 
 
 def _line_index(text: str) -> dict[object, int]:
-    """Map paths like ("users", 2) or (2,) or ("timeout",) to 1-based line numbers."""
+    """Map paths like ("users", 2), (2,), ("timeout",) or ("groups", "itg", 0) to
+    1-based line numbers (a mapping key's line, a sequence item's line)."""
     import yaml
 
     try:
@@ -275,16 +310,20 @@ def _line_index(text: str) -> dict[object, int]:
         return out
     out[()] = node.start_mark.line + 1
 
-    def seq(n, prefix):
+    def walk(n, prefix: tuple, depth: int) -> None:
+        if depth > 8:
+            return
         if isinstance(n, yaml.SequenceNode):
             for i, item in enumerate(n.value):
                 out[(*prefix, i)] = item.start_mark.line + 1
+                walk(item, (*prefix, i), depth + 1)
+        elif isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                if not isinstance(k, yaml.ScalarNode):
+                    continue
+                path = (*prefix, k.value)
+                out.setdefault(path, k.start_mark.line + 1)
+                walk(v, path, depth + 1)
 
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            key = k.value
-            out[(key,)] = k.start_mark.line + 1
-            seq(v, (key,))
-    else:
-        seq(node, ())
+    walk(node, (), 0)
     return out
