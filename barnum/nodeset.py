@@ -35,7 +35,7 @@ from barnum import BarnumError
 
 Atom = tuple[str, "str | None"]
 OPS = {",": "union", "!": "exclusion", "&": "intersection", "^": "symmetric difference"}
-GROUP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*\Z")
+GROUP_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 
 class ExpressionError(BarnumError):

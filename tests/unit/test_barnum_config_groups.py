@@ -46,3 +46,42 @@ def test_group_errors_name_file_and_line(text, expect):
         parse_config(text, "f.yaml")
     assert str(e.value).startswith(expect), str(e.value)
     assert "\n" not in str(e.value)
+
+
+FULL = GOOD + """\
+expect:
+  '@itg': {user1: [kafka, spark-master]}
+  host5: {user2: grafana, user1: []}
+depends:
+  'user1@@itg:processor': ['user1@@itg:kafka', 'user2@host5:spark']
+  grafana: kairosdb
+"""
+
+
+def test_expect_and_depends_parse():
+    cfg = parse_config(FULL, "f.yaml")
+    assert cfg.expect == {"@itg": {"user1": ["kafka", "spark-master"]},
+                          "host5": {"user2": ["grafana"], "user1": []}}
+    assert cfg.depends == {"user1@@itg:processor": ["user1@@itg:kafka", "user2@host5:spark"],
+                           "grafana": ["kairosdb"]}
+
+
+@pytest.mark.parametrize(
+    ("tail", "expect"),
+    [
+        ("expect: [host1]\n", "f.yaml:7: 'expect' must be a mapping"),
+        ("expect:\n  '@itgg': {user1: [a]}\n", "f.yaml:8: unknown group '@itgg'"),
+        ("expect:\n  host1: {usr1: [a]}\n",
+         "f.yaml:8: 'expect' 'host1': 'usr1' is not in users (did you mean 'user1'?)"),
+        ("expect:\n  host1:\n    user1: [a, 3]\n",
+         "f.yaml:9: 'expect' 'host1': user1's watchers must be a list"),
+        ("expect:\n  'host1,': {user1: []}\n", "f.yaml:8: bad target 'host1,'"),
+        ("depends:\n  'a b': [x]\n", "f.yaml:8: 'depends': bad watcher 'a b'"),
+        ("depends:\n  x:\n    - y\n    - '@nope:z'\n", "f.yaml:10: unknown group '@nope'"),
+        ("depends:\n  x: []\n", "f.yaml:8: 'depends' 'x' must be a non-empty list"),
+    ],
+)
+def test_expect_and_depends_errors(tail, expect):
+    with pytest.raises(ConfigError) as e:
+        parse_config(GOOD + tail, "f.yaml")
+    assert str(e.value).startswith(expect), str(e.value)
