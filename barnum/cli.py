@@ -60,6 +60,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("barnum.commands.logs", "journal lines of the circus units, merged"),
     "stats": ("barnum.commands.stats", "cpu and memory per watcher and process"),
     "check": ("barnum.commands.check", "compare the fleet with the users file's expect:"),
+    "start": ("barnum.commands.startstop", "start watchers (--ordered: dependencies first)"),
+    "stop": ("barnum.commands.startstop", "stop watchers (--ordered: dependents first)"),
 }
 
 

@@ -150,3 +150,12 @@ def test_a_back_edge_is_a_cycle_named(g, data):
     assert cyc[0] == cyc[-1]
     for x, y in itertools.pairwise(cyc):
         assert y in g[x]
+
+
+def test_start_words_split_into_watchers_and_targets():
+    from barnum.commands.startstop import split_words
+
+    assert split_words(["kafka", "user1@host1:spark", "@itg", "host[12]", "user1@host5",
+                        "host1,!host2", "web"], ["host1", "host2", "web"]) == (
+        ["kafka", "user1@host1:spark"],
+        ["@itg", "host[12]", "user1@host5", "host1,!host2", "web"])
