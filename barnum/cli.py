@@ -62,6 +62,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "check": ("barnum.commands.check", "compare the fleet with the users file's expect:"),
     "start": ("barnum.commands.startstop", "start watchers (--ordered: dependencies first)"),
     "stop": ("barnum.commands.startstop", "stop watchers (--ordered: dependents first)"),
+    "drift": ("barnum.commands.drift", "config folders, units and circusds that disagree"),
 }
 
 
