@@ -163,12 +163,15 @@ class _Err:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.lock = threading.Lock()
+        self.transient = None  # a ProgressLine to erase before each line
 
     def __call__(self, msg: str) -> None:
         from barnum.sanitize import clean
 
         line = PREFIX + clean(msg) + "\n"  # whatever a host put in it: one visible line
         with self.lock:
+            if self.transient is not None:
+                self.transient.erase()
             self.stream.write(line)
             self.stream.flush()
 
@@ -326,9 +329,7 @@ def _main(argv: list[str], err: _Err) -> int:
     if not args.json:  # import rich while the hosts work
         threading.Thread(target=__import__, args=("barnum.render",), daemon=True).start()
 
-    from barnum.fleet import run_fleet
-
-    result = run_fleet(p, options, log=err)
+    result = _run_with_progress(p, options, err)
     if args.json:
         import json
 
@@ -350,6 +351,23 @@ def _main(argv: list[str], err: _Err) -> int:
         except BrokenPipeError:  # `barnum | head`: the reader had enough; not an error
             _quiet_stdout()
     return result.exit_code
+
+
+def _run_with_progress(p, options, err: _Err):
+    """run_fleet, with the transient progress line when stderr is a terminal."""
+    from barnum.fleet import run_fleet
+    from barnum.progress import ProgressLine
+
+    if not ProgressLine.wanted(err.stream):
+        return run_fleet(p, options, log=err)
+    line = ProgressLine(err.stream, len(p.hosts), err.lock)
+    err.transient = line
+    try:
+        return run_fleet(p, options, log=err, progress=line.update)
+    finally:
+        with err.lock:
+            line.erase()
+        err.transient = None
 
 
 def _refuse_skipped(ctx: Context) -> None:
