@@ -56,6 +56,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("barnum.commands.watch", "live view of the fleet"),
     "logs": ("barnum.commands.logs", "journal lines of the circus units, merged"),
     "stats": ("barnum.commands.stats", "cpu and memory per watcher and process"),
+    "completion": ("barnum.commands.completion", "shell code for TAB completion (bash, zsh)"),
 }
 
 
@@ -94,7 +95,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    commands = "\n".join(f"  {name:<7} {what}" for name, (_, what) in SUBCOMMANDS.items())
+    w = max(map(len, SUBCOMMANDS))
+    commands = "\n".join(f"  {name:<{w}} {what}" for name, (_, what) in SUBCOMMANDS.items())
     p = argparse.ArgumentParser(
         prog="barnum",
         usage="%(prog)s [options] [targets ...] [-- bailey args [-- circusctl args]]\n"
@@ -178,6 +180,10 @@ class _Err:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (the console script exits with it)."""
+    if argv is None and "_ARGCOMPLETE" in os.environ:  # the shell asks what TAB should offer
+        from barnum.completion import autocomplete
+
+        autocomplete()  # answers and exits
     argv = sys.argv[1:] if argv is None else list(argv)
     err = _Err(sys.stderr)
     debug = "--debug" in argv[: argv.index("--")] if "--" in argv else "--debug" in argv
@@ -309,6 +315,8 @@ def _main(argv: list[str], err: _Err) -> int:
         except SystemExit as e:
             return e.code if isinstance(e.code, int) else EXIT_USAGE
         args.passthrough = split
+        if not getattr(args._module, "NEEDS_CONTEXT", True):
+            return args._module.run(args, None)
         return args._module.run(args, load_context(args, err))
     try:
         args = build_parser().parse_args(split.barnum)
