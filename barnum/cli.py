@@ -63,6 +63,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "start": ("barnum.commands.startstop", "start watchers (--ordered: dependencies first)"),
     "stop": ("barnum.commands.startstop", "stop watchers (--ordered: dependents first)"),
     "drift": ("barnum.commands.drift", "config folders, units and circusds that disagree"),
+    "completion": ("barnum.commands.completion", "shell code for TAB completion (bash, zsh)"),
 }
 
 
@@ -101,7 +102,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    commands = "\n".join(f"  {name:<7} {what}" for name, (_, what) in SUBCOMMANDS.items())
+    w = max(map(len, SUBCOMMANDS))
+    commands = "\n".join(f"  {name:<{w}} {what}" for name, (_, what) in SUBCOMMANDS.items())
     p = argparse.ArgumentParser(
         prog="barnum",
         usage="%(prog)s [options] [targets ...] [-- bailey args [-- circusctl args]]\n"
@@ -172,18 +174,25 @@ class _Err:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.lock = threading.Lock()
+        self.transient = None  # a ProgressLine to erase before each line
 
     def __call__(self, msg: str) -> None:
         from barnum.sanitize import clean
 
         line = PREFIX + clean(msg) + "\n"  # whatever a host put in it: one visible line
         with self.lock:
+            if self.transient is not None:
+                self.transient.erase()
             self.stream.write(line)
             self.stream.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (the console script exits with it)."""
+    if argv is None and "_ARGCOMPLETE" in os.environ:  # the shell asks what TAB should offer
+        from barnum.completion import autocomplete
+
+        autocomplete()  # answers and exits
     argv = sys.argv[1:] if argv is None else list(argv)
     err = _Err(sys.stderr)
     debug = "--debug" in argv[: argv.index("--")] if "--" in argv else "--debug" in argv
@@ -315,6 +324,8 @@ def _main(argv: list[str], err: _Err) -> int:
         except SystemExit as e:
             return e.code if isinstance(e.code, int) else EXIT_USAGE
         args.passthrough = split
+        if not getattr(args._module, "NEEDS_CONTEXT", True):
+            return args._module.run(args, None)
         return args._module.run(args, load_context(args, err))
     try:
         args = build_parser().parse_args(split.barnum)
@@ -335,9 +346,7 @@ def _main(argv: list[str], err: _Err) -> int:
     if not args.json:  # import rich while the hosts work
         threading.Thread(target=__import__, args=("barnum.render",), daemon=True).start()
 
-    from barnum.fleet import run_fleet
-
-    result = run_fleet(p, options, log=err)
+    result = _run_with_progress(p, options, err)
     if args.json:
         import json
 
@@ -359,6 +368,23 @@ def _main(argv: list[str], err: _Err) -> int:
         except BrokenPipeError:  # `barnum | head`: the reader had enough; not an error
             _quiet_stdout()
     return result.exit_code
+
+
+def _run_with_progress(p, options, err: _Err):
+    """run_fleet, with the transient progress line when stderr is a terminal."""
+    from barnum.fleet import run_fleet
+    from barnum.progress import ProgressLine
+
+    if not ProgressLine.wanted(err.stream):
+        return run_fleet(p, options, log=err)
+    line = ProgressLine(err.stream, len(p.hosts), err.lock)
+    err.transient = line
+    try:
+        return run_fleet(p, options, log=err, progress=line.update)
+    finally:
+        with err.lock:
+            line.erase()
+        err.transient = None
 
 
 def _refuse_skipped(ctx: Context) -> None:

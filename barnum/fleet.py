@@ -39,9 +39,11 @@ from barnum.validate import DocumentError, report_from_document
 
 SCHEMA = "barnum/1"
 BAILEY_DEFAULT_TIMEOUT = 5  # bailey's own --timeout default
+PROGRESS_TICK = 0.2  # seconds between progress callbacks
 GRACE = 0.5  # the pool's hard deadline is timeout + GRACE, so SSH's own timeouts speak first
 
 Log = Callable[[str], None]
+Progress = Callable[[int, list[tuple[str, float]]], None]
 _payload_lock = threading.Lock()  # build bailey's payload once, not once per thread
 
 
@@ -397,12 +399,15 @@ def run_fleet(
     options: Options,
     on_result: Callable[[HostResult], None] | None = None,
     log: Log | None = None,
+    progress: Progress | None = None,
 ) -> FleetResult:
     """Visit every planned host, ``options.fanout`` at a time; never blocks past the deadline.
 
     A host that is still busy ``options.timeout`` (+ a short grace) after its
     work started is reported as timed out and its thread abandoned (daemon
-    threads: they cannot keep the process alive).
+    threads: they cannot keep the process alive).  ``progress`` gets, a few
+    times a second, the number of hosts done and (host, seconds) of those
+    being worked on.
     """
     log = log or (lambda _msg: None)
     t0 = time.monotonic()
@@ -471,6 +476,8 @@ def run_fleet(
         now = time.monotonic()
         starts = [j.started for j in pending.values() if j.started is not None]
         wait = min((s + limit - now for s in starts), default=limit)
+        if progress is not None:
+            wait = min(wait, PROGRESS_TICK)
         try:
             kind, payload_ = events.get(timeout=max(0.01, wait))
         except queue.Empty:
@@ -490,6 +497,9 @@ def run_fleet(
                 _abandon(j)
                 finish(j, r)
                 spawn()  # the stuck thread no longer counts against the fanout
+        if progress is not None and pending:
+            progress(len(results), [(j.hp.host, now - j.started) for j in pending.values()
+                                    if j.started is not None])
     return FleetResult([results[h] for h in sorted(results, key=natural_key)],
                        time.monotonic() - t0, plan.groups)
 
