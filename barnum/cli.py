@@ -40,7 +40,8 @@ arguments after -- go to bailey, after a second -- to circusctl:
 
 users file (first found): --config, $BARNUM_CONFIG, ./circus_users.yaml,
   ~/.config/barnum/circus_users.yaml.  A YAML list of user names, or a mapping
-  {users: [...], config_template, ssh_config, bailey, timeout, fanout}.
+  {users: [...], config_template, ssh_config, bailey, timeout, fanout, hosts,
+  groups, expect, depends} (see the README).
 
 exit codes:
   0  everything healthy
