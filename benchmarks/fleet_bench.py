@@ -187,6 +187,11 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
     for label, key in (("session: warm refresh", "refresh_samples"),
                        ("session: event latency (nsenter stop to event)", "event_samples")):
         measures.append(Measure(label, n if "refresh" in key else 1, list(live[key])))
+    from benchmarks.spec_bench import measure_spec
+
+    for label, hosts_n, samples in measure_spec(fleet, [f"host{k}" for k in range(1, n + 1)],
+                                                repeats):
+        measures.append(Measure(label, hosts_n, samples))
     results = _summarise(measures, sizes)
     cold = _find(measures, "barnum overview", n).median
     results["ratios"].update({
