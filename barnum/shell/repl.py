@@ -101,6 +101,8 @@ def interactive(shell: Shell) -> int:
 
     path = history_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():  # the operator's own commands: readable by them only
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     prompt = PromptSession(history=FileHistory(str(path)), completer=ShellCompleter(),
                            complete_while_typing=False)
     color = not os.environ.get("NO_COLOR")

@@ -105,6 +105,7 @@ def fan_out(work: dict[str, Callable[[], Any]], poll: float = 0.02) -> Outcome:
     except KeyboardInterrupt:
         with lock:
             done = dict(results)
+        print(flush=True)  # past the terminal's echoed ^C
         return Outcome(done, [k for k in work if k not in done])
 
 
