@@ -230,8 +230,9 @@ class Shell:
         for h, v in out.results.items():
             answers += _answers(h, _one_host(h, v), first)
         self._show(answers)
-        self.failed = [a.who for a in answers if a.failed] + out.unfinished
-        code = self._unfinished(out.unfinished)
+        pending = [t for h in out.unfinished for t in per_host[h]]
+        self.failed = [a.who for a in answers if a.failed] + pending
+        code = self._unfinished(pending)
         if code:
             return code
         if any(a.failed and "@" not in a.who for a in answers):
@@ -254,8 +255,10 @@ class Shell:
         self.console.print(summary_line(result))
         self.failed = [*([h.host for h in hosts if h.error]), *(
             f"{i.user}@{h.host}" for h in hosts if h.report
-            for i in h.report.instances if not i.healthy), *out.unfinished]
-        return self._unfinished(out.unfinished) or result.exit_code
+            for i in h.report.instances if not i.healthy)]
+        pending = [t for h in out.unfinished for t in per_host[h]]
+        self.failed += pending
+        return self._unfinished(pending) or result.exit_code
 
     def do_stats(self, cmd: Command) -> int:
         from barnum.commands.stats import rows, sort_rows, table_of
@@ -274,8 +277,9 @@ class Shell:
                        for i in v.get("instances", []) if i.get("error")]
         self.console.print(table_of(sort_rows(rows(stats), "name")))
         self._show(errors)
-        self.failed = [a.who for a in errors] + out.unfinished
-        return self._unfinished(out.unfinished) or (EXIT_HOST if errors else EXIT_OK)
+        pending = [t for h in out.unfinished for t in per_host[h]]
+        self.failed = [a.who for a in errors] + pending
+        return self._unfinished(pending) or (EXIT_HOST if errors else EXIT_OK)
 
     def do_logs(self, cmd: Command) -> int:
         from barnum.commands.logs import line_text, merged
