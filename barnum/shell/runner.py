@@ -246,8 +246,19 @@ class Shell:
         from barnum.render import host_lines, summary_line
 
         per_host = self._host_targets(self._sel(cmd))
-        out = fan_out({h: (lambda t=t: self.session.refresh(t)) for h, t in per_host.items()})
+        took: dict[str, float] = {}
+
+        def refresh(h: str, t: list[str]) -> FleetResult:
+            start = time.monotonic()
+            try:
+                return self.session.refresh(t)
+            finally:
+                took[h] = time.monotonic() - start
+
+        out = fan_out({h: (lambda h=h, t=t: refresh(h, t)) for h, t in per_host.items()})
         hosts = [_one_host(h, out.results[h]) for h in per_host if h in out.results]
+        for h in hosts:
+            h.elapsed = took.get(h.host, 0.0)  # the answer's time on the open channel
         result = FleetResult(hosts)
         for h in hosts:
             for line in host_lines(h):
