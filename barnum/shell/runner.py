@@ -297,10 +297,15 @@ class Shell:
 
         sel = self._sel(cmd)
         units = self.session.units(as_targets(sel))
+        states = self.session.host_states()
+        down = [Answer(h, states[h].error or states[h].state, True) for h in sel
+                if states[h].state not in ("up", "stale")]
         out = fan_out({f"{u}@{h}": (lambda h=h, unit=unit: self.session.logs(unit, h, cmd.lines))
                        for h, u, unit in units})
-        batches, errors = [], []
+        batches, errors = [], down
         for h, u, _unit in units:
+            if any(a.who == h for a in down):
+                continue
             v = out.results.get(f"{u}@{h}")
             if isinstance(v, Exception):
                 errors.append(Answer(f"{u}@{h}", clean(str(v)), True))

@@ -150,9 +150,17 @@ def test_a_watcher_stopped_on_a_host_shows_above_the_line_being_typed(fleet, ter
         assert event < prompt, screen  # above the prompt, which was redrawn whole
         term.keys("per user1@host2", "Enter")  # the typed line still works as one
         term.wait_for(lambda s: "user1@host2 (1): " in s)
+        # a process that dies (kill -9 on the host) while the prompt waits
+        term.keys("hos")
+        pid = circusctl(fleet, "host2", endpoint(fleet, "user2"), "list", "ticker").stdout.strip()
+        assert pid.isdigit(), pid
+        fleet.exec("host2", ["kill", "-9", pid])
+        died = f"host2 user2: ticker: process {pid} exited (killed by signal 9)"
+        term.wait_for(lambda s: died in s)
+        assert term.prompt_line() == "barnum[host2]> hos"
     finally:
         circusctl(fleet, "host2", endpoint(fleet, "user1"), "start", "sleeper")
-    term.keys("C-d")
+    term.keys("C-u", "C-d")  # Ctrl-D on an empty line leaves
     assert term.exit_code() == 0
 
 
