@@ -44,6 +44,8 @@ def measure_shell(fleet: Fleet, hosts: list[str], repeats: int) -> list[Measure]
             measure("shell: stop + start ticker, one instance", 1,
                     lambda: command(sh, f"stop ticker {one}; start ticker {one}"), repeats),
         ]
+    for m in out:  # in-process: children's CPU says nothing about them
+        m.cpu_samples = []
     barnum = [sys.executable, "-m", "barnum.cli", "--config", str(fleet.users_file),
               "--ssh-config", str(fleet.ssh_config), one, "--", "--"]
     out.append(measure("one-shot CLI: stop + start ticker, one instance", 1,

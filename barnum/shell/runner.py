@@ -9,6 +9,7 @@ back a circusctl already sent, so the line says it may still complete.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -105,7 +106,8 @@ def fan_out(work: dict[str, Callable[[], Any]], poll: float = 0.02) -> Outcome:
     except KeyboardInterrupt:
         with lock:
             done = dict(results)
-        print(flush=True)  # past the terminal's echoed ^C
+        if sys.stdout.isatty():
+            print(flush=True)  # past the terminal's echoed ^C
         return Outcome(done, [k for k in work if k not in done])
 
 
@@ -173,7 +175,17 @@ class Shell:
         sel = self.selection(cmd.targets) if cmd.targets else self.selection()
         if not sel:
             raise ParseError("the target set is empty (target * selects every host)")
+        self._await_connecting(list(sel))
         return sel
+
+    def _await_connecting(self, hosts: list[str]) -> None:
+        """A host still connecting (a slow first connection) gets until the timeout."""
+        deadline = time.monotonic() + self.session.options.timeout
+        while time.monotonic() < deadline:
+            states = self.session.host_states()
+            if all(states[h].state != "connecting" for h in hosts):
+                return
+            time.sleep(0.05)
 
     @staticmethod
     def _host_targets(sel: Selection) -> dict[str, list[str]]:
@@ -335,7 +347,7 @@ class Shell:
                 raise ParseError("that would select nothing; the set is unchanged")
             self.exprs = new
         sel = self.selection()
-        self.console.print(Text(f"targets: {','.join(self.exprs) or '* (every host)'}"))
+        self.console.print(Text(f"targets: {clean(','.join(self.exprs)) or '* (every host)'}"))
         for line in describe(sel):
             self.console.print(Text("  " + clean(line)))
         return EXIT_OK
@@ -356,7 +368,7 @@ class Shell:
             for u in users:
                 by_user.setdefault(u, []).append(h)
         for u in sorted(by_user):
-            self.console.print(Text(f"{u}: {', '.join(natural_sorted(by_user[u]))}"))
+            self.console.print(Text(clean(f"{u}: {', '.join(natural_sorted(by_user[u]))}")))
         return EXIT_OK
 
     def do_groups(self, cmd: Command) -> int:

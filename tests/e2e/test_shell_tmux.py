@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.e2e.test_barnum_e2e import barnum_cmd, circusctl
+from tests.e2e.test_barnum_e2e import barnum_cmd, circusctl, running
 
 pytestmark = [pytest.mark.fleet,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
@@ -23,22 +23,19 @@ pytestmark = [pytest.mark.fleet,
 @pytest.fixture
 def term(fleet, tmp_path):
     """Start ``barnum shell ARGS`` in a tmux window; keys(), screen(), wait_for(), exit code."""
-    sock = f"barnum-shell-{os.getpid()}"
+    socks: list[str] = []
 
     def tmux(*args: str) -> str:
-        return subprocess.run(["tmux", "-L", sock, *args], capture_output=True, text=True,
-                              timeout=10).stdout
+        return subprocess.run(["tmux", "-L", socks[-1], *args], capture_output=True,
+                              text=True, timeout=10).stdout
 
     class Term:
-        runs = 0
-
         def start(self, *args: str) -> None:
-            Term.runs += 1
-            self.done = tmp_path / f"exit{Term.runs}"
+            socks.append(f"barnum-shell-{os.getpid()}-{len(socks)}")  # a server per run
+            self.done = tmp_path / f"exit{len(socks)}"
             cmd = shlex.join([*barnum_cmd(), "shell", "--config", str(fleet.users_file),
                               "--ssh-config", str(fleet.ssh_config), "--timeout", "5", *args])
             env = f"XDG_STATE_HOME={shlex.quote(str(tmp_path / 'state'))}"
-            tmux("kill-server")
             tmux("new-session", "-d", "-s", "w", "-x", "150", "-y", "50",
                  f"{env} {cmd}; echo $? > {shlex.quote(str(self.done))}; sleep 120")
             self.wait_for(lambda s: "barnum[" in s, 30)
@@ -65,13 +62,26 @@ def term(fleet, tmp_path):
                 time.sleep(0.1)
             return int(self.done.read_text())
 
+        def at_prompt(self) -> None:
+            """Wait until the prompt is back (keys typed before it may meet a cooked tty)."""
+            def back(s: str) -> bool:
+                lines = [ln for ln in s.splitlines() if ln.strip()]
+                return bool(lines) and lines[-1].startswith("barnum[") \
+                    and lines[-1].endswith(">")
+            self.wait_for(back)
+
+        def command(self, text: str) -> None:
+            self.at_prompt()
+            self.keys(text, "Enter")
+
         def prompt_line(self) -> str:
             lines = [ln for ln in self.screen().splitlines() if ln.startswith("barnum[")]
             return lines[-1] if lines else ""
 
     t = Term()
     yield t
-    tmux("kill-server")
+    for sock in socks:
+        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
 
 
 def endpoint(fleet, user: str) -> str:
@@ -84,13 +94,31 @@ def watchers_on(fleet, host: str, user: str) -> dict[str, str]:
     return dict(ln.split(": ", 1) for ln in out.splitlines() if ": " in ln)
 
 
+def wait_watcher(fleet, host: str, user: str, watcher: str, state: str,
+                 within: float = 10.0) -> None:
+    """Until circusctl on the host says ``watcher`` is ``state`` (circus stops in the
+    background: circusctl stop answers before the process is gone)."""
+    deadline = time.monotonic() + within
+    while (now := watchers_on(fleet, host, user).get(watcher)) != state:
+        assert time.monotonic() < deadline, f"{watcher} on {user}@{host}: {now}, not {state}"
+        time.sleep(0.1)
+
+
 def test_stop_tab_completes_the_fleets_watchers_even_one_added_since(fleet, term):
     term.start("host1")
-    truth = set(watchers_on(fleet, "host1", "user1")) | set(watchers_on(fleet, "host2", "user2"))
+    truth: set[str] = set()  # every watcher of every running instance, read on the hosts
+    for host, user in running(fleet):
+        truth |= set(watchers_on(fleet, host, user))
     assert truth >= {"sleeper", "ticker"}
+
+    def menu(screen: str) -> set[str]:
+        lines = screen.splitlines()
+        at = max(i for i, ln in enumerate(lines) if ln.startswith("barnum["))
+        return {ln.strip() for ln in lines[at + 1:] if ln.strip()}
+
     term.keys("stop ", "Tab")
-    screen = term.wait_for(lambda s: all(w in s.split("stop", 1)[-1] for w in truth))
-    assert all(w in screen for w in truth), screen
+    screen = term.wait_for(lambda s: menu(s) == truth)
+    assert menu(screen) == truth, screen
     # a watcher added on a host while the shell runs completes too
     add = circusctl(fleet, "host2", endpoint(fleet, "user2"), "add", "--start", "latecomer",
                     "sleep 1000")
@@ -115,18 +143,18 @@ def test_stop_tab_completes_the_fleets_watchers_even_one_added_since(fleet, term
 def test_stop_ticker_host1_stops_it_there_and_exit_exits_0(fleet, term):
     term.start()
     try:
-        term.keys("stop ticker host1", "Enter")
-        screen = term.wait_for(lambda s: "user1@host1,user2@host1 (2): ok" in s)
+        term.command("stop ticker host1")
+        term.wait_for(lambda s: "user1@host1,user2@host1 (2): ok" in s)
         for user in ("user1", "user2"):
-            assert watchers_on(fleet, "host1", user)["ticker"] == "stopped", screen
+            wait_watcher(fleet, "host1", user, "ticker", "stopped")
         assert watchers_on(fleet, "host2", "user1")["ticker"] == "active"
-        term.keys("start ticker host1", "Enter")
+        term.command("start ticker host1")
         term.wait_for(lambda s: s.count("user1@host1,user2@host1 (2): ok") == 2)
-        assert watchers_on(fleet, "host1", "user1")["ticker"] == "active"
+        wait_watcher(fleet, "host1", "user1", "ticker", "active")
     finally:
         for user in ("user1", "user2"):
             circusctl(fleet, "host1", endpoint(fleet, user), "start", "ticker")
-    term.keys("exit", "Enter")
+    term.command("exit")
     assert term.exit_code() == 0
     # nothing left on the hosts: bailey --serve saw EOF
     deadline = time.monotonic() + 5
@@ -167,24 +195,25 @@ def test_a_watcher_stopped_on_a_host_shows_above_the_line_being_typed(fleet, ter
 def test_ctrl_c_cancels_the_command_not_the_session(fleet, term):
     term.start()
     with fleet.circusd_hang("host2", "user1"):  # its circusctl waits for the timeout
-        term.keys("restart ticker host1 user1@host2", "Enter")
+        term.command("restart ticker host1 user1@host2")
         time.sleep(1.5)
         term.keys("C-c")
         screen = term.wait_for(lambda s: "cancelled: no answer yet from user1@host2" in s)
         assert "user1@host1,user2@host1 (2): ok" in screen, screen
-    term.keys("hosts", "Enter")  # the session is still there
+    term.command("hosts")  # the session is still there
     term.wait_for(lambda s: "host1: up" in s and "host2: up" in s)
-    term.keys("target @failed", "Enter")
+    term.command("target @failed")
     term.wait_for(lambda s: "barnum[user1@host2]>" in s)
-    term.keys("exit", "Enter")
+    term.command("exit")
     assert term.exit_code() == 0
 
 
 def test_history_persists_across_two_runs(fleet, term, tmp_path):
     term.start("host1")
-    term.keys("users", "Enter")
+    term.command("users")
     term.wait_for(lambda s: "user1: host1" in s)
-    term.keys("exit", "Enter")
+    term.at_prompt()
+    term.command("exit")
     assert term.exit_code() == 0
     history = tmp_path / "state" / "barnum" / "shell_history"
     assert "users" in history.read_text()
@@ -196,5 +225,6 @@ def test_history_persists_across_two_runs(fleet, term, tmp_path):
     term.wait_for(lambda s: "barnum[host1]> users" in s)
     term.keys("Enter")
     term.wait_for(lambda s: "user1: host1" in s)
+    term.at_prompt()
     term.keys("C-d")
     assert term.exit_code() == 0
