@@ -211,9 +211,9 @@ def change_targets(current: list[str], args: list[str]) -> TargetChange:
     """Pure: the target set after ``target ARGS``, ClusterShell style.
 
     ``?`` (or nothing) shows the set; ``+x`` adds x, ``-x`` removes x (kept
-    as ``-x`` in the list, applied when the set is resolved); ``@failed``
-    alone selects the last command's failures; other words replace the set;
-    ``*`` (or ``all``) is every host.
+    as ``-x`` in the list, applied left to right when the set is resolved);
+    ``@failed`` alone selects the last command's failures; other words
+    replace the set; ``*`` (or ``all``) is every host.
     """
     if not args or args == ["?"]:
         return TargetChange(show=True)
@@ -251,6 +251,11 @@ def split_exprs(exprs: list[str]) -> tuple[list[str], list[str]]:
     return inc, exc
 
 
+def set_text(exprs: list[str]) -> str:
+    """The set as one target expression: ``host*,!host2`` for ``[host*, -host2]``."""
+    return ",".join("!" + e[1:] if e.startswith("-") else e for e in exprs)
+
+
 def prompt_text(exprs: list[str]) -> str:
     """``barnum[host1,user2@*]> `` (every host: ``barnum[*]> ``)."""
-    return f"barnum[{','.join(exprs) if exprs else '*'}]> "
+    return f"barnum[{set_text(exprs) if exprs else '*'}]> "

@@ -32,6 +32,7 @@ from barnum.shell.parse import (
     change_targets,
     parse_command,
     prompt_text,
+    set_text,
     split_commands,
 )
 from barnum.shell.selection import Selection, as_targets, describe, resolve_set
@@ -347,7 +348,7 @@ class Shell:
                 raise ParseError("that would select nothing; the set is unchanged")
             self.exprs = new
         sel = self.selection()
-        self.console.print(Text(f"targets: {clean(','.join(self.exprs)) or '* (every host)'}"))
+        self.console.print(Text(f"targets: {clean(set_text(self.exprs)) or '* (every host)'}"))
         for line in describe(sel):
             self.console.print(Text("  " + clean(line)))
         return EXIT_OK
@@ -372,10 +373,16 @@ class Shell:
         return EXIT_OK
 
     def do_groups(self, cmd: Command) -> int:
+        """Each group's members as the users file says, and what they select now."""
         if not self.groups:
             self.console.print(Text("no groups are defined (groups: in the users file)"))
+            return EXIT_OK
+        now = self.session.groups()
         for name in sorted(self.groups):
-            self.console.print(Text(f"@{clean(name)}: {clean(', '.join(self.groups[name]))}"))
+            sel = as_targets({h: u for h, u in now.get(name, {}).items()})
+            self.console.print(Text(clean(
+                f"@{name}: {', '.join(self.groups[name])} -> "
+                f"{', '.join(sel) if sel else 'no host of this session'}")))
         return EXIT_OK
 
     def do_help(self, cmd: Command) -> int:

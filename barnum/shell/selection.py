@@ -1,57 +1,43 @@
-"""Pure: a shell target set (expressions, ``-x`` exclusions, ``@group``) as instances.
+"""Pure: a shell target set as the instances it selects.
 
-The session's own resolver (:func:`barnum.targets.resolve`) does hosts,
-``user@host`` and globs; this adds what the shell's set can hold on top:
-exclusions, groups and the instances a command failed on.
+The set is a list of expressions, each one the CLI's (barnum.nodeset:
+hosts, ``user@host``, globs, ``@group``, ``, ! & ^``), applied left to
+right as in ClusterShell: a plain one adds to the set, ``-x`` (from
+``target -x``) removes x; a set that starts with a removal starts from
+every host.  So ``[host*, -host2]`` is what ``host*!host2`` selects, and
+the prompt shows it in that spelling.
 """
 
 from __future__ import annotations
 
-from barnum.targets import TargetError, parse_target, resolve
+from barnum.nodeset import Evaluator, ExpressionError, parse, to_selection
+from barnum.targets import TargetError
 
 Selection = dict[str, list[str]]  # host -> users ([] = every instance on the host)
 
 
-def expand_groups(exprs: list[str], groups: dict[str, list[str]]) -> list[str]:
-    """``@name`` replaced by the group's members (groups may not nest)."""
-    out: list[str] = []
-    for e in exprs:
-        if e.startswith("@"):
-            name = e[1:]
-            if name == "failed":
-                raise TargetError("@failed is only for `target @failed`")
-            if name not in groups:
-                known = ", ".join("@" + g for g in sorted(groups)) or "none are defined"
-                raise TargetError(f"unknown group {e!r} (groups: {known})")
-            out += [m for m in groups[name] if not m.startswith("@")]
-        else:
-            out.append(e)
-    return out
-
-
 def resolve_set(exprs: list[str], hosts: dict[str, list[str]],
                 groups: dict[str, list[str]] | None = None) -> Selection:
-    """The instances a set selects: included expressions (none: every host),
-    minus the ``-x`` ones.  Unknown names are a TargetError with close matches."""
-    groups = groups or {}
-    inc = expand_groups([e for e in exprs if not e.startswith("-")], groups)
-    exc = expand_groups([e[1:] for e in exprs if e.startswith("-")], groups)
-    chosen = resolve(inc, hosts)  # no included expression: every host
-    for e in exc:
-        t = parse_target(e)
-        gone = resolve([e], hosts)  # an unknown exclusion is a mistake too
-        for h, users in gone.items():
-            if h not in chosen:
-                continue
-            if t.user is None or not users:
-                del chosen[h]
-                continue
-            left = [u for u in (chosen[h] or hosts.get(h, [])) if u not in users]
-            if left:
-                chosen[h] = left
-            else:
-                del chosen[h]
-    return chosen
+    """The instances a set selects (no expression: every host).  An unknown name,
+    group or a bad expression is a TargetError with close matches."""
+    if not exprs:
+        return {h: [] for h in sorted(hosts)}
+    ev = Evaluator(hosts, groups)
+    atoms: set = set()
+    for i, e in enumerate(exprs):
+        drop = e.startswith("-")
+        text = e[1:] if drop else e
+        if text == "@failed":
+            raise TargetError("@failed is only for `target @failed`")
+        try:
+            got = ev.expr(parse(text))
+        except ExpressionError as err:
+            raise TargetError(str(err)) from None
+        if drop:
+            atoms = (set(ev.all) if i == 0 else atoms) - got
+        else:
+            atoms |= got
+    return to_selection(atoms, hosts)
 
 
 def as_targets(sel: Selection) -> list[str]:
@@ -67,6 +53,6 @@ def describe(sel: Selection) -> list[str]:
 
 
 def groups_of(config: object) -> dict[str, list[str]]:
-    """The users file's groups (name -> target expressions); {} when it has none."""
+    """The users file's groups (name -> member expressions); {} when it has none."""
     groups = getattr(config, "groups", None)
     return {str(k): [str(m) for m in v] for k, v in groups.items()} if groups else {}

@@ -18,8 +18,9 @@ from tests.e2e.test_shell_tmux import endpoint, wait_watcher, watchers_on
 pytestmark = pytest.mark.fleet
 
 
-def shell(fleet, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    cmd = [*barnum_cmd(), "shell", "--config", str(fleet.users_file),
+def shell(fleet, *args: str, stdin: str | None = None, config=None
+          ) -> subprocess.CompletedProcess:
+    cmd = [*barnum_cmd(), "shell", "--config", str(config or fleet.users_file),
            "--ssh-config", str(fleet.ssh_config), "--timeout", "5", *args]
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     return subprocess.run(cmd, input=stdin if stdin is not None else "", capture_output=True,
@@ -118,3 +119,33 @@ def test_incr_and_decr_change_the_processes_on_the_host(fleet):
         r = shell(fleet, "-c", "decr ticker 2 user2@host2")
     assert r.returncode == 0 and r.stdout.splitlines() == ["user2@host2 (1): ok"]
     assert numprocesses() == "1"
+
+
+def test_groups_from_the_users_file(fleet, tmp_path):
+    from tests.e2e.test_barnum_e2e import circusctl
+
+    grouped = tmp_path / "circus_users.yaml"
+    grouped.write_text(fleet.users_file.read_text()
+                       + "groups:\n  itg: [host1, host2]\n  ones: ['user1@*']\n")
+    try:
+        r = shell(fleet, "-c", "groups; stop ticker @itg&@ones; target @itg,!host2; status",
+                  config=grouped)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        lines = r.stdout.splitlines()
+        assert lines[:3] == [
+            "@itg: host1, host2 -> host1, host2",
+            "@ones: user1@* -> user1@host1, user1@host2, user1@host3, user1@host4",
+            "user1@host[1-2] (2): ok",
+        ]
+        for host in ("host1", "host2"):
+            wait_watcher(fleet, host, "user1", "ticker", "stopped")
+            assert watchers_on(fleet, host, "user2")["ticker"] == "active"
+        after = lines[lines.index("targets: @itg,!host2"):]
+        assert after[1] == "  host1: every instance"
+        assert [ln.split()[0] for ln in after[2:] if not ln.startswith(" ")][:1] == ["host1"]
+        assert not any(ln.startswith("host2") for ln in after)  # status: host1 only
+    finally:
+        for host in ("host1", "host2"):
+            circusctl(fleet, host, endpoint(fleet, "user1"), "start", "ticker")
+    r = shell(fleet, "-c", "groups")  # a users file without groups
+    assert r.returncode == 0 and r.stdout == "no groups are defined (groups: in the users file)\n"

@@ -12,7 +12,7 @@ from barnum.shell.parse import (
     prompt_text,
     split_commands,
 )
-from barnum.shell.selection import as_targets, expand_groups, resolve_set
+from barnum.shell.selection import as_targets, resolve_set
 from barnum.targets import TargetError
 
 HOSTS = {"host1": ["user1", "user2"], "host2": ["user1", "user2"], "host3": ["user1"]}
@@ -112,7 +112,7 @@ def test_target_changes_clustershell_style():
         change_targets([], ["+host1", "host2"])
 
 
-def test_a_set_resolves_with_exclusions_and_groups():
+def test_a_set_resolves_left_to_right_with_exclusions_and_groups():
     assert resolve_set([], HOSTS) == {"host1": [], "host2": [], "host3": []}
     assert resolve_set(["host*", "-host2"], HOSTS) == {"host1": [], "host3": []}
     assert resolve_set(["-host2"], HOSTS) == {"host1": [], "host3": []}
@@ -120,13 +120,16 @@ def test_a_set_resolves_with_exclusions_and_groups():
     assert resolve_set(["user1@*", "-user1@host3"], HOSTS) == {
         "host1": ["user1"], "host2": ["user1"]}
     assert resolve_set(["host3", "-user1@host3"], HOSTS) == {}
-    groups = {"web": ["host1", "user1@host2"]}
+    assert resolve_set(["host*", "-host2", "host2"], HOSTS) == {
+        "host1": [], "host2": [], "host3": []}  # as ClusterShell: left to right
+    assert resolve_set(["host1,host2&user1@*"], HOSTS) == {  # the CLI's own operators
+        "host1": ["user1"], "host2": ["user1"]}
+    groups = {"web": ["host1", "user1@host2"], "all": ["@web", "host3"]}
     assert resolve_set(["@web"], HOSTS, groups) == {"host1": [], "host2": ["user1"]}
-
-
-def test_excluding_a_group_removes_its_members():
-    groups = {"web": ["host1"]}
-    assert resolve_set(["host*", "-@web"], HOSTS, groups) == {"host2": [], "host3": []}
+    assert resolve_set(["host*", "-@web"], HOSTS, groups) == {
+        "host2": ["user2"], "host3": []}
+    assert resolve_set(["@all"], HOSTS, groups) == {
+        "host1": [], "host2": ["user1"], "host3": []}
 
 
 def test_unknown_names_in_a_set_are_errors_with_close_matches():
@@ -134,8 +137,10 @@ def test_unknown_names_in_a_set_are_errors_with_close_matches():
         resolve_set(["hots1"], HOSTS)
     with pytest.raises(TargetError, match="unknown target 'host9'"):
         resolve_set(["host*", "-host9"], HOSTS)
-    with pytest.raises(TargetError, match=r"unknown group '@db' \(groups: none are defined\)"):
-        expand_groups(["@db"], {})
+    with pytest.raises(TargetError, match="unknown group '@db'; the users file defines no"):
+        resolve_set(["@db"], HOSTS, {})
+    with pytest.raises(TargetError, match="did you mean @web"):
+        resolve_set(["@wbe"], HOSTS, {"web": ["host1"]})
     with pytest.raises(TargetError, match="only for `target @failed`"):
         resolve_set(["@failed"], HOSTS)
 
@@ -145,3 +150,4 @@ def test_as_targets_and_the_prompt():
         "host1", "user1@host2", "user2@host2"]
     assert prompt_text(["host1", "user2@*"]) == "barnum[host1,user2@*]> "
     assert prompt_text([]) == "barnum[*]> "
+    assert prompt_text(["host*", "-host2"]) == "barnum[host*,!host2]> "
