@@ -6,6 +6,7 @@ the tests parse it with ``prometheus_client``'s own parser.
 
 from __future__ import annotations
 
+from barnum.sanitize import clean
 from barnum.web.model import FleetView
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -27,8 +28,9 @@ _HELP = {
 
 
 def label_value(v: object) -> str:
-    """Escaped as the format wants: backslash, double quote, newline."""
-    return str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """Cleaned (control characters visible), then escaped as the format wants:
+    backslash, double quote, newline."""
+    return clean(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _labels(**kw: object) -> str:
