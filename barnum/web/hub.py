@@ -77,13 +77,23 @@ class Hub:
             if self.closing.is_set():
                 return
             if ev.kind == "circus":
-                self.history.note_circus(ev.host, ev.data, ev.t)
+                self.history.note_circus(ev.host, self._real_name(ev.host, ev.data), ev.t)
                 with self.lock:
                     self._due.setdefault(ev.host, time.time() + STATS_SOON)
             elif ev.kind in ("resync", "instance", "unit"):
                 with self.lock:
                     self._due.setdefault(ev.host, time.time() + STATS_SOON)
             self.bump(ev.host)
+
+    def _real_name(self, host: str, data: dict) -> dict:
+        """The event with the watcher as ``status`` names it (events use circus's res_name)."""
+        from barnum.sessionstate import watcher_named
+
+        rep = self.session.host_states()[host].report
+        inst = next((i for i in (rep.instances if rep else []) if i.unit == data.get("unit")),
+                    None)
+        name = watcher_named(inst.watchers or {}, data.get("watcher")) if inst else None
+        return {**data, "watcher": name} if name else data
 
     def poll_stats(self, hosts: list[str] | None = None) -> None:
         result = self.session.stats(hosts)
