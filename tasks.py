@@ -18,6 +18,7 @@ APT_PACKAGES = (
     "procps",
     "python3-venv",
     "tmux",  # the terminal tests (watch, shell) drive real terminals
+    "zsh",  # completion is tested in a real zsh as well as bash
     "chromium",  # the web page's end-to-end tests (Debian's; no browser download)
 )
 

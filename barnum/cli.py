@@ -30,6 +30,9 @@ targets:
   host, user@host, or fnmatch globs of either (*@host1, user1@*, host[1-3]).
   None: every host found in the users' ~/circus/<host>/circus.ini trees.
   A host alone means every circus instance on it; user@host only that user's.
+  @group (the users file's groups:), user@@group; set operations, left to
+  right: a,b union  a!b or a,!b exclusion  a&b intersection  a^b either-not-both
+  ('@itg,!host2', quoted for the shell).  Several targets: their union.
 
 arguments after -- go to bailey, after a second -- to circusctl:
   barnum host1 -- --help          bailey's help, from host1
@@ -56,6 +59,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("barnum.commands.watch", "live view of the fleet"),
     "logs": ("barnum.commands.logs", "journal lines of the circus units, merged"),
     "stats": ("barnum.commands.stats", "cpu and memory per watcher and process"),
+    "check": ("barnum.commands.check", "compare the fleet with the users file's expect:"),
+    "start": ("barnum.commands.startstop", "start watchers (--ordered: dependencies first)"),
+    "stop": ("barnum.commands.startstop", "stop watchers (--ordered: dependents first)"),
+    "completion": ("barnum.commands.completion", "shell code for TAB completion (bash, zsh)"),
     "web": ("barnum.commands.web", "live web page of the fleet (barnum[web])"),
 }
 
@@ -95,7 +102,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    commands = "\n".join(f"  {name:<7} {what}" for name, (_, what) in SUBCOMMANDS.items())
+    w = max(map(len, SUBCOMMANDS))
+    commands = "\n".join(f"  {name:<{w}} {what}" for name, (_, what) in SUBCOMMANDS.items())
     p = argparse.ArgumentParser(
         prog="barnum",
         usage="%(prog)s [options] [targets ...] [-- bailey args [-- circusctl args]]\n"
@@ -111,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the ssh command for each host; connect to nothing")
     p.add_argument("--json", action="store_true",
                    help="one JSON document (schema barnum/1) for the whole fleet")
+    p.add_argument("--group-by", choices=("host", "group"), default="host",
+                   help="group: a section per users-file group (groups:)")
     p.add_argument("--version", action="version", version=f"barnum {__version__}")
     return p
 
@@ -164,18 +174,25 @@ class _Err:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.lock = threading.Lock()
+        self.transient = None  # a ProgressLine to erase before each line
 
     def __call__(self, msg: str) -> None:
         from barnum.sanitize import clean
 
         line = PREFIX + clean(msg) + "\n"  # whatever a host put in it: one visible line
         with self.lock:
+            if self.transient is not None:
+                self.transient.erase()
             self.stream.write(line)
             self.stream.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (the console script exits with it)."""
+    if argv is None and "_ARGCOMPLETE" in os.environ:  # the shell asks what TAB should offer
+        from barnum.completion import autocomplete
+
+        autocomplete()  # answers and exits
     argv = sys.argv[1:] if argv is None else list(argv)
     err = _Err(sys.stderr)
     debug = "--debug" in argv[: argv.index("--")] if "--" in argv else "--debug" in argv
@@ -307,6 +324,8 @@ def _main(argv: list[str], err: _Err) -> int:
         except SystemExit as e:
             return e.code if isinstance(e.code, int) else EXIT_USAGE
         args.passthrough = split
+        if not getattr(args._module, "NEEDS_CONTEXT", True):
+            return args._module.run(args, None)
         return args._module.run(args, load_context(args, err))
     try:
         args = build_parser().parse_args(split.barnum)
@@ -327,9 +346,7 @@ def _main(argv: list[str], err: _Err) -> int:
     if not args.json:  # import rich while the hosts work
         threading.Thread(target=__import__, args=("barnum.render",), daemon=True).start()
 
-    from barnum.fleet import run_fleet
-
-    result = run_fleet(p, options, log=err)
+    result = _run_with_progress(p, options, err)
     if args.json:
         import json
 
@@ -346,18 +363,42 @@ def _main(argv: list[str], err: _Err) -> int:
         from barnum.render import render
 
         try:
-            render(result)
+            render(result, group_by=args.group_by)
             sys.stdout.flush()
         except BrokenPipeError:  # `barnum | head`: the reader had enough; not an error
             _quiet_stdout()
     return result.exit_code
 
 
+def _run_with_progress(p, options, err: _Err):
+    """run_fleet, with the transient progress line when stderr is a terminal."""
+    from barnum.fleet import run_fleet
+    from barnum.progress import ProgressLine
+
+    if not ProgressLine.wanted(err.stream):
+        return run_fleet(p, options, log=err)
+    line = ProgressLine(err.stream, len(p.hosts), err.lock)
+    err.transient = line
+    try:
+        return run_fleet(p, options, log=err, progress=line.update)
+    finally:
+        with err.lock:
+            line.erase()
+        err.transient = None
+
+
 def _refuse_skipped(ctx: Context) -> None:
     """A target naming a discovered but not allowed host is a usage error, said plainly."""
+    from barnum.nodeset import ExpressionError, parse
+
     for t in ctx.targets:
-        host = t.rpartition("@")[2]
-        if host in ctx.skipped:
+        try:
+            hosts = [term.host for term in parse(t).terms if term.host is not None]
+        except ExpressionError:
+            continue  # resolve says what is wrong with it
+        for host in hosts:
+            if host not in ctx.skipped:
+                continue
             raise BarnumError(f"{host} is not an allowed host (see the warning above)",
                               EXIT_USAGE)
 

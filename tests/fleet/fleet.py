@@ -299,13 +299,19 @@ class Fleet:
         raise RuntimeError("no free fleet subnet")
 
     def _write_accounts(self) -> None:
-        """Fleet-local passwd/group/shadow: the machine's own stay untouched."""
+        """Fleet-local passwd/group/shadow: the machine's own stay untouched.
+
+        The fleet's accounts win inside the hosts: a machine account with the
+        same name or id as a fleet account (a real ``user1`` with another
+        home) is left out of the hosts' copies, and the fleet's come first.
+        """
         etc = self.state / "etc"
         etc.mkdir()
-        passwd = Path("/etc/passwd").read_text()
-        group = Path("/etc/group").read_text()
-        shadow = Path("/etc/shadow").read_text()
-        for user in [OPERATOR, *self.users]:
+        fleet_users = [OPERATOR, *self.users]
+        names = set(fleet_users)
+        ids = {str(self.uid(u)) for u in fleet_users}
+        passwd = group = shadow = ""
+        for user in fleet_users:
             uid = self.uid(user)
             home = self.homes / user
             passwd += f"{user}:x:{uid}:{uid}:barnum fleet:{home}:/bin/bash\n"
@@ -314,12 +320,19 @@ class Fleet:
             home.mkdir(parents=True)
             os.chown(home, uid, uid)
             os.chmod(home, 0o755)
+        passwd += _without(Path("/etc/passwd").read_text(), names, ids, id_field=2)
+        shadow += _without(Path("/etc/shadow").read_text(), names, set(), id_field=None)
+        machine_groups = _without(Path("/etc/group").read_text(), names, ids, id_field=2)
         # The operator reads the circus units' journal, as an operator account
         # in group systemd-journal does (README: what the operator may do).
-        group = "".join(
-            line + (("," if line.split(":")[3] else "") + OPERATOR
-                    if line.startswith("systemd-journal:") else "") + "\n"
-            for line in group.splitlines())
+        # A machine group's members named like a fleet account are not them.
+        for line in machine_groups.splitlines():
+            f = line.split(":")
+            f += [""] * (4 - len(f))
+            members = [m for m in f[3].split(",") if m and m not in names]
+            if f[0] == "systemd-journal":
+                members.append(OPERATOR)
+            group += ":".join([*f[:3], ",".join(members), *f[4:]]) + "\n"
         (etc / "passwd").write_text(passwd)
         (etc / "group").write_text(group)
         (etc / "shadow").write_text(shadow)
@@ -529,6 +542,17 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _without(text: str, names: set[str], ids: set[str], id_field: int | None) -> str:
+    """The lines of a passwd-like file whose name and id are not the fleet's."""
+    kept = []
+    for line in text.splitlines():
+        f = line.split(":")
+        if f[0] in names or (id_field is not None and len(f) > id_field and f[id_field] in ids):
+            continue
+        kept.append(line + "\n")
+    return "".join(kept)
 
 
 def _links() -> list[str]:

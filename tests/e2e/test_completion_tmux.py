@@ -1,0 +1,94 @@
+"""TAB completion of ``barnum`` in a real bash and a real zsh (tmux), on the real fleet.
+
+The shell loads ``barnum completion bash|zsh``; keys go in with send-keys and
+the screen comes back with capture-pane.  The targets offered must be what
+discovery finds in the fleet's users' trees (user2 has no circus.ini for
+host4, so ``user2@host4`` is never offered), and the subcommands those of
+the registry.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from barnum.cli import SUBCOMMANDS
+from tests.e2e.test_watch_tmux import _screen_until, tmux  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.fleet,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
+
+BIN = Path(sys.executable).parent  # where the barnum console script is
+
+
+def _shell(tmux, fleet, argv: list[str], setup: list[str]):  # noqa: F811
+    if not (BIN / "barnum").exists():
+        pytest.skip("no barnum console script beside this python")
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "BARNUM_CONFIG": str(fleet.users_file),
+           "HOME": os.environ.get("HOME", "/root"), "TERM": "xterm"}
+    cmd = shlex.join(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv])
+    tmux("new-session", "-d", "-s", "w", "-x", "150", "-y", "40", cmd)
+    for line in setup:
+        tmux("send-keys", "-t", "w", line, "Enter")
+    assert "ready" in _screen_until(tmux, lambda s: "ready" in s, 15)
+
+    def tab(typed: str, pred, tabs: int = 1, within: float = 8, attempts: int = 3) -> str:
+        """Type, press TAB, and wait (a completion runs a Python process) until ``pred``."""
+        screen = ""
+        for _ in range(attempts):  # a TAB pressed while the last one runs may be lost: retry
+            tmux("send-keys", "-t", "w", "C-u", "C-l")
+            _screen_until(tmux, lambda s: s.strip() == "$", 5)
+            tmux("send-keys", "-t", "w", "-l", typed)
+            for _ in range(tabs):
+                time.sleep(0.5)
+                tmux("send-keys", "-t", "w", "Tab")
+            screen = _screen_until(tmux, pred, within)
+            if pred(screen):
+                break
+        return screen
+
+    return tab
+
+
+def _check(tab):
+    s = tab("barnum stats --so", lambda s: "barnum stats --sort" in s)
+    assert "$ barnum stats --sort" in s.splitlines(), s
+    s = tab("barnum stats --sort ", lambda s: "cpu" in s and "mem" in s, tabs=2)
+    assert all(w in s for w in ("cpu", "mem", "name")), s
+    s = tab("barnum --ssh-c", lambda s: "--ssh-config" in s)
+    assert "$ barnum --ssh-config" in s.splitlines(), s
+    # bash breaks words at "@": the first TAB must keep it (user2@host, not user2host)
+    s = tab("barnum user2@", lambda s: "$ barnum user2@host" in s.splitlines())
+    assert "$ barnum user2@host" in s.splitlines(), s
+    s = tab("barnum user2@host", lambda s: "@host1" in s, tabs=2)
+    assert all(f"@host{i}" in s for i in (1, 2, 3)), s
+    assert "@host4" not in s, s  # no circus.ini for user2 on host4
+    s = tab("barnum -t user3@host", lambda s: "@host3" in s, tabs=2)
+    assert "@host3" in s and "@host4" in s and "@host1" not in s, s
+    s = tab("barnum logs host", lambda s: "host4" in s, tabs=2)
+    assert all(f"host{i}" in s for i in (1, 2, 3, 4)), s
+    # every registered subcommand, from the registry, offered for the first word
+    s = tab("barnum ", lambda s: all(c in s for c in SUBCOMMANDS), tabs=2)
+    assert all(c in s for c in SUBCOMMANDS), s
+    s = tab("barnum -- ", lambda s: "user1@host1" in s, tabs=2, within=4, attempts=1)
+    assert "user1@host1" not in s  # after --: bailey's arguments, not targets
+
+
+def test_bash_completes_options_subcommands_and_discovered_targets(fleet, tmux):  # noqa: F811
+    tab = _shell(tmux, fleet, ["bash", "--norc", "--noprofile"],
+                 ["PS1='$ '", 'eval "$(barnum completion bash)"', "echo ready"])
+    _check(tab)
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="needs zsh")
+def test_zsh_completes_the_same(fleet, tmux):  # noqa: F811
+    tab = _shell(tmux, fleet, ["zsh", "-f"],
+                 ["PS1='$ '", "autoload -Uz compinit && compinit -u",
+                  'eval "$(barnum completion zsh)"', "echo ready"])
+    _check(tab)
