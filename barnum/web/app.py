@@ -208,6 +208,11 @@ def filter_of(web: Web, query: dict[str, str]) -> tuple[Filter, str | None]:
     return Filter(selection, query.get("watcher", ""), state), None
 
 
+def _groups(web: Web) -> tuple[str, ...]:
+    groups = getattr(web.session, "groups", None)
+    return tuple(sorted(groups())) if groups else ()
+
+
 # -- pages ---------------------------------------------------------------------------------
 
 
@@ -218,7 +223,7 @@ async def index(request: Request) -> Response:
     web = _web(request)
     query = query_of(request.query_params)
     flt, err = filter_of(web, query)
-    ctx = render.PageContext(who[0], who[1].csrf, query, err, web.threshold)
+    ctx = render.PageContext(who[0], who[1].csrf, query, err, web.threshold, _groups(web))
     view = web.hub.view(flt)
     return HTMLResponse(render.page(view, ctx))
 

@@ -29,6 +29,7 @@ class PageContext:
     query: dict[str, str]  # the filter, as in the URL
     error: str | None = None  # the filter's error, one line
     threshold: int = 5
+    groups: tuple[str, ...] = ()  # the users file's groups, for the group filter
 
     @property
     def operator(self) -> bool:
@@ -204,7 +205,17 @@ def _filters(ctx: PageContext) -> str:
         f'<label>watcher <input name="watcher" value="{e(q.get("watcher", ""))}" size="12" '
         'placeholder="glob"></label>'
         f'<label>state <select name="state">{states}</select></label>'
+        f"{_group_select(ctx)}"
         '<button type="submit">filter</button> <a href="/">clear</a></form>')
+
+
+def _group_select(ctx: PageContext) -> str:
+    if not ctx.groups:
+        return ""
+    chosen = ctx.query.get("group", "")
+    opts = "".join(f'<option value="{e(g)}"{" selected" if chosen == g else ""}>{e(g)}'
+                   "</option>" for g in ("", *ctx.groups))
+    return f'<label>group <select name="group">{opts}</select></label>'
 
 
 def _toolbar(ctx: PageContext) -> str:

@@ -212,3 +212,15 @@ def test_refresh_rereads(tmp_path):
     c = client(web, role="readonly")
     r = _post(c, "/api/refresh", {})
     assert r.json()["ok"] and web.session.calls == [("refresh",)]
+
+
+def test_group_filter_uses_the_cli_expressions(tmp_path):
+    session = RecordedSession(groups={"front": ["host1", "user2@host2"], "db": ["host3"]})
+    c = client(make_web(tmp_path, session))
+    page = c.get("/?group=front").text
+    assert '<option value="front" selected>' in page
+    rows = re.findall(r'<tr class="w[^"]*" data-host="([^"]+)" data-user="([^"]+)" ', page)
+    assert sorted(set(rows)) == [("host1", "user1"), ("host1", "user2"), ("host2", "user2")]
+    page = c.get("/?" + "t=%40front%2C%21host1").text  # @front,!host1: set operations
+    assert re.findall(r'<tbody id="host-([^"]+)"', page) == ["host2"]
+    assert "unknown group" in c.get("/?group=nope").text

@@ -19,7 +19,7 @@ from bailey.report import Report
 from barnum.fleet import FleetResult, HostResult
 from barnum.hostsort import natural_sorted
 from barnum.session import HostState, Subscription
-from barnum.targets import resolve
+from barnum.targets import group_members, resolve
 from barnum.web.app import Web, build_app
 from barnum.web.audit import Audit
 from barnum.web.auth import Origins, Tokens
@@ -31,7 +31,8 @@ READONLY_TOKEN = "ro-" + "r" * 40
 
 
 class RecordedSession:
-    def __init__(self, edit=None) -> None:
+    def __init__(self, edit=None, groups=None) -> None:
+        self.group_spec = groups or {}
         doc = json.loads(SNAPSHOT.read_text())
         if edit:
             edit(doc)
@@ -49,7 +50,13 @@ class RecordedSession:
         return {h: replace(self.states[h]) for h in self.hosts}
 
     def resolve(self, targets):
-        return resolve(list(targets or []), {h: self.discovery_hosts[h] for h in self.hosts})
+        return resolve(list(targets or []), self._hosts(), self.group_spec)
+
+    def _hosts(self):
+        return {h: self.discovery_hosts[h] for h in self.hosts}
+
+    def groups(self):
+        return group_members(self._hosts(), self.group_spec)
 
     def subscribe(self, kinds=None):
         s = Subscription(None, kinds=kinds)
