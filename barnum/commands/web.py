@@ -53,6 +53,10 @@ def check_listen(args: argparse.Namespace, warn) -> None:
     for f in (args.tls_cert, args.tls_key):
         if f and not Path(f).is_file():
             raise BarnumError(f"{f}: no such file", EXIT_USAGE)
+    if addr.is_unspecified and not args.public_origin:
+        raise BarnumError(f"--bind {args.bind} answers on every address: give --public-origin "
+                          "with the address clients use (the Host header is checked against "
+                          "it)", EXIT_USAGE)
     if args.confirm_threshold < 1:
         raise BarnumError("--confirm-threshold must be at least 1", EXIT_USAGE)
     if not addr.is_loopback and not args.tls_cert:

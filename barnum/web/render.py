@@ -166,7 +166,9 @@ def instance_row(i: InstanceRow, ctx: PageContext) -> str:
 
 
 def host_tbody(h: HostView, ctx: PageContext) -> str:
-    if h.down:
+    if h.state == "connecting" and not h.error:
+        state = '<strong class="stale">CONNECTING</strong>'
+    elif h.down:
         state = f'<strong class="down">DOWN</strong> <span class="reason">' \
                 f"{e(h.error or h.state)}</span>"
     elif h.state == "stale":

@@ -318,3 +318,31 @@ def test_refused_requests_change_nothing_on_the_host(fleet, served):
         for c in {id(c): c for c, _ in attempts}.values():
             c.close()
     assert truth_watchers(fleet, host, user)["ticker"] == "active"
+
+
+def test_refresh_button_rereads_every_host(fleet, page):
+    from playwright.sync_api import expect
+
+    page.locator("#refresh").click()
+    expect(page.locator("#results")).to_have_text(
+        f"refreshed: {len(fleet.hosts)} hosts answered", timeout=15000)
+
+
+def test_unit_journal_is_followed_live(fleet, page):
+    from playwright.sync_api import expect
+
+    host, user = "host1", "user2"
+    unit = f"circus_{user}_{host}.service"
+    page.locator(f'tr.inst[data-host="{host}"][data-user="{user}"] a.unit').click()
+    page.wait_for_selector("pre#log")
+    raw = fleet.exec(host, ["journalctl", "--no-pager", "-o", "cat", "-u", unit, "-n", "100"])
+    texts = page.locator("pre#log .ln").all_text_contents()
+    shown = [t.split(" ", 2)[2].rstrip("\n") for t in texts]
+    assert shown == raw.stdout.splitlines()[-len(shown):] and shown
+    page.wait_for_timeout(500)  # the follow is set up
+    try:
+        circusctl(fleet, host, _endpoint(fleet, user), "stop", "sleeper")
+        expect(page.locator("pre#log")).to_contain_text("sleeper stopped", timeout=5000)
+        shot(page, "journal-followed")
+    finally:
+        circusctl(fleet, host, _endpoint(fleet, user), "start", "sleeper")
