@@ -221,6 +221,7 @@ def _web_rows(fleet: Fleet, measures: list[Measure], results: dict, n: int,
         f"web full table p50 (ms) @{n}": web["load_p50"] * 1000,
         "web change to DOM p50 (ms)": web["latency_p50"] * 1000,
         "web change to DOM p95 (ms)": web["latency_p95"] * 1000,
+        "web session event to DOM p50 (ms)": web["event_to_dom_p50"] * 1000,
         f"web idle server, % of a core @{n}": web["idle_cpu_fraction"] * 100,
     })
 

@@ -9,6 +9,8 @@ and Debian's Chromium (Playwright) opens the page:
   Python start is included, as in the session's row) to the row's status
   cell saying ``stopped`` (a MutationObserver stamps it; both clocks are this
   machine's); samples spaced beyond the 1 s per-row coalescing;
+- and from the session receiving circusd's ``stop`` event (a second session,
+  on that host only, stamps it) to the DOM: the page's own share;
 - idle server CPU: the ``barnum web`` process's CPU time over an idle spell
   with the page open, as a share of one core.
 """
@@ -86,6 +88,10 @@ def _start_server(fleet: Fleet, hosts: list[str], state: Path) -> tuple[subproce
 def measure_web(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -> dict:
     from playwright.sync_api import sync_playwright
 
+    from barnum.config import load_config
+    from barnum.fleet import Options
+    from barnum.session import FleetSession
+
     tmp = Path(tempfile.mkdtemp(prefix="barnum-web-bench-"))
     old_tmp = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = str(tmp)
@@ -93,6 +99,10 @@ def measure_web(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -> di
     base = login.split("/login", 1)[0]
     endpoint = f"tcp://127.0.0.1:{fleet.port('user1')}"
     ctl = [str(fleet.venv / "bin" / "circusctl"), "--endpoint", endpoint]
+    cfg = load_config(fleet.users_file)
+    probe = FleetSession(cfg, Options.from_config(cfg, ssh_config=str(fleet.ssh_config)),
+                         targets=[hosts[0]]).open()  # when the event reached barnum
+    events = probe.subscribe(kinds={"circus"})
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
@@ -106,14 +116,20 @@ def measure_web(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -> di
                 _wait(page, FULL, len(hosts))
                 page.wait_for_selector("#live.on")
                 loads.append(time.perf_counter() - t0)
-            latency = []
+            latency, after_event = [], []
             for _ in range(max(5, repeats)):
                 page.evaluate(OBSERVE, [hosts[0], "user1", "ticker"])
                 time.sleep(2.5)  # a quiet row: beyond the coalescing window and the stats after it
+                while events.get(0):
+                    pass
                 t0 = time.time()
                 fleet.exec(hosts[0], [*ctl, "stop", "ticker"])
                 _wait(page, "() => window.__stopped !== null", None)
-                latency.append(page.evaluate("window.__stopped") / 1000 - t0)
+                dom = page.evaluate("window.__stopped") / 1000
+                latency.append(dom - t0)
+                while (ev := events.get(0)) is not None:
+                    if ev.data.get("action") == "stop" and ev.data.get("watcher") == "ticker":
+                        after_event.append(dom - ev.t)
                 fleet.exec(hosts[0], [*ctl, "start", "ticker"])
                 _wait(page, ACTIVE, [hosts[0], "user1", "ticker"])
             time.sleep(2.0)
@@ -122,6 +138,8 @@ def measure_web(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -> di
             idle_cpu = (_cpu_seconds(proc.pid) - before) / idle
             browser.close()
     finally:
+        events.close()
+        probe.close()
         proc.terminate()
         try:
             proc.wait(timeout=10)
@@ -134,4 +152,6 @@ def measure_web(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -> di
         shutil.rmtree(tmp, ignore_errors=True)
     return {"load_samples": loads, "latency_samples": latency,
             "load_p50": statistics.median(loads), "latency_p50": statistics.median(latency),
-            "latency_p95": p95(latency), "idle_cpu_fraction": idle_cpu, "hosts": len(hosts)}
+            "latency_p95": p95(latency), "idle_cpu_fraction": idle_cpu, "hosts": len(hosts),
+            "event_to_dom_p50": statistics.median(after_event) if after_event
+            else float("nan")}

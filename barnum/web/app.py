@@ -9,6 +9,7 @@ the operator role.  No GET changes anything on a host.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -40,8 +41,8 @@ from barnum.web.hub import Hub
 from barnum.web.model import STATES, Filter
 
 STATIC = Path(__file__).with_name("static")
-TICK = 0.1  # how often an event stream looks for changes
 COALESCE = 1.0  # at most one update per host (hence per row) and second
+SETTLE = 0.15  # a burst of events (stopping, reap, stop) goes out as one update
 KEEPALIVE = 15.0
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
@@ -416,40 +417,67 @@ async def api_events(request: Request) -> Response:
 
 async def _stream(web: Web, flt: Filter, ctx: render.PageContext):
     """Changed hosts' rows, at most once per host per COALESCE seconds; freshness each
-    second; the order and counters with every change."""
+    second; the order and counters with every change.  Woken by the hub's bumps (no
+    polling): a change in a quiet row leaves once its burst has settled (SETTLE)."""
     sent: dict[str, int] = web.hub.snapshot_versions()  # the page has these already
     sent_at: dict[str, float] = {}
+    noticed: dict[str, int] = dict(sent)  # the last version seen, and when it was new
+    changed_at: dict[str, float] = {}
+    pending_since: dict[str, float] = {}
     seen_sent: dict[str, Any] = {}
     last_fresh = last_ka = 0.0
     order: list[str] | None = None
-    yield "retry: 2000\n\n"
-    while not web.hub.closing.is_set():
-        now = time.time()
-        versions = web.hub.snapshot_versions()
-        ready = [h for h, v in versions.items() if v != sent.get(h)
-                 and now - sent_at.get(h, 0.0) >= COALESCE]
-        if ready:
-            view = web.hub.view(flt, now)
-            by_host = {h.host: h for h in view.hosts}
-            for h in ready:
-                sent[h], sent_at[h] = versions[h], now
-                hv = by_host.get(h)
-                yield _sse("host", {"host": h, "html": render.host_tbody(hv, ctx) if hv else ""})
-            new_order = [h.host for h in view.hosts]
-            if new_order != order:
-                order = new_order
-                yield _sse("order", order)
-            yield _sse("counters", render.counters(view.counters))
-        if now - last_fresh >= 1.0:
-            last_fresh = now
-            seen = {h: st.last_seen for h, st in web.session.host_states().items()}
-            if seen != seen_sent:
-                seen_sent = seen
-                yield _sse("fresh", {"now": now, "seen": seen})
-        if now - last_ka >= KEEPALIVE:
-            last_ka = now
-            yield ": keepalive\n\n"
-        await asyncio.sleep(TICK)
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    web.hub.waiter(loop, wake)
+    try:
+        yield "retry: 2000\n\n"
+        while not web.hub.closing.is_set():
+            wake.clear()
+            now = time.time()
+            versions = web.hub.snapshot_versions()
+            for h, v in versions.items():
+                if v != noticed.get(h):
+                    noticed[h], changed_at[h] = v, now
+                    pending_since.setdefault(h, now)
+            changed = [h for h, v in versions.items() if v != sent.get(h)]
+
+            def due(h: str) -> float:
+                """When h may go: its burst settled (or pending a full window), and a
+                window after the last update."""
+                settled = min(changed_at[h] + SETTLE, pending_since[h] + COALESCE)
+                return max(settled, sent_at.get(h, 0.0) + COALESCE)
+
+            ready = [h for h in changed if due(h) <= now]
+            if ready:
+                view = web.hub.view(flt, now)
+                by_host = {h.host: h for h in view.hosts}
+                for h in ready:
+                    sent[h], sent_at[h] = versions[h], now
+                    pending_since.pop(h, None)
+                    hv = by_host.get(h)
+                    yield _sse("host", {"host": h,
+                                        "html": render.host_tbody(hv, ctx) if hv else ""})
+                new_order = [h.host for h in view.hosts]
+                if new_order != order:
+                    order = new_order
+                    yield _sse("order", order)
+                yield _sse("counters", render.counters(view.counters))
+            if now - last_fresh >= 1.0:
+                last_fresh = now
+                seen = {h: st.last_seen for h, st in web.session.host_states().items()}
+                if seen != seen_sent:
+                    seen_sent = seen
+                    yield _sse("fresh", {"now": now, "seen": seen})
+            if now - last_ka >= KEEPALIVE:
+                last_ka = now
+                yield ": keepalive\n\n"
+            waiting = [due(h) - now for h in changed if h not in ready]
+            timeout = max(0.01, min([last_fresh + 1.0 - now, *waiting]))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout)
+    finally:
+        web.hub.unwait(loop, wake)
 
 
 # -- logs ----------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ class Hub:
         self._sub = None
         self._threads: list[threading.Thread] = []
         self._follows: set[tuple[str, str]] = set()
+        self._waiters: set[tuple[Any, Any]] = set()  # (event loop, asyncio.Event)
 
     def start(self) -> Hub:
         self._sub = self.session.subscribe(kinds=set(KINDS))
@@ -69,6 +70,18 @@ class Hub:
     def bump(self, host: str) -> None:
         with self.lock:
             self.versions[host] = self.versions.get(host, 0) + 1
+            waiters = list(self._waiters)
+        for loop, event in waiters:  # wake the event streams now, not at their next tick
+            with contextlib.suppress(RuntimeError):  # that loop is closed
+                loop.call_soon_threadsafe(event.set)
+
+    def waiter(self, loop: Any, event: Any) -> None:
+        with self.lock:
+            self._waiters.add((loop, event))
+
+    def unwait(self, loop: Any, event: Any) -> None:
+        with self.lock:
+            self._waiters.discard((loop, event))
 
     # -- the threads ----------------------------------------------------------------------
 
