@@ -22,6 +22,7 @@ from barnum.web.model import FleetView
 ACTIONS = ("start", "stop", "restart", "reload", "incr", "decr")
 SCOPES = ("watcher", "instance", "selection", "fleet")
 PLAN_TTL = 120.0
+ACTION_TIMEOUT = 30.0  # a restart waits for circus to stop and start the processes
 
 Item = tuple[str, str, str]  # host, user, watcher
 
@@ -130,6 +131,8 @@ class PlanBook:
 def execute(session: Any, plan: Plan, timeout: float | None = None) -> list[dict[str, Any]]:
     """Run the plan: one ``circusctl ACTION NAME`` per watcher name, on exactly the
     planned instances (in parallel across hosts).  Returns one result per planned watcher."""
+    if timeout is None:
+        timeout = max(ACTION_TIMEOUT, getattr(getattr(session, "options", None), "timeout", 0))
     by_name: dict[str, list[str]] = defaultdict(list)
     for h, u, w in plan.items:
         by_name[w].append(f"{u}@{h}")
