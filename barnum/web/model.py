@@ -90,6 +90,7 @@ class Counters:
     instances_failed: int = 0
     watchers_active: int = 0
     watchers_stopped: int = 0
+    watchers_flapped: int = 0  # flapping now or within the last hour, across the targets
 
 
 @dataclass
@@ -223,3 +224,5 @@ def _count(c: Counters, row: InstanceRow) -> None:
             c.watchers_active += 1
         elif w.status == "stopped":
             c.watchers_stopped += 1
+        if w.flapping or w.flapped:
+            c.watchers_flapped += 1

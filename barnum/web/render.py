@@ -64,7 +64,8 @@ def counters(c: Counters) -> str:
              ("instances ok", c.instances_ok, "ok"),
              ("instances failed", c.instances_failed, "bad"),
              ("watchers active", c.watchers_active, "ok"),
-             ("watchers stopped", c.watchers_stopped, "warn")]
+             ("watchers stopped", c.watchers_stopped, "warn"),
+             ("watchers flapped (last hour)", c.watchers_flapped, "bad")]
     cells = "".join(
         f'<li class="counter {cls if n else ""}" data-counter="{e(label)}">'
         f'<span class="n">{n}</span> {e(label)}</li>' for label, n, cls in items)

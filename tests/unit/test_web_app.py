@@ -125,7 +125,7 @@ def test_problems_sort_first_and_flags(tmp_path):
     assert broken.flags and broken.flags[0].startswith("systemd says active, circus does not")
     c = view.counters
     assert (c.hosts_up, c.hosts_down, c.instances_ok, c.instances_failed,
-            c.watchers_active, c.watchers_stopped) == (4, 0, 6, 3, 10, 0)
+            c.watchers_active, c.watchers_stopped, c.watchers_flapped) == (4, 0, 6, 3, 10, 0, 0)
 
 
 def test_fewer_processes_than_wanted_is_flagged():
@@ -224,3 +224,24 @@ def test_group_filter_uses_the_cli_expressions(tmp_path):
     page = c.get("/?" + "t=%40front%2C%21host1").text  # @front,!host1: set operations
     assert re.findall(r'<tbody id="host-([^"]+)"', page) == ["host2"]
     assert "unknown group" in c.get("/?group=nope").text
+
+
+def test_a_flapping_watcher_is_marked_and_counted(tmp_path):
+    import time as _time
+
+    web = make_web(tmp_path)
+    now = _time.time()
+    for k in range(3):
+        web.hub.history.note_circus("host2", {"action": "reap", "watcher": "ticker",
+                                              "user": "user1", "data": {
+                                                  "process_pid": 40 + k, "exit_code": 1,
+                                                  "time": now - 10 + k}}, now)
+    view = web.hub.view(web.hub.whole())
+    assert view.counters.watchers_flapped == 1
+    assert view.hosts[0].host == "host2"  # a flapping watcher sorts its host first
+    page = client(web).get("/?t=user1@host2").text
+    row = re.search(r'<tr class="w problem[^"]*" data-host="host2" data-user="user1" '
+                    r'data-watcher="ticker">.*?</tr>', page, re.S).group(0)
+    assert "FLAPPING" in row and "pid 42 exited with code 1" in row
+    assert "/logs?host=host2&amp;unit=circus_user1_host2.service&amp;around=" in row
+    assert '<span class="n">1</span> watchers flapped (last hour)' in page

@@ -169,3 +169,27 @@ def test_read_only_page_offers_no_action(tmp_path):
     page = c.get("/").text
     assert 'action="/plan"' not in page and 'id="confirm"' not in page
     assert "read-only" in page
+
+
+def test_audit_lines_go_to_the_file_and_the_journal_socket(tmp_path):
+    """journald's native datagram format, read back from a real UNIX socket."""
+    import json
+    import socket
+
+    from barnum.web.audit import Audit
+
+    path = str(tmp_path / "journal.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    try:
+        audit = Audit(tmp_path / "audit.log", path)
+        audit.record("operator/abc123", "stop", [{"host": "h1", "watcher": "a\nb"}], "ok")
+        data = sock.recv(65536)
+    finally:
+        sock.close()
+    assert stat.S_IMODE((tmp_path / "audit.log").stat().st_mode) == 0o600
+    line = json.loads((tmp_path / "audit.log").read_text())
+    assert line["who"] == "operator/abc123" and line["items"][0]["watcher"] == "a\nb"
+    assert b"SYSLOG_IDENTIFIER=barnum-web\n" in data
+    assert b"MESSAGE=barnum web: operator/abc123 stop on 1 item(s): ok\n" in data
+    assert b"BARNUM_AUDIT=" in data
