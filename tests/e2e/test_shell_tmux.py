@@ -194,9 +194,18 @@ def test_a_watcher_stopped_on_a_host_shows_above_the_line_being_typed(fleet, ter
 
 def test_ctrl_c_cancels_the_command_not_the_session(fleet, term):
     term.start()
+    def pids() -> list[str]:
+        return [circusctl(fleet, "host1", endpoint(fleet, u), "list", "ticker").stdout.strip()
+                for u in ("user1", "user2")]
+
+    before = pids()
     with fleet.circusd_hang("host2", "user1"):  # its circusctl waits for the timeout
         term.command("restart ticker host1 user1@host2")
-        time.sleep(1.5)
+        deadline = time.monotonic() + 15  # host1's restart done on the host...
+        while any(a == b for a, b in zip(pids(), before, strict=True)):
+            assert time.monotonic() < deadline, "ticker not restarted on host1"
+            time.sleep(0.1)
+        time.sleep(1.0)  # ...and its answer back in the shell (the 5 s timeout is far)
         term.keys("C-c")
         screen = term.wait_for(lambda s: "cancelled: no answer yet from user1@host2" in s)
         assert "user1@host1,user2@host1 (2): ok" in screen, screen
