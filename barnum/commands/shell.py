@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("targets", nargs="*", help="the starting target set (default: every host)")
     p.add_argument("-c", dest="commands", metavar="COMMANDS",
-                   help="run these commands (separated by ;) and exit")
+                   help="run these commands (separated by ;) and exit; exit status: "
+                   "0 all succeeded, 1 an instance failed, 3 a host could not answer, "
+                   "2 a command was a mistake, 130 interrupted")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

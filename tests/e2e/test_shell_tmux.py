@@ -30,11 +30,11 @@ def term(fleet, tmp_path):
                               text=True, timeout=10).stdout
 
     class Term:
-        def start(self, *args: str) -> None:
+        def start(self, *args: str, timeout: str = "5") -> None:
             socks.append(f"barnum-shell-{os.getpid()}-{len(socks)}")  # a server per run
             self.done = tmp_path / f"exit{len(socks)}"
             cmd = shlex.join([*barnum_cmd(), "shell", "--config", str(fleet.users_file),
-                              "--ssh-config", str(fleet.ssh_config), "--timeout", "5", *args])
+                              "--ssh-config", str(fleet.ssh_config), "--timeout", timeout, *args])
             env = f"XDG_STATE_HOME={shlex.quote(str(tmp_path / 'state'))}"
             tmux("new-session", "-d", "-s", "w", "-x", "150", "-y", "50",
                  f"{env} {cmd}; echo $? > {shlex.quote(str(self.done))}; sleep 120")
@@ -189,6 +189,23 @@ def test_a_watcher_stopped_on_a_host_shows_above_the_line_being_typed(fleet, ter
     finally:
         circusctl(fleet, "host2", endpoint(fleet, "user1"), "start", "sleeper")
     term.keys("C-u", "C-d")  # Ctrl-D on an empty line leaves
+    assert term.exit_code() == 0
+
+
+def test_a_host_lost_and_back_is_reported_above_the_typed_line(fleet, term):
+    term.start("host3", timeout="2")
+    term.keys("hos")
+    with fleet.host_down("host3"):  # silent: the session's pings go unanswered
+        term.wait_for(lambda s: "host3: down: " in s, 20)
+        assert term.prompt_line() == "barnum[host3]> hos"
+        term.keys("ts", "Enter")
+        term.wait_for(lambda s: "barnum[host3]> hosts" in s and
+                      any(ln.startswith("host3: down") for ln in
+                          s.split("barnum[host3]> hosts", 1)[1].splitlines()))
+    term.wait_for(lambda s: "host3: up" in s, 40)  # reconnected with backoff
+    term.command("hosts")
+    term.wait_for(lambda s: "host3: up, 3 instances" in s)
+    term.command("exit")
     assert term.exit_code() == 0
 
 
