@@ -30,12 +30,12 @@ def term(fleet, tmp_path):
                               text=True, timeout=10).stdout
 
     class Term:
-        def start(self, *args: str, timeout: str = "5") -> None:
+        def start(self, *args: str, timeout: str = "5", state: str | None = None) -> None:
             socks.append(f"barnum-shell-{os.getpid()}-{len(socks)}")  # a server per run
             self.done = tmp_path / f"exit{len(socks)}"
             cmd = shlex.join([*barnum_cmd(), "shell", "--config", str(fleet.users_file),
                               "--ssh-config", str(fleet.ssh_config), "--timeout", timeout, *args])
-            env = f"XDG_STATE_HOME={shlex.quote(str(tmp_path / 'state'))}"
+            env = f"XDG_STATE_HOME={shlex.quote(state or str(tmp_path / 'state'))}"
             tmux("new-session", "-d", "-s", "w", "-x", "150", "-y", "50",
                  f"{env} {cmd}; echo $? > {shlex.quote(str(self.done))}; sleep 120")
             self.wait_for(lambda s: "barnum[" in s, 30)
@@ -215,6 +215,10 @@ def test_ctrl_c_cancels_the_command_not_the_session(fleet, term):
         return [circusctl(fleet, "host1", endpoint(fleet, u), "list", "ticker").stdout.strip()
                 for u in ("user1", "user2")]
 
+    term.keys("stop some")  # at the prompt, Ctrl-C clears the line
+    term.wait_for(lambda s: "barnum[*]> stop some" in s)
+    term.keys("C-c")
+    term.at_prompt()
     before = pids()
     with fleet.circusd_hang("host2", "user1"):  # its circusctl waits for the timeout
         term.command("restart ticker host1 user1@host2")
@@ -253,4 +257,13 @@ def test_history_persists_across_two_runs(fleet, term, tmp_path):
     term.wait_for(lambda s: "user1: host1" in s)
     term.at_prompt()
     term.keys("C-d")
+    assert term.exit_code() == 0
+    # where history cannot be written, the shell says so once and works
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    term.start("host1", state=str(blocked))
+    term.wait_for(lambda s: "barnum: warning: history not kept across runs" in s)
+    term.command("users")
+    term.wait_for(lambda s: "user1: host1" in s)
+    term.command("exit")
     assert term.exit_code() == 0
