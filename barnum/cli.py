@@ -40,7 +40,8 @@ arguments after -- go to bailey, after a second -- to circusctl:
 
 users file (first found): --config, $BARNUM_CONFIG, ./circus_users.yaml,
   ~/.config/barnum/circus_users.yaml.  A YAML list of user names, or a mapping
-  {users: [...], config_template, ssh_config, bailey, timeout, fanout}.
+  {users: [...], config_template, ssh_config, bailey, timeout, fanout, hosts,
+  groups, expect, depends} (see the README).
 
 exit codes:
   0  everything healthy
@@ -62,6 +63,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "check": ("barnum.commands.check", "compare the fleet with the users file's expect:"),
     "start": ("barnum.commands.startstop", "start watchers (--ordered: dependencies first)"),
     "stop": ("barnum.commands.startstop", "stop watchers (--ordered: dependents first)"),
+    "drift": ("barnum.commands.drift", "config folders, units and circusds that disagree"),
     "completion": ("barnum.commands.completion", "shell code for TAB completion (bash, zsh)"),
     "shell": ("barnum.commands.shell", "interactive command line on the live session"),
 }

@@ -61,16 +61,16 @@ def render(result: FleetResult, console: Console | None = None,
     if group_by == "group":
         sections = []
         for name, members in sorted(result.groups.items()):
-            sections.append((f"@{name}", [h for h in result.hosts if h.host in members]))
-        rest = [h for h in result.hosts if h.host not in result.groups_of()]
+            hosts = [h for h in result.hosts if h.host in members]
+            if hosts:  # a group none of whose hosts was looked at has nothing to show
+                sections.append((f"@{name}", hosts))
+        of = result.groups_of()
+        rest = [h for h in result.hosts if h.host not in of]
         if rest or not sections:
             sections.append(("(in no group)", rest))
     for title, hosts in sections:
         if title is not None:
             console.print(Text(clean(title), style="bold underline"))
-            if not hosts:
-                console.print(Text("  no host of this group was looked at", style="dim"))
-                console.print()
         for h in hosts:
             for line in host_lines(h):
                 console.print(line)

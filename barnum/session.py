@@ -468,6 +468,15 @@ class FleetSession:
         (an empty user list: the whole host; a group with no host here: {})."""
         return group_members(self._hosts(), self.config.groups)
 
+    def check(self, targets: list[str] | None = None):
+        """The latest state against the users file's ``expect:`` (barnum.expect.Check:
+        findings, ``cells`` for a matrix, ``exit_code``), without a request."""
+        from barnum.expect import check
+
+        whole = not targets and set(self.hosts) == set(self.discovery.hosts)
+        return check(self.snapshot(targets), self.config.expect, self.discovery.hosts,
+                     self.config.groups, whole_fleet=whole)
+
     def users(self) -> dict[str, list[str]]:
         return {h: sorted({i.user for i in (s.report.instances if s.report else []) if i.user})
                 for h, s in self.host_states().items()}

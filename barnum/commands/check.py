@@ -44,7 +44,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from barnum.render import make_console
 
     console = make_console()
-    for f in c.findings:
+    order = {"problem": 0, "unknown": 0, "note": 1}
+    for f in sorted(c.findings, key=lambda f: order[f.severity]):  # stable: hosts in order
         if args.quiet and f.severity == "note":
             continue
         t = Text(f"{MARK[f.severity]} ", style=STYLE[f.severity])
@@ -56,6 +57,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     verdict = {0: "as expected", 1: "NOT as expected", 3: "some hosts could not tell"}
     console.print(Text(
         f"check: {verdict[c.exit_code]}: {len(good)}/{len(expected)} expected instances "
-        f"fine; {len(c.problems)} problems, {len(c.unknowns)} unknown, {len(c.notes)} notes",
+        f"fine; {_n(len(c.problems), 'problem')}, {len(c.unknowns)} unknown, "
+        f"{_n(len(c.notes), 'note')}",
         style="bold " + {0: "green", 1: "red", 3: "yellow"}[c.exit_code]))
     return c.exit_code
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'' if k == 1 else 's'}"
