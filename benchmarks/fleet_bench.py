@@ -190,6 +190,11 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
     from benchmarks.shell_bench import measure_shell
 
     measures += measure_shell(fleet, [f"host{k}" for k in range(1, n + 1)], repeats)
+    from benchmarks.spec_bench import measure_spec
+
+    for label, hosts_n, samples in measure_spec(fleet, [f"host{k}" for k in range(1, n + 1)],
+                                                repeats):
+        measures.append(Measure(label, hosts_n, samples))
     results = _summarise(measures, sizes)
     results["ratios"]["one-shot CLI / shell, stop + start one instance"] = (
         _find(measures, "one-shot CLI: stop + start ticker, one instance", 1).median
