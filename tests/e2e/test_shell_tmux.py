@@ -6,6 +6,7 @@ Keys go in with ``tmux send-keys``; the screen comes back with
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 import shutil
@@ -15,6 +16,8 @@ import time
 import pytest
 
 from tests.e2e.test_barnum_e2e import barnum_cmd, circusctl, running
+
+_RUNS = itertools.count()  # tmux servers: never reuse one that may still be shutting down
 
 pytestmark = [pytest.mark.fleet,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
@@ -31,13 +34,16 @@ def term(fleet, tmp_path):
 
     class Term:
         def start(self, *args: str, timeout: str = "5", state: str | None = None) -> None:
-            socks.append(f"barnum-shell-{os.getpid()}-{len(socks)}")  # a server per run
+            socks.append(f"barnum-shell-{os.getpid()}-{next(_RUNS)}")  # a server per run
             self.done = tmp_path / f"exit{len(socks)}"
             cmd = shlex.join([*barnum_cmd(), "shell", "--config", str(fleet.users_file),
                               "--ssh-config", str(fleet.ssh_config), "--timeout", timeout, *args])
             env = f"XDG_STATE_HOME={shlex.quote(state or str(tmp_path / 'state'))}"
-            tmux("new-session", "-d", "-s", "w", "-x", "150", "-y", "50",
-                 f"{env} {cmd}; echo $? > {shlex.quote(str(self.done))}; sleep 120")
+            p = subprocess.run(["tmux", "-L", socks[-1], "new-session", "-d", "-s", "w", "-x",
+                                "150", "-y", "50", f"{env} {cmd}; echo $? > "
+                                f"{shlex.quote(str(self.done))}; sleep 120"],
+                               capture_output=True, text=True, timeout=10)
+            assert p.returncode == 0, p.stderr
             self.wait_for(lambda s: "barnum[" in s, 30)
 
         def keys(self, *keys: str) -> None:
