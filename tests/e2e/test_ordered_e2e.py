@@ -97,6 +97,17 @@ def test_a_failed_step_stops_the_run(fleet, tmp_path, chain_stopped):
     assert status(fleet, "host1", "user1", "ticker") == "stopped"
 
 
+def test_a_host_down_touches_nothing(fleet, tmp_path, chain_stopped):
+    """host1 (the last step's) is down: the first steps, on host2, are not run either."""
+    cfg = users_file(fleet, tmp_path, DEPENDS)
+    with fleet.host_down("host1"):
+        p = run_sub(fleet, cfg, "start", "--ordered", "user1@host1:ticker", "--timeout", "3")
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "barnum: host1: " in p.stderr
+    assert "start: not every host is reachable; nothing was started" in p.stderr
+    assert [status(fleet, *n) for n in CHAIN] == ["stopped"] * 3
+
+
 def _pids(fleet):
     return {(h, u): ctl(fleet, h, u, "list", "sleeper") for h in ("host1", "host2")
             for u in ("user1", "user2")}
