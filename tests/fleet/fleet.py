@@ -529,10 +529,12 @@ class Fleet:
         pids: set[int] = set()
         for root in CGROUP_ROOTS:
             top = root / self.name
-            if top.exists():
-                for procs in top.rglob("cgroup.procs"):
+            # os.walk, not rglob: a host's systemd removes cgroups while we look
+            for folder, _, files in os.walk(top):
+                if "cgroup.procs" in files:
                     with contextlib.suppress(OSError):
-                        pids.update(int(p) for p in procs.read_text().split())
+                        procs = Path(folder, "cgroup.procs").read_text()
+                        pids.update(int(p) for p in procs.split())
         return sorted(pids)
 
 
