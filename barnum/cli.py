@@ -331,7 +331,8 @@ def _main(argv: list[str], err: _Err) -> int:
 
     from barnum.fleet import plan
 
-    early = None if args.dry_run else lambda found, options: _preconnect(args, found, options)
+    early = None if args.dry_run or os.environ.get("BARNUM_NO_PRECONNECT") else \
+        lambda found, options: _preconnect(args, found, options)  # (the bench's contrast)
     ctx = load_context(args, err, early)
     _refuse_skipped(ctx)
     p = plan(ctx.config, ctx.targets, split.bailey, split.circusctl, discovery=ctx.discovery,

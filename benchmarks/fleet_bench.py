@@ -206,7 +206,12 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
     for label, key in (("session: warm refresh", "refresh_samples"),
                        ("session: event latency (nsenter stop to event)", "event_samples")):
         measures.append(Measure(label, n if "refresh" in key else 1, list(live[key])))
+    from benchmarks.levers_bench import measure_levers
+
+    lever_hosts = [f"host{k}" for k in range(1, (12 if 12 in sizes else sizes[-1]) + 1)]
+    levers = measure_levers(fleet, lever_hosts, repeats)
     results = _summarise(measures, sizes)
+    results["levers"] = levers
     cold = _find(measures, "barnum overview", n).median
     results["ratios"].update({
         f"session refresh p50 (ms) @{n}": live["refresh_p50"] * 1000,
@@ -279,6 +284,9 @@ def to_markdown(results: dict) -> str:
         )
     lines += ["", "| ratio | value |", "| --- | ---: |"]
     lines += [f"| {k} | {v:.2f} |" for k, v in results["ratios"].items()]
+    if results.get("levers"):
+        lines += ["", "| lever (vs its absence) | ms |", "| --- | ---: |"]
+        lines += [f"| {k} | {v:.1f} |" for k, v in results["levers"].items()]
     return "\n".join(lines) + "\n"
 
 
