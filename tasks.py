@@ -131,16 +131,20 @@ def _script(name: str) -> str:
 def demo(c, down=False):
     """Boot a 3-host demo fleet and run barnum against it."""
     from tests.fleet import Fleet, demo_layout
+    from tests.fleet.layout import DEMO_USERS_EXTRA
 
     if down:
         Fleet.load(DEMO).down()
         print("demo fleet stopped")
         return
     setup(c)
-    f = Fleet(DEMO, demo_layout()).up()
+    f = Fleet(DEMO, demo_layout(), users_extra=DEMO_USERS_EXTRA).up()
     env = {"BARNUM_CONFIG": str(f.users_file)}
-    print(f"$ BARNUM_CONFIG={f.users_file} barnum\n", flush=True)
-    c.run(shlex.quote(_script("barnum")), env=env, warn=True, pty=False)
+    print(f"$ cat {f.users_file}\n{f.users_file.read_text()}", flush=True)
+    for args in ([], ["--group-by", "group", "@itg"], ["check"]):
+        print(f"$ barnum {shlex.join(args)}\n", flush=True)
+        c.run(shlex.join([_script("barnum"), *args]), env=env, warn=True, pty=False)
+        print(flush=True)
     print(
         "\nThe demo fleet is up. Try:\n"
         f"  export BARNUM_CONFIG={f.users_file}\n"
@@ -148,6 +152,10 @@ def demo(c, down=False):
         "  barnum user1@host1 --dry-run\n"
         "  barnum user1@host1 -- -- stats\n"
         "  barnum -- --help\n"
+        "  barnum '@itg,!host2'            # groups and set operations\n"
+        "  barnum check --json             # the fleet against expect:\n"
+        "  barnum drift                    # files and units that disagree\n"
+        "  barnum start --ordered --dry-run ticker @itg\n"
         "  barnum --json | python3 -m json.tool\n"
         f"  ssh -F {f.ssh_config} host1 systemctl list-units 'circus_*'\n"
         "Stop it with: invoke demo --down"

@@ -55,6 +55,7 @@ class CircusIni:
     missing_includes: list[str] = field(default_factory=list)  # patterns matching nothing
     skipped_includes: list[str] = field(default_factory=list)  # one-line reasons
     pubsub_endpoint: str = DEFAULT_PUBSUB  # where circusd publishes its events
+    watchers: list[str] = field(default_factory=list)  # [watcher:NAME] sections, in order
 
 
 def replace_circus_vars(data: str, env: Mapping[str, str]) -> str:
@@ -248,4 +249,5 @@ def read_circus_ini(path: str, environ: Mapping[str, str] | None = None,
         missing_includes=missing,
         skipped_includes=skipped,
         pubsub_endpoint=DEFAULT_PUBSUB if pubsub is None else pubsub,
+        watchers=[s[len("watcher:"):] for s in cfg.sections() if s.startswith("watcher:")],
     )

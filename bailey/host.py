@@ -273,4 +273,7 @@ def inspect_host(
         for n in p.notes:
             say(n)
         report.instances.append(p.instance)
+    from bailey.drift import annotate  # facts barnum drift compares
+
+    annotate(report, lambda user: config_path(options.config_template, user, host, home_of))
     return report

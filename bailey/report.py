@@ -57,6 +57,12 @@ class Instance:
     working_directory: str = ""  # the unit's WorkingDirectory= (ipc endpoints)
     notes: list[str] = field(default_factory=list)  # how bailey derived user/config/endpoint
     pubsub_endpoint: str | None = None  # circusd's event feed (bailey --serve subscribes)
+    # For barnum drift (bailey.drift); "" / 0 when unknown:
+    config_file: str = ""  # the circus.ini bailey would read, also for inactive units
+    config_state: str = ""  # ok, missing or unreadable
+    config_mtime_us: int = 0  # its mtime, µs since the epoch
+    config_owner: str = ""  # owner of its folder (``#UID`` without a passwd entry)
+    circusd_started_us: int = 0  # when the unit's main process (circusd) started, µs
 
     @property
     def healthy(self) -> bool:

@@ -30,6 +30,9 @@ targets:
   host, user@host, or fnmatch globs of either (*@host1, user1@*, host[1-3]).
   None: every host found in the users' ~/circus/<host>/circus.ini trees.
   A host alone means every circus instance on it; user@host only that user's.
+  @group (the users file's groups:), user@@group; set operations, left to
+  right: a,b union  a!b or a,!b exclusion  a&b intersection  a^b either-not-both
+  ('@itg,!host2', quoted for the shell).  Several targets: their union.
 
 arguments after -- go to bailey, after a second -- to circusctl:
   barnum host1 -- --help          bailey's help, from host1
@@ -37,7 +40,8 @@ arguments after -- go to bailey, after a second -- to circusctl:
 
 users file (first found): --config, $BARNUM_CONFIG, ./circus_users.yaml,
   ~/.config/barnum/circus_users.yaml.  A YAML list of user names, or a mapping
-  {users: [...], config_template, ssh_config, bailey, timeout, fanout}.
+  {users: [...], config_template, ssh_config, bailey, timeout, fanout, hosts,
+  groups, expect, depends} (see the README).
 
 exit codes:
   0  everything healthy
@@ -56,7 +60,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("barnum.commands.watch", "live view of the fleet"),
     "logs": ("barnum.commands.logs", "journal lines of the circus units, merged"),
     "stats": ("barnum.commands.stats", "cpu and memory per watcher and process"),
+    "check": ("barnum.commands.check", "compare the fleet with the users file's expect:"),
+    "start": ("barnum.commands.startstop", "start watchers (--ordered: dependencies first)"),
+    "stop": ("barnum.commands.startstop", "stop watchers (--ordered: dependents first)"),
+    "drift": ("barnum.commands.drift", "config folders, units and circusds that disagree"),
     "completion": ("barnum.commands.completion", "shell code for TAB completion (bash, zsh)"),
+    "shell": ("barnum.commands.shell", "interactive command line on the live session"),
 }
 
 
@@ -112,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the ssh command for each host; connect to nothing")
     p.add_argument("--json", action="store_true",
                    help="one JSON document (schema barnum/1) for the whole fleet")
+    p.add_argument("--group-by", choices=("host", "group"), default="host",
+                   help="group: a section per users-file group (groups:)")
     p.add_argument("--version", action="version", version=f"barnum {__version__}")
     return p
 
@@ -239,7 +250,7 @@ class Context:
 def load_context(args: argparse.Namespace, err: _Err, early=None) -> Context:
     """Read the users file, merge flags over it, discover hosts; warnings go to ``err``.
 
-    ``early(found, options)`` runs once the allowed hosts are known, before
+    ``early(found, options, config)`` runs once the allowed hosts are known, before
     the ssh_config check imports paramiko (the overview opens TCP there).
     """
     from barnum.config import find_config, load_config
@@ -268,7 +279,7 @@ def load_context(args: argparse.Namespace, err: _Err, early=None) -> Context:
         err(f"warning: {w}")
     skipped = _allow(found, config, options, err)
     if early is not None and found.hosts:
-        early(found, options)
+        early(found, options, config)
     if found.hosts:
         from barnum.sshconfig import check_ssh_config
 
@@ -332,7 +343,7 @@ def _main(argv: list[str], err: _Err) -> int:
     from barnum.fleet import plan
 
     early = None if args.dry_run or os.environ.get("BARNUM_NO_PRECONNECT") else \
-        lambda found, options: _preconnect(args, found, options)  # (the bench's contrast)
+        lambda found, options, config: _preconnect(args, found, options, config)
     ctx = load_context(args, err, early)
     _refuse_skipped(ctx)
     p = plan(ctx.config, ctx.targets, split.bailey, split.circusctl, discovery=ctx.discovery,
@@ -362,14 +373,15 @@ def _main(argv: list[str], err: _Err) -> int:
         from barnum.render import render
 
         try:
-            render(result)
+            render(result, group_by=args.group_by)
             sys.stdout.flush()
         except BrokenPipeError:  # `barnum | head`: the reader had enough; not an error
             _quiet_stdout()
     return result.exit_code
 
 
-def _preconnect(args: argparse.Namespace, found: Discovery, options: Options) -> None:
+def _preconnect(args: argparse.Namespace, found: Discovery, options: Options,
+                config: Config) -> None:
     """Open the targets' TCP connections before paramiko is imported (barnum.preconnect)."""
     import socket
 
@@ -378,7 +390,8 @@ def _preconnect(args: argparse.Namespace, found: Discovery, options: Options) ->
     from barnum.targets import TargetError, resolve
 
     try:
-        hosts = list(resolve([*args.targets, *args.explicit_targets], found.hosts))
+        hosts = list(resolve([*args.targets, *args.explicit_targets], found.hosts,
+                             config.groups))
         text = load_text(options.ssh_config)
     except (TargetError, SshConfigError, OSError):
         return  # the same problem is reported, in its place, by what follows
@@ -408,9 +421,16 @@ def _run_with_progress(p, options, err: _Err):
 
 def _refuse_skipped(ctx: Context) -> None:
     """A target naming a discovered but not allowed host is a usage error, said plainly."""
+    from barnum.nodeset import ExpressionError, parse
+
     for t in ctx.targets:
-        host = t.rpartition("@")[2]
-        if host in ctx.skipped:
+        try:
+            hosts = [term.host for term in parse(t).terms if term.host is not None]
+        except ExpressionError:
+            continue  # resolve says what is wrong with it
+        for host in hosts:
+            if host not in ctx.skipped:
+                continue
             raise BarnumError(f"{host} is not an allowed host (see the warning above)",
                               EXIT_USAGE)
 

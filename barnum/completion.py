@@ -33,7 +33,7 @@ def target_candidates(config_path: str | None, ssh_config: str | None) -> list[s
     out = list(hosts)
     out += [f"{u}@{h}" for h, users in hosts.items() for u in users]
     groups = getattr(config, "groups", None) or {}
-    out += [g for g in groups if g not in out]
+    out += [f"@{g}" for g in groups if f"@{g}" not in out]  # a group target is @name
     return out
 
 

@@ -14,6 +14,14 @@ Two forms::
     hosts: ['host*', 'db[1-3]']  # where barnum may connect (see "allowed hosts")
     local: false               # run bailey without SSH for this machine's own name
     max_output: 4194304        # bytes a host may send
+    groups:                    # named sets of hosts or instances, for targets (@itg)
+      itg: [host1, host2]
+      dev: ['host[3-4]', 'user1@host5', '@itg&web*']   # members are target expressions
+    expect:                    # what must run where (barnum check)
+      '@itg': {user1: [kafka, spark-master]}            # target -> user -> watchers
+      host5: {user2: [grafana], user3: []}              # []: the instance, any watchers
+    depends:                   # start order (barnum start --ordered)
+      'user1@@itg:processor': ['user1@@itg:kafka', 'user1@host5:spark']
 
 Settings in the file are defaults; command-line flags win.  Every error is one
 line that names the file (and the line, where YAML can tell).
@@ -36,7 +44,7 @@ FILE_NAME = "circus_users.yaml"
 ENV_VAR = "BARNUM_CONFIG"
 USER_RE = re.compile(r"[a-z_][a-z0-9_.-]*\Z")
 KEYS = ("users", "config_template", "ssh_config", "bailey", "timeout", "fanout", "hosts",
-        "local", "max_output")
+        "local", "max_output", "groups", "expect", "depends")
 MAX_FILE = 1024 * 1024  # a users file is small; anything bigger is a mistake
 MAX_TIMEOUT = 3600.0
 MAX_FANOUT = 1024
@@ -60,6 +68,9 @@ class Config:
     hosts: list[str] | None = None  # patterns of the hosts barnum may connect to
     local: bool | None = None
     max_output: int | None = None
+    groups: dict[str, list[str]] = field(default_factory=dict)  # name -> member expressions
+    expect: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # target -> user -> w
+    depends: dict[str, list[str]] = field(default_factory=dict)  # watcher ref -> refs it needs
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -218,7 +229,116 @@ def parse_config(text: str, path: Path | str = "<users file>") -> Config:
         if not isinstance(local, bool):
             raise fail(f"'local' must be true or false, got {_tname(local)}", ("local",))
         cfg.local = local
+    if settings.get("groups") is not None:
+        cfg.groups = _parse_groups(settings["groups"], fail)
+    if settings.get("expect") is not None:
+        cfg.expect = _parse_expect(settings["expect"], cfg, fail)
+    if settings.get("depends") is not None:
+        cfg.depends = _parse_depends(settings["depends"], cfg, fail)
     return cfg
+
+
+def _check_target(text: str, cfg: Config, fail, at: tuple) -> None:
+    """A target expression in the users file: parses, and names only known groups."""
+    from barnum.nodeset import ExpressionError, parse, unknown_group
+
+    try:
+        e = parse(text)
+    except ExpressionError as err:
+        raise fail(str(err), at) from None
+    for g in sorted(e.groups):
+        if g not in cfg.groups:
+            raise fail(unknown_group(g, cfg.groups), at)
+
+
+def _parse_expect(expect: object, cfg: Config, fail) -> dict[str, dict[str, list[str]]]:
+    """``expect: {target: {user: [watcher, ...]}}``: those users' instances must be
+    active on the target's hosts, with those watchers active ([]: any watchers)."""
+    if not isinstance(expect, dict):
+        raise fail(f"'expect' must be a mapping of targets to {{user: [watchers]}}, got "
+                   f"{_tname(expect)}", ("expect",))
+    out: dict[str, dict[str, list[str]]] = {}
+    for target, users in expect.items():
+        at = ("expect", target)
+        if not isinstance(target, str) or not target:
+            raise fail(f"'expect': {target!r} is not a target (host, pattern or @group)", at)
+        _check_target(target, cfg, fail, at)
+        if not isinstance(users, dict) or not users:
+            raise fail(f"'expect' {target!r} must map users to lists of watchers, got "
+                       f"{_tname(users)}", at)
+        row: dict[str, list[str]] = {}
+        for user, watchers in users.items():
+            uat = (*at, user)
+            if user not in cfg.users:
+                close = difflib.get_close_matches(str(user), cfg.users, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise fail(f"'expect' {target!r}: {user!r} is not in users{hint}", uat)
+            if watchers is None:
+                watchers = []
+            if isinstance(watchers, str):
+                watchers = [watchers]
+            if not isinstance(watchers, list) or not all(
+                    isinstance(w, str) and w and not w.isspace() for w in watchers):
+                raise fail(f"'expect' {target!r}: {user}'s watchers must be a list of "
+                           "watcher names", uat)
+            row[user] = list(dict.fromkeys(watchers))
+        out[target] = row
+    return out
+
+
+def _parse_depends(depends: object, cfg: Config, fail) -> dict[str, list[str]]:
+    """``depends: {'user@host:watcher': ['user@host:watcher', ...]}`` (patterns and
+    groups allowed on either side); what exists and cycles are checked per run."""
+    from barnum.deps import DependencyError, parse_ref
+
+    if not isinstance(depends, dict):
+        raise fail(f"'depends' must be a mapping of watchers to lists of watchers, got "
+                   f"{_tname(depends)}", ("depends",))
+    out: dict[str, list[str]] = {}
+    for ref, needs in depends.items():
+        at = ("depends", ref)
+        if isinstance(needs, str):
+            needs = [needs]
+        if not isinstance(needs, list) or not needs:
+            raise fail(f"'depends' {ref!r} must be a non-empty list of watchers", at)
+        for i, r in enumerate([ref, *needs]):
+            where = at if i == 0 else (*at, i - 1)
+            try:
+                parsed = parse_ref(r)
+            except DependencyError as err:
+                raise fail(f"'depends': {err}", where) from None
+            if parsed.target is not None:
+                _check_target(parsed.target, cfg, fail, where)
+        out[ref] = list(dict.fromkeys(needs))
+    return out
+
+
+def _parse_groups(groups: object, fail) -> dict[str, list[str]]:
+    """``groups: {name: [member, ...]}``; a member is a target expression (barnum.nodeset)."""
+    from barnum.nodeset import GROUP_RE, check_groups
+
+    if not isinstance(groups, dict):
+        raise fail(f"'groups' must be a mapping of group names to lists of hosts, got "
+                   f"{_tname(groups)}", ("groups",))
+    out: dict[str, list[str]] = {}
+    for name, members in groups.items():
+        if not isinstance(name, str) or not GROUP_RE.match(name):
+            raise fail(f"bad group name {name!r} (expected letters, digits, _ . -)",
+                       ("groups", name))
+        if isinstance(members, str):
+            members = [members]
+        if not isinstance(members, list) or not members:
+            raise fail(f"group {name!r} must be a non-empty list of host or user@host "
+                       f"patterns, got {_tname(members)}", ("groups", name))
+        for i, m in enumerate(members):
+            if not isinstance(m, str) or not m:
+                raise fail(f"group {name!r}: member {m!r} must be a host or user@host "
+                           "pattern", ("groups", name, i))
+        out[name] = list(members)
+    for name, i, msg in check_groups(out):
+        raise fail(f"group {name!r}: {msg}", ("groups", name) if i is None
+                   else ("groups", name, i))
+    return out
 
 
 class _AliasError(Exception):
@@ -263,7 +383,8 @@ def _tname(v: object) -> str:
 
 
 def _line_index(text: str) -> dict[object, int]:
-    """Map paths like ("users", 2) or (2,) or ("timeout",) to 1-based line numbers."""
+    """Map paths like ("users", 2), (2,), ("timeout",) or ("groups", "itg", 0) to
+    1-based line numbers (a mapping key's line, a sequence item's line)."""
     import yaml
 
     try:
@@ -275,16 +396,20 @@ def _line_index(text: str) -> dict[object, int]:
         return out
     out[()] = node.start_mark.line + 1
 
-    def seq(n, prefix):
+    def walk(n, prefix: tuple, depth: int) -> None:
+        if depth > 8:
+            return
         if isinstance(n, yaml.SequenceNode):
             for i, item in enumerate(n.value):
                 out[(*prefix, i)] = item.start_mark.line + 1
+                walk(item, (*prefix, i), depth + 1)
+        elif isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                if not isinstance(k, yaml.ScalarNode):
+                    continue
+                path = (*prefix, k.value)
+                out.setdefault(path, k.start_mark.line + 1)
+                walk(v, path, depth + 1)
 
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            key = k.value
-            out[(key,)] = k.start_mark.line + 1
-            seq(v, (key,))
-    else:
-        seq(node, ())
+    walk(node, (), 0)
     return out

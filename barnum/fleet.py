@@ -34,7 +34,7 @@ from barnum.discovery import Discovery, discover
 from barnum.hostsort import natural_key
 from barnum.remote import bailey_args_of, bailey_argv, remote_command, shipped_argv
 from barnum.sanitize import clean
-from barnum.targets import resolve
+from barnum.targets import group_members, groups_of, resolve
 from barnum.validate import DocumentError, report_from_document
 
 SCHEMA = "barnum/1"
@@ -98,6 +98,7 @@ class Plan:
     bailey_args: list[str] = field(default_factory=list)
     circusctl_args: list[str] | None = None
     discovery: Discovery | None = None
+    groups: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # see group_members
 
     def argv(self, hp: HostPlan, options: Options) -> list[str]:
         """bailey's argv for ``hp`` (before any shipping).
@@ -185,6 +186,7 @@ class FleetResult:
 
     hosts: list[HostResult]
     elapsed: float = 0.0
+    groups: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # name -> {host: users}
 
     @property
     def exit_code(self) -> int:
@@ -198,8 +200,13 @@ class FleetResult:
         """The ``barnum --json`` document.
 
         ``{"schema": "barnum/1", "barnum_version": str, "exit": int,
-        "elapsed": float, "hosts": [{"host", "users", "ok", "exit", "elapsed",
-        "error", "shipped", "argv", "remote_exit", "bailey", "raw_stdout"}]}``
+        "elapsed": float, "groups": {name: {host: [user, ...]}},
+        "hosts": [{"host", "users", "ok", "exit", "elapsed", "error", "shipped",
+        "argv", "remote_exit", "bailey", "raw_stdout", "groups"}]}``
+
+        ``groups`` (top level) is each users-file group's members among the
+        discovered hosts (an empty user list: the whole host); a host's
+        ``groups`` names the groups it is in.
 
         ``bailey`` is the host's bailey/1 document as received (see
         bailey.report) or null; ``raw_stdout`` is bailey's output when it was
@@ -207,13 +214,19 @@ class FleetResult:
         one-line host-level error or null.  Fields may be added; the schema
         string changes when one changes meaning or disappears.
         """
+        of = self.groups_of()
         return {
             "schema": SCHEMA,
             "barnum_version": __version__,
             "exit": self.exit_code,
             "elapsed": round(self.elapsed, 3),
-            "hosts": [h.to_dict() for h in self.hosts],
+            "groups": self.groups,
+            "hosts": [{**h.to_dict(), "groups": of.get(h.host, [])} for h in self.hosts],
         }
+
+    def groups_of(self) -> dict[str, list[str]]:
+        """host -> names of the groups it is in."""
+        return groups_of(self.groups)
 
 
 def local_names() -> set[str]:
@@ -239,13 +252,14 @@ def plan(
             f"no hosts found: none of the {len(config.users)} users in {where} has a "
             "circus/<host>/circus.ini", EXIT_USAGE,
         )
-    chosen = resolve(list(targets or []), d.hosts)
+    chosen = resolve(list(targets or []), d.hosts, config.groups)
     here = local_names() if local else set()
     hosts = [
         HostPlan(host=h, users=users, configured_users=d.hosts[h], local=h in here)
         for h, users in chosen.items()
     ]
-    return Plan(hosts, list(bailey_args or []), circusctl_args, d)
+    return Plan(hosts, list(bailey_args or []), circusctl_args, d,
+                group_members(d.hosts, config.groups))
 
 
 def interpret(result: HostResult) -> None:
@@ -493,7 +507,7 @@ def run_fleet(
             progress(len(results), [(j.hp.host, now - j.started) for j in pending.values()
                                     if j.started is not None])
     return FleetResult([results[h] for h in sorted(results, key=natural_key)],
-                       time.monotonic() - t0)
+                       time.monotonic() - t0, plan.groups)
 
 
 def _abandon(job: _Job) -> None:

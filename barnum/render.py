@@ -50,13 +50,31 @@ def make_console(file: IO[str] | None = None, color: bool | None = None) -> Cons
 
 
 def render(result: FleetResult, console: Console | None = None,
-           errors: Console | None = None) -> None:
-    """Every host (sorted), then the counts; the error lines to ``errors`` (stderr)."""
+           errors: Console | None = None, group_by: str = "host") -> None:
+    """Every host (sorted), then the counts; the error lines to ``errors`` (stderr).
+
+    ``group_by="group"``: a section per users-file group (a host in two groups
+    shows in both), then the hosts in none; the counts are still per host.
+    """
     console = console or make_console()
-    for h in result.hosts:
-        for line in host_lines(h):
-            console.print(line)
-        console.print()
+    sections: list[tuple[str | None, list[HostResult]]] = [(None, result.hosts)]
+    if group_by == "group":
+        sections = []
+        for name, members in sorted(result.groups.items()):
+            hosts = [h for h in result.hosts if h.host in members]
+            if hosts:  # a group none of whose hosts was looked at has nothing to show
+                sections.append((f"@{name}", hosts))
+        of = result.groups_of()
+        rest = [h for h in result.hosts if h.host not in of]
+        if rest or not sections:
+            sections.append(("(in no group)", rest))
+    for title, hosts in sections:
+        if title is not None:
+            console.print(Text(clean(title), style="bold underline"))
+        for h in hosts:
+            for line in host_lines(h):
+                console.print(line)
+            console.print()
     console.print(summary_line(result))
     errors = errors or make_console(sys.stderr)
     for line in error_lines(result):

@@ -38,7 +38,7 @@ from barnum.hostsort import natural_sorted
 from barnum.remote import remote_command, shipped_argv
 from barnum.sanitize import clean
 from barnum.sessionstate import LineBuffer, LineTooLong, SeqCheck, apply_event, parse_line
-from barnum.targets import resolve
+from barnum.targets import group_members, resolve
 from barnum.validate import DocumentError, report_from_document
 
 PING_EVERY = 5.0
@@ -389,7 +389,7 @@ class FleetSession:
         self.config = config
         self.options = options
         self.discovery = discovery or discover(config.users, config.config_template)
-        self.chosen = resolve(list(targets or []), self.discovery.hosts)
+        self.chosen = resolve(list(targets or []), self.discovery.hosts, config.groups)
         self.hosts = natural_sorted(self.chosen)
         self.log = log or (lambda _m: None)
         self.closing = threading.Event()
@@ -454,11 +454,28 @@ class FleetSession:
             if st.state not in ("up", "stale") or st.report is None:
                 r.error = st.error or st.state
             out.append(r)
-        return FleetResult(out)
+        return FleetResult(out, groups=self.groups())
 
     def resolve(self, targets: list[str] | None) -> dict[str, list[str]]:
         """host -> users (empty: all) for CLI target expressions, within the session's hosts."""
-        return resolve(list(targets or []), {h: self.discovery.hosts[h] for h in self.hosts})
+        return resolve(list(targets or []), self._hosts(), self.config.groups)
+
+    def _hosts(self) -> dict[str, list[str]]:
+        return {h: self.discovery.hosts[h] for h in self.hosts}
+
+    def groups(self) -> dict[str, dict[str, list[str]]]:
+        """The users file's groups within the session's hosts: name -> {host: users}
+        (an empty user list: the whole host; a group with no host here: {})."""
+        return group_members(self._hosts(), self.config.groups)
+
+    def check(self, targets: list[str] | None = None):
+        """The latest state against the users file's ``expect:`` (barnum.expect.Check:
+        findings, ``cells`` for a matrix, ``exit_code``), without a request."""
+        from barnum.expect import check
+
+        whole = not targets and set(self.hosts) == set(self.discovery.hosts)
+        return check(self.snapshot(targets), self.config.expect, self.discovery.hosts,
+                     self.config.groups, whole_fleet=whole)
 
     def users(self) -> dict[str, list[str]]:
         return {h: sorted({i.user for i in (s.report.instances if s.report else []) if i.user})
@@ -506,7 +523,7 @@ class FleetSession:
                 except DocumentError as e:
                     r.error = f"bailey sent an invalid document: {e}"
             out.append(r)
-        return FleetResult(out)
+        return FleetResult(out, groups=self.groups())
 
     def refresh(self, targets: list[str] | None = None, timeout: float | None = None
                 ) -> FleetResult:

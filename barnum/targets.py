@@ -1,19 +1,20 @@
-"""Resolve command-line targets (``host``, ``user@host``, globs) against discovery.
+"""Resolve command-line targets (``host``, ``user@host``, globs, groups) against discovery.
 
 A target without ``@`` selects a host and leaves the user list empty, so
 bailey looks at every circus instance on it.  A target with ``@`` selects
 those users only.  Both parts may be fnmatch globs (``*@host1``,
 ``user1@*``, ``host[1-3]``).  A target that matches nothing is a usage error
 listing close matches, because a typo must not silently shrink a fleet run.
+Groups (``@itg``) and set operations are barnum.nodeset's.
 """
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from barnum import BarnumError
+from barnum.nodeset import Evaluator, ExpressionError, parse, to_selection
 
 
 class TargetError(BarnumError):
@@ -39,47 +40,50 @@ def parse_target(text: str) -> Target:
     return Target(host=host, user=user if sep else None)
 
 
-def resolve(targets: list[str], hosts: dict[str, list[str]]) -> dict[str, list[str]]:
+def resolve(targets: list[str], hosts: dict[str, list[str]],
+            groups: Mapping[str, list[str]] | None = None) -> dict[str, list[str]]:
     """Map targets to {host: users for bailey}; [] means every instance on the host.
 
-    No targets: every discovered host, whole.  A host selected both whole and
-    for some users is whole (the wider selection wins).
+    No targets: every discovered host, whole.  Each target is an expression
+    (barnum.nodeset: ``@group``, ``,`` ``!`` ``&`` ``^``); several targets are
+    their union.  A host selected both whole and for some users is whole (the
+    wider selection wins).
     """
     if not targets:
         return {h: [] for h in sorted(hosts)}
-    whole: set[str] = set()
-    chosen: dict[str, set[str]] = {}
+    ev = Evaluator(hosts, groups)
+    atoms: set = set()
     for text in targets:
-        t = parse_target(text)
-        matched_hosts = [h for h in hosts if fnmatch.fnmatchcase(h, t.host)]
-        if t.user is None:
-            if not matched_hosts:
-                raise TargetError(_unknown(text, sorted(hosts)))
-            whole.update(matched_hosts)
-            continue
-        pairs = [
-            (h, u)
-            for h in matched_hosts
-            for u in hosts[h]
-            if fnmatch.fnmatchcase(u, t.user)
-        ]
-        if not pairs:
-            candidates = sorted(f"{u}@{h}" for h, us in hosts.items() for u in us)
-            raise TargetError(_unknown(text, candidates))
-        for h, u in pairs:
-            chosen.setdefault(h, set()).add(u)
+        try:
+            e = parse(text)
+        except ExpressionError as err:
+            raise TargetError(str(err)) from None
+        try:
+            got = ev.expr(e)
+        except ExpressionError as err:
+            raise TargetError(str(err)) from None
+        if not got:
+            raise TargetError(f"target {text!r} selects nothing (the set operations left "
+                              "no host)")
+        atoms |= got
+    return to_selection(atoms, hosts)
+
+
+def group_members(hosts: dict[str, list[str]],
+                  groups: Mapping[str, list[str]] | None) -> dict[str, dict[str, list[str]]]:
+    """Every group's selection over ``hosts``: name -> {host: users ([] = whole)}.
+
+    A group none of whose members is among ``hosts`` maps to {} (not an error:
+    groups describe the fleet as it should be, discovery the fleet as it is).
+    """
+    ev = Evaluator(hosts, groups, strict=False)
+    return {g: to_selection(ev.group(g), hosts) for g in (groups or {})}
+
+
+def groups_of(members: dict[str, dict[str, list[str]]]) -> dict[str, list[str]]:
+    """host -> the names of the groups it is (wholly or partly) in, sorted."""
     out: dict[str, list[str]] = {}
-    for h in sorted(whole | set(chosen)):
-        out[h] = [] if h in whole else sorted(chosen[h])
+    for g in sorted(members):
+        for h in members[g]:
+            out.setdefault(h, []).append(g)
     return out
-
-
-def _unknown(text: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(text, candidates, n=3, cutoff=0.5)
-    msg = f"unknown target {text!r}: no circus config found for it"
-    if close:
-        msg += f"; did you mean {', '.join(close)}?"
-    elif candidates:
-        shown = ", ".join(candidates[:8]) + (", ..." if len(candidates) > 8 else "")
-        msg += f"; known: {shown}"
-    return msg

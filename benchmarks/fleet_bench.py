@@ -207,11 +207,16 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
                        ("session: event latency (nsenter stop to event)", "event_samples")):
         measures.append(Measure(label, n if "refresh" in key else 1, list(live[key])))
     from benchmarks.levers_bench import measure_levers
+    from benchmarks.shell_bench import measure_shell
 
+    measures += measure_shell(fleet, [f"host{k}" for k in range(1, n + 1)], repeats)
     lever_hosts = [f"host{k}" for k in range(1, (12 if 12 in sizes else sizes[-1]) + 1)]
     levers = measure_levers(fleet, lever_hosts, repeats)
     results = _summarise(measures, sizes)
     results["levers"] = levers
+    results["ratios"]["one-shot CLI / shell, stop + start one instance"] = (
+        _find(measures, "one-shot CLI: stop + start ticker, one instance", 1).median
+        / _find(measures, "shell: stop + start ticker, one instance", 1).median)
     cold = _find(measures, "barnum overview", n).median
     results["ratios"].update({
         f"session refresh p50 (ms) @{n}": live["refresh_p50"] * 1000,

@@ -54,10 +54,25 @@ def _mb(n: int) -> str:
     return f"{n / 1048576:.1f}M"
 
 
-def run(args: argparse.Namespace, ctx: Context) -> int:
+def table_of(items: list[dict[str, Any]]):
+    """The rows as a rich Table (also the shell's ``stats``)."""
     from rich.table import Table
     from rich.text import Text
 
+    t = Table(box=None, pad_edge=False)
+    for col in ("host", "user", "watcher", "status", "procs", "cpu%", "mem%", "rss"):
+        t.add_column(col, justify="right" if col in ("procs", "cpu%", "mem%", "rss")
+                     else "left")
+    for r in items:
+        procs = f"{r['running']}/{r['wanted']}" if r["wanted"] is not None \
+            else str(r["running"])
+        cells = (r["host"], r["user"] or "?", r["watcher"], r["status"], procs,
+                 f"{r['cpu']:.1f}", f"{r['mem']:.2f}", _mb(r["rss"]))
+        t.add_row(*(Text(str(c)) for c in cells))  # Text: a name is never markup
+    return t
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
     from barnum.commands._session import open_session
     from barnum.render import make_console
 
@@ -75,17 +90,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         sys.stdout.write(json.dumps({"schema": "barnum-stats/1", "watchers": table,
                                      "errors": errors}, indent=2, sort_keys=True) + "\n")
     else:
-        t = Table(box=None, pad_edge=False)
-        for col in ("host", "user", "watcher", "status", "procs", "cpu%", "mem%", "rss"):
-            t.add_column(col, justify="right" if col in ("procs", "cpu%", "mem%", "rss")
-                         else "left")
-        for r in table:
-            procs = f"{r['running']}/{r['wanted']}" if r["wanted"] is not None \
-                else str(r["running"])
-            cells = (r["host"], r["user"] or "?", r["watcher"], r["status"], procs,
-                     f"{r['cpu']:.1f}", f"{r['mem']:.2f}", _mb(r["rss"]))
-            t.add_row(*(Text(str(c)) for c in cells))  # Text: a name is never markup
-        make_console().print(t)
+        make_console().print(table_of(table))
     for host, err in errors.items():
         ctx.err(f"{host}: {err}")
     return EXIT_HOST if errors else EXIT_OK

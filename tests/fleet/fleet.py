@@ -59,7 +59,7 @@ class _Fault:
 class Fleet:
     """One fleet; ``up()`` boots it, ``down()`` removes all it made."""
 
-    def __init__(self, name: str, layout: list[HostSpec]) -> None:
+    def __init__(self, name: str, layout: list[HostSpec], users_extra: str = "") -> None:
         if not name.isalnum() or len(name) > 8:
             raise ValueError("fleet name: up to 8 letters or digits")
         self.name = name
@@ -70,6 +70,7 @@ class Fleet:
         self.ssh_config = self.state / "ssh_config"
         self.known_hosts = self.state / "known_hosts"
         self.users_file = self.state / "circus_users.yaml"
+        self.users_extra = users_extra  # YAML appended to the users file (groups, expect...)
         self.key = self.state / "id_ed25519"
         self.subnet: int | None = None
         self.pids: dict[str, int] = {}
@@ -354,7 +355,7 @@ class Fleet:
         self.users_file.write_text(
             f"users: [{', '.join(self.users)}]\n"
             f"config_template: {template}\n"
-            f"ssh_config: {self.ssh_config}\n"
+            f"ssh_config: {self.ssh_config}\n" + self.users_extra
         )
 
     def _network(self) -> None:

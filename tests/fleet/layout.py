@@ -61,6 +61,19 @@ def demo_layout() -> list[HostSpec]:
     return hosts
 
 
+DEMO_USERS_EXTRA = """\
+groups:
+  itg: [host1, host2]
+  dev: [host3]
+expect:
+  '@itg': {user1: [sleeper, ticker], user2: [sleeper]}
+  '@dev': {user1: [sleeper], user3: [sleeper]}
+depends:
+  ticker: [sleeper]
+  'user2@@itg:sleeper': ['user1@host3:sleeper']
+"""  # the demo's users file: user3@host3 is disabled, so `barnum check` has a finding
+
+
 def test_layout() -> list[HostSpec]:
     """Every staged case on four hosts, plus healthy ones for "the others".
 

@@ -1,0 +1,67 @@
+"""``barnum check [targets] [--json]``: the fleet compared with the users file's ``expect:``.
+
+Exit 0: as expected; 1: not as expected; 3: some host could not tell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from barnum.cli import Context
+
+MARK = {"problem": "FAIL", "unknown": "????", "note": "note"}
+STYLE = {"problem": "red", "unknown": "yellow", "note": "dim"}
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("targets", nargs="*", help="hosts, user@host, @group, expressions")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON document (schema barnum-check/1)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="problems and unknowns only, no notes")
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    from barnum.expect import check
+    from barnum.fleet import plan, run_fleet
+
+    if not ctx.config.expect:
+        ctx.err(f"warning: {ctx.config.path or 'the users file'} has no expect: every "
+                "running instance is only a note")
+    p = plan(ctx.config, ctx.targets, discovery=ctx.discovery)
+    result = run_fleet(p, ctx.options, log=ctx.err)
+    c = check(result, ctx.config.expect, ctx.discovery.hosts, ctx.config.groups,
+              whole_fleet=not ctx.targets)
+    if args.json:
+        sys.stdout.write(json.dumps(c.to_dict(), indent=2, sort_keys=True) + "\n")
+        return c.exit_code
+    from rich.text import Text
+
+    from barnum.render import make_console
+
+    console = make_console()
+    order = {"problem": 0, "unknown": 0, "note": 1}
+    for f in sorted(c.findings, key=lambda f: order[f.severity]):  # stable: hosts in order
+        if args.quiet and f.severity == "note":
+            continue
+        t = Text(f"{MARK[f.severity]} ", style=STYLE[f.severity])
+        t.append(f.line())  # Text, never markup: names from hosts print as themselves
+        console.print(t)
+    expected = [x for x in c.cells if x.expected]
+    good = [x for x in expected if x.status == "ok" and all(
+        v in ("ok", "unexpected") for v in x.watchers.values())]
+    verdict = {0: "as expected", 1: "NOT as expected", 3: "some hosts could not tell"}
+    console.print(Text(
+        f"check: {verdict[c.exit_code]}: {len(good)}/{len(expected)} expected instances "
+        f"fine; {_n(len(c.problems), 'problem')}, {len(c.unknowns)} unknown, "
+        f"{_n(len(c.notes), 'note')}",
+        style="bold " + {0: "green", 1: "red", 3: "yellow"}[c.exit_code]))
+    return c.exit_code
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'' if k == 1 else 's'}"

@@ -1,0 +1,95 @@
+"""Pure: which session events the shell shows at the prompt, and as what line.
+
+Shown: a watcher started, stopped, added or removed; a process that exited
+(``reap``) while its watcher was not being stopped; a unit whose state
+changed; a host that went down, stale, or came back.  Not shown: snapshots,
+stats, log lines, and the echo of the shell's own command (the answer
+already said it): :class:`Echo` remembers what the shell just did.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from barnum.sanitize import clean
+
+if TYPE_CHECKING:
+    from barnum.session import SessionEvent
+
+ECHO_AFTER = 3.0  # seconds after a command its own events are still its echo
+WATCHER_VERB = {"start": "started", "stop": "stopped", "add": "added", "remove": "removed"}
+
+
+@dataclass
+class Echo:
+    """(host, watcher) pairs the shell is acting on, until a deadline (None: any watcher)."""
+
+    until: dict[tuple[str, str | None], float] = field(default_factory=dict)
+
+    def expect(self, hosts: list[str], watcher: str | None, until: float) -> None:
+        for h in hosts:
+            self.until[(h, watcher)] = until
+
+    def explains(self, host: str, watcher: str | None, now: float) -> bool:
+        return any(self.until.get((host, w), 0.0) >= now for w in (watcher, None))
+
+
+@dataclass
+class EventView:
+    """The stateful part: the shell's echo, and each host's last shown state (so a
+    host that keeps failing to reconnect is said down once, not every retry)."""
+
+    echo: Echo = field(default_factory=Echo)
+    hosts: dict[str, str] = field(default_factory=dict)
+
+    def line(self, ev: SessionEvent, now: float | None = None) -> str | None:
+        if ev.kind == "host":
+            state = ev.data.get("state")
+            if state not in ("down", "stale", "up") or self.hosts.get(ev.host, "up") == state:
+                return None
+            self.hosts[ev.host] = state
+        return event_line(ev, self.echo, now)
+
+
+def event_line(ev: SessionEvent, echo: Echo | None = None, now: float | None = None
+               ) -> str | None:
+    """``host1 user1: ticker stopped`` for an event worth showing, else None."""
+    d = ev.data
+    now = time.time() if now is None else now
+    who = f"{clean(ev.host)} {clean(d.get('user') or '?')}"
+    if ev.kind == "circus":
+        watcher, action = d.get("watcher"), d.get("action")
+        if not isinstance(watcher, str) or not isinstance(action, str):
+            return None
+        if echo is not None and echo.explains(ev.host, watcher, now):
+            return None
+        if action in WATCHER_VERB:
+            return f"{who}: {clean(watcher)} {WATCHER_VERB[action]}"
+        if action == "reap":
+            body = d.get("data") if isinstance(d.get("data"), dict) else {}
+            pid, code = body.get("process_pid"), body.get("exit_code")
+            how = (f"killed by signal {-code}" if isinstance(code, int) and code < 0
+                   else f"exit code {code}" if isinstance(code, int) else "exited")
+            return f"{who}: {clean(watcher)}: process {pid} exited ({how})"
+        return None
+    if ev.kind == "unit":
+        if d.get("removed"):
+            return f"{clean(ev.host)}: {clean(d.get('unit') or '?')} removed"
+        state = d.get("active_state")
+        if not isinstance(state, str):
+            return None
+        sub = d.get("sub_state")
+        return (f"{clean(ev.host)}: {clean(d.get('unit') or '?')} is {clean(state)}"
+                + (f" ({clean(sub)})" if isinstance(sub, str) and sub else ""))
+    if ev.kind == "instance":
+        inst = d.get("instance") if isinstance(d.get("instance"), dict) else {}
+        return f"{clean(ev.host)}: new circus instance {clean(inst.get('unit') or '?')}"
+    if ev.kind == "host":
+        state = d.get("state")
+        if state in ("down", "stale"):
+            return f"{clean(ev.host)}: {state}: {clean(d.get('error') or '')}".rstrip(": ")
+        if state == "up":
+            return f"{clean(ev.host)}: up"
+    return None

@@ -1,0 +1,445 @@
+"""Running shell commands on the live session: the part between parse and terminal.
+
+:class:`Shell` holds the session, the current target set and the last
+command's failures.  Every command fans out per host in threads; the main
+thread only waits, so Ctrl-C there cancels the command (never the session):
+what finished is printed, what did not is named.  bailey has no way to take
+back a circusctl already sent, so the line says it may still complete.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+
+from barnum import EXIT_HOST, EXIT_OK, EXIT_USAGE, BarnumError
+from barnum.hostsort import natural_sorted
+from barnum.sanitize import clean, clean_lines
+from barnum.shell.events import ECHO_AFTER, EventView
+from barnum.shell.gather import Answer, gather
+from barnum.shell.parse import (
+    ACTIONS,
+    COMMANDS,
+    SCALERS,
+    Command,
+    ParseError,
+    change_targets,
+    parse_command,
+    prompt_text,
+    set_text,
+    split_commands,
+)
+from barnum.shell.selection import Selection, as_targets, describe, resolve_set
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from barnum.fleet import FleetResult, HostResult
+    from barnum.session import FleetSession
+
+EXIT_INSTANCE = 1
+EXIT_INTERRUPTED = 130
+_RANK = {EXIT_OK: 0, EXIT_INSTANCE: 1, EXIT_HOST: 2, EXIT_USAGE: 3, EXIT_INTERRUPTED: 4}
+
+HELP = {
+    "status": ("status [targets]", "the overview: units and watchers (also: list)"),
+    "start": ("start WATCHER [targets]", "start a watcher on every targeted instance"),
+    "stop": ("stop WATCHER [targets]", "stop a watcher"),
+    "restart": ("restart WATCHER [targets]", "restart a watcher"),
+    "reload": ("reload WATCHER [targets]", "reload a watcher"),
+    "incr": ("incr WATCHER [N] [targets]", "N more processes (default 1)"),
+    "decr": ("decr WATCHER [N] [targets]", "N fewer processes (default 1)"),
+    "stats": ("stats [targets]", "cpu and memory per watcher"),
+    "logs": ("logs [targets] [-n N]", "the last N journal lines of each unit (default 10)"),
+    "target": ("target TARGETS|+x|-x|?|@failed|*",
+               "change the target set (+ adds, - removes, ? shows, * every host)"),
+    "hosts": ("hosts", "the session's hosts and their state"),
+    "users": ("users", "circus users and their hosts"),
+    "groups": ("groups", "the users file's groups (@name in targets)"),
+    "circusctl": ("circusctl ARGS...", "circusctl on the targets, arguments passed exactly"),
+    "help": ("help [command]", "this list, or one command"),
+    "exit": ("exit [N] | quit | Ctrl-D", "leave the shell"),
+}
+
+
+def worst(codes: list[int]) -> int:
+    """The exit status of many commands: usage mistakes over unreachable hosts
+    over failed instances; an interrupt over all."""
+    return max(codes, key=lambda c: _RANK.get(c, 1), default=EXIT_OK)
+
+
+@dataclass
+class Outcome:
+    """What one fan-out gave: results per key, and the keys still running."""
+
+    results: dict[str, Any]
+    unfinished: list[str] = field(default_factory=list)
+
+
+def fan_out(work: dict[str, Callable[[], Any]], poll: float = 0.02) -> Outcome:
+    """Each job in a thread; Ctrl-C (KeyboardInterrupt) stops the waiting, not the jobs."""
+    results: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def one(key: str, fn: Callable[[], Any]) -> None:
+        try:
+            value = fn()
+        except Exception as e:  # one host's failure is its answer
+            value = e
+        with lock:
+            results[key] = value
+
+    for key, fn in work.items():
+        threading.Thread(target=one, args=(key, fn), daemon=True,
+                         name=f"shell-{key}").start()
+    try:
+        while True:
+            with lock:
+                if len(results) == len(work):
+                    return Outcome(dict(results))
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        with lock:
+            done = dict(results)
+        if sys.stdout.isatty():
+            print(flush=True)  # past the terminal's echoed ^C
+        return Outcome(done, [k for k in work if k not in done])
+
+
+class Shell:
+    """The shell's state and commands; output goes to ``console``, mistakes to ``err``."""
+
+    def __init__(self, session: FleetSession, console: Console, err: Callable[[str], None],
+                 targets: list[str] | None = None,
+                 groups: dict[str, list[str]] | None = None) -> None:
+        self.session = session
+        self.console = console
+        self.err = err
+        self.groups = groups or {}
+        self.exprs: list[str] = []
+        self.failed: list[str] = []  # who the last command failed on
+        self.view = EventView()
+        self.leaving = False  # `exit` was run
+        self.exit_code: int | None = None  # `exit N`
+        if targets:
+            self.selection(list(targets))  # a bad target is a TargetError at start
+            self.exprs = list(targets)
+
+    # -- targets --------------------------------------------------------------------------
+
+    def hosts_map(self) -> dict[str, list[str]]:
+        return {h: self.session.discovery.hosts[h] for h in self.session.hosts}
+
+    def selection(self, exprs: list[str] | None = None) -> Selection:
+        sel = resolve_set(self.exprs if exprs is None else exprs, self.hosts_map(),
+                          self.groups)
+        return {h: sel[h] for h in natural_sorted(sel)}
+
+    def prompt(self) -> str:
+        return clean(prompt_text(self.exprs))
+
+    # -- running --------------------------------------------------------------------------
+
+    def run_text(self, text: str) -> int:
+        """Run every command of a line or a ``-c`` string; their worst exit status."""
+        try:
+            commands = split_commands(text)
+        except ParseError as e:
+            self.err(f"error: {e}")
+            return EXIT_USAGE
+        codes = []
+        for words in commands:
+            codes.append(self.run_words(words))
+            if self.leaving or codes[-1] == EXIT_INTERRUPTED:
+                break
+        return worst(codes)
+
+    def run_words(self, words: list[str]) -> int:
+        try:
+            cmd = parse_command(words)
+            return self.execute(cmd)
+        except (ParseError, BarnumError) as e:
+            self.err(f"error: {e}")
+            return EXIT_USAGE
+
+    def execute(self, cmd: Command) -> int:
+        fn = getattr(self, "do_" + cmd.name)
+        return fn(cmd)
+
+    def _sel(self, cmd: Command) -> Selection:
+        sel = self.selection(cmd.targets) if cmd.targets else self.selection()
+        if not sel:
+            raise ParseError("the target set is empty (target * selects every host)")
+        self._await_connecting(list(sel))
+        return sel
+
+    def _await_connecting(self, hosts: list[str]) -> None:
+        """A host still connecting (a slow first connection) gets until the timeout."""
+        deadline = time.monotonic() + self.session.options.timeout
+        while time.monotonic() < deadline:
+            states = self.session.host_states()
+            if all(states[h].state != "connecting" for h in hosts):
+                return
+            time.sleep(0.05)
+
+    @staticmethod
+    def _host_targets(sel: Selection) -> dict[str, list[str]]:
+        return {h: as_targets({h: users}) for h, users in sel.items()}
+
+    def _unfinished(self, unfinished: list[str]) -> int:
+        if not unfinished:
+            return EXIT_OK
+        self.console.print(Text(
+            f"cancelled: no answer yet from {', '.join(unfinished)} "
+            "(what was sent there may still complete)", style="yellow"))
+        return EXIT_INTERRUPTED
+
+    def _show(self, answers: list[Answer]) -> None:
+        for block in gather(answers):
+            style = "red" if block.failed else ""
+            for line in block.lines():
+                self.console.print(Text(line, style=style))
+
+    # -- circusctl commands ---------------------------------------------------------------
+
+    def do_start(self, cmd: Command) -> int:
+        return self._circusctl([cmd.name, cmd.watcher or ""], cmd, cmd.watcher, first=True)
+
+    do_stop = do_restart = do_reload = do_start
+
+    def do_incr(self, cmd: Command) -> int:
+        args = [cmd.name, cmd.watcher or ""] + ([str(cmd.number)] if cmd.number else [])
+        return self._circusctl(args, cmd, cmd.watcher, first=True)
+
+    do_decr = do_incr
+
+    def do_circusctl(self, cmd: Command) -> int:
+        watcher = cmd.args[1] if len(cmd.args) > 1 and cmd.args[0] in (
+            *ACTIONS, *SCALERS, "kill", "signal", "rm", "set") else None
+        quiet = cmd.args[0] in ("status", "list", "stats", "dstats", "get", "options",
+                                "numprocesses", "numwatchers", "listsockets",
+                                "globaloptions")
+        return self._circusctl(list(cmd.args), cmd, watcher, first=False, echo=not quiet)
+
+    def _circusctl(self, args: list[str], cmd: Command, watcher: str | None, first: bool,
+                   echo: bool = True) -> int:
+        sel = self._sel(Command(cmd.name, targets=None) if cmd.name == "circusctl" else cmd)
+        per_host = self._host_targets(sel)
+        if echo:
+            self.view.echo.expect(list(per_host), watcher, float("inf"))
+        try:
+            out = fan_out({h: (lambda t=t: self.session.circusctl(args, t))
+                           for h, t in per_host.items()})
+        finally:
+            if echo:
+                self.view.echo.expect(list(per_host), watcher, time.time() + ECHO_AFTER)
+        answers = []
+        for h, v in out.results.items():
+            answers += _answers(h, _one_host(h, v), first)
+        self._show(answers)
+        pending = [t for h in out.unfinished for t in per_host[h]]
+        self.failed = [a.who for a in answers if a.failed] + pending
+        code = self._unfinished(pending)
+        if code:
+            return code
+        if any(a.failed and "@" not in a.who for a in answers):
+            return EXIT_HOST
+        return EXIT_INSTANCE if any(a.failed for a in answers) else EXIT_OK
+
+    # -- views ----------------------------------------------------------------------------
+
+    def do_status(self, cmd: Command) -> int:
+        from barnum.fleet import FleetResult
+        from barnum.render import host_lines, summary_line
+
+        per_host = self._host_targets(self._sel(cmd))
+        took: dict[str, float] = {}
+
+        def refresh(h: str, t: list[str]) -> FleetResult:
+            start = time.monotonic()
+            try:
+                return self.session.refresh(t)
+            finally:
+                took[h] = time.monotonic() - start
+
+        out = fan_out({h: (lambda h=h, t=t: refresh(h, t)) for h, t in per_host.items()})
+        hosts = [_one_host(h, out.results[h]) for h in per_host if h in out.results]
+        for h in hosts:
+            h.elapsed = took.get(h.host, 0.0)  # the answer's time on the open channel
+        result = FleetResult(hosts)
+        for h in hosts:
+            for line in host_lines(h):
+                self.console.print(line)
+        self.console.print(summary_line(result))
+        self.failed = [*([h.host for h in hosts if h.error]), *(
+            f"{i.user}@{h.host}" for h in hosts if h.report
+            for i in h.report.instances if not i.healthy)]
+        pending = [t for h in out.unfinished for t in per_host[h]]
+        self.failed += pending
+        return self._unfinished(pending) or result.exit_code
+
+    def do_stats(self, cmd: Command) -> int:
+        from barnum.commands.stats import rows, sort_rows, table_of
+
+        per_host = self._host_targets(self._sel(cmd))
+        out = fan_out({h: (lambda t=t: self.session.stats(t)) for h, t in per_host.items()})
+        stats: dict[str, Any] = {}
+        errors: list[Answer] = []
+        for h, v in out.results.items():
+            v = v.get(h, "no answer") if isinstance(v, dict) else f"{v}"
+            stats[h] = v
+            if not isinstance(v, dict):
+                errors.append(Answer(h, clean(v), True))
+                continue
+            errors += [Answer(f"{i.get('user')}@{h}", clean(i['error']), True)
+                       for i in v.get("instances", []) if i.get("error")]
+        self.console.print(table_of(sort_rows(rows(stats), "name")))
+        self._show(errors)
+        pending = [t for h in out.unfinished for t in per_host[h]]
+        self.failed = [a.who for a in errors] + pending
+        return self._unfinished(pending) or (EXIT_HOST if errors else EXIT_OK)
+
+    def do_logs(self, cmd: Command) -> int:
+        from barnum.commands.logs import line_text, merged
+
+        sel = self._sel(cmd)
+        units = self.session.units(as_targets(sel))
+        states = self.session.host_states()
+        down = [Answer(h, states[h].error or states[h].state, True) for h in sel
+                if states[h].state not in ("up", "stale")]
+        out = fan_out({f"{u}@{h}": (lambda h=h, unit=unit: self.session.logs(unit, h, cmd.lines))
+                       for h, u, unit in units})
+        batches, errors = [], down
+        for h, u, _unit in units:
+            if any(a.who == h for a in down):
+                continue
+            v = out.results.get(f"{u}@{h}")
+            if isinstance(v, Exception):
+                errors.append(Answer(f"{u}@{h}", clean(str(v)), True))
+            elif v is not None:
+                batches.append((h, u, v))
+        for h, u, rec in merged(batches):
+            self.console.print(Text(line_text(h, u, rec)))
+        self._show(errors)
+        self.failed = [a.who for a in errors] + out.unfinished
+        return self._unfinished(out.unfinished) or (EXIT_HOST if errors else EXIT_OK)
+
+    # -- the set and the names ------------------------------------------------------------
+
+    def do_target(self, cmd: Command) -> int:
+        change = change_targets(self.exprs, cmd.args)
+        if change.failed:
+            if not self.failed:
+                raise ParseError("the last command failed nowhere: @failed is empty")
+            new = list(self.failed)
+        elif change.show:
+            new = None
+        else:
+            new = list(change.exprs or ())
+        if new is not None:
+            sel = self.selection(new)  # an unknown name is refused, the set unchanged
+            if not sel:
+                raise ParseError("that would select nothing; the set is unchanged")
+            self.exprs = new
+        sel = self.selection()
+        self.console.print(Text(f"targets: {clean(set_text(self.exprs)) or '* (every host)'}"))
+        for line in describe(sel):
+            self.console.print(Text("  " + clean(line)))
+        return EXIT_OK
+
+    def do_hosts(self, cmd: Command) -> int:
+        down = 0
+        for h, st in self.session.host_states().items():
+            n = len(st.report.instances) if st.report else 0
+            what = f"{st.state}, {n} instances" if st.state in ("up", "stale") else \
+                f"{st.state}: {st.error or ''}".rstrip(": ")
+            down += st.state not in ("up", "stale")
+            self.console.print(Text(f"{h}: {what}", style="" if st.state == "up" else "red"))
+        return EXIT_HOST if down else EXIT_OK
+
+    def do_users(self, cmd: Command) -> int:
+        by_user: dict[str, list[str]] = {}
+        for h, users in self.hosts_map().items():
+            for u in users:
+                by_user.setdefault(u, []).append(h)
+        for u in sorted(by_user):
+            self.console.print(Text(clean(f"{u}: {', '.join(natural_sorted(by_user[u]))}")))
+        return EXIT_OK
+
+    def do_groups(self, cmd: Command) -> int:
+        """Each group's members as the users file says, and what they select now."""
+        if not self.groups:
+            self.console.print(Text("no groups are defined (groups: in the users file)"))
+            return EXIT_OK
+        now = self.session.groups()
+        for name in sorted(self.groups):
+            sel = as_targets({h: u for h, u in now.get(name, {}).items()})
+            self.console.print(Text(clean(
+                f"@{name}: {', '.join(self.groups[name])} -> "
+                f"{', '.join(sel) if sel else 'no host of this session'}")))
+        return EXIT_OK
+
+    def do_help(self, cmd: Command) -> int:
+        if cmd.args:
+            name = {"list": "status", "quit": "exit"}.get(cmd.args[0], cmd.args[0])
+            if name not in HELP:
+                raise ParseError(f"no command {cmd.args[0]!r} (help lists them)")
+            self.console.print(Text("  ".join(HELP[name])))
+            return EXIT_OK
+        width = max(len(u) for u, _ in HELP.values())
+        for name in COMMANDS:
+            if name in HELP:
+                usage, what = HELP[name]
+                self.console.print(Text(f"{usage.ljust(width)}  {what}"))
+        self.console.print(Text("targets: host, user@host, globs (host[1-3], user1@*), "
+                                "@group; commands may be joined with ;"))
+        return EXIT_OK
+
+    def do_exit(self, cmd: Command) -> int:
+        self.leaving, self.exit_code = True, cmd.number
+        return EXIT_OK
+
+
+def _one_host(host: str, value: Any) -> HostResult:
+    """The HostResult for ``host`` out of a per-host call's result (or exception)."""
+    from barnum.fleet import HostResult
+
+    if isinstance(value, Exception):
+        r = HostResult(host, [], [])
+        r.error = str(value) or type(value).__name__
+        return r
+    result: FleetResult = value
+    for h in result.hosts:
+        if h.host == host:
+            return h
+    r = HostResult(host, [], [])
+    r.error = "no answer"
+    return r
+
+
+def _answers(host: str, h: HostResult, first: bool) -> list[Answer]:
+    """One answer per instance (or one for the host when it failed as a whole)."""
+    from bailey.report import INACTIVE, OK
+
+    if h.error:
+        return [Answer(host, h.error, True)]
+    if h.report is None:
+        return [Answer(host, "no answer", True)]
+    out = [Answer(host, e, True) for e in h.report.errors]
+    for i in h.report.instances:
+        who = f"{i.user or '?'}@{host}"
+        if i.state == OK:
+            lines = clean_lines(i.stdout)
+            text = (lines[0] if lines else "ok") if first else "\n".join(lines) or "ok"
+            out.append(Answer(who, text))
+        elif i.state == INACTIVE:
+            out.append(Answer(who, "inactive: no circus expected"))
+        else:
+            out.append(Answer(who, i.error or i.state, True))
+    return out
