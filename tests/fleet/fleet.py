@@ -31,6 +31,9 @@ CGROUP_ROOTS = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
 BOOT_TIMEOUT = 60.0
 SUBNET_BASE = "10.213"  # 10.213.<k>.0/24, k chosen free per fleet
 HOST_PATH = "/usr/local/bin:/usr/bin:/bin"
+UDEV_UNITS = ("systemd-udevd.service", "systemd-udevd-control.socket",
+              "systemd-udevd-kernel.socket", "systemd-udev-trigger.service",
+              "systemd-udev-settle.service")
 
 
 def _run(argv: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -171,13 +174,10 @@ class Fleet:
             time.sleep(0.1)
         for root in CGROUP_ROOTS:
             top = root / self.name
-            if top.exists():
-                for d in sorted((p for p in top.rglob("*") if p.is_dir()),
-                                key=lambda p: len(p.parts), reverse=True):
+            if top.exists():  # deepest first; folders vanish as we walk (os.walk copes)
+                for folder, _, _ in os.walk(top, topdown=False):
                     with contextlib.suppress(OSError):
-                        d.rmdir()
-                with contextlib.suppress(OSError):
-                    top.rmdir()
+                        os.rmdir(folder)
         for ns in _run(["ip", "netns", "list"]).stdout.split():
             if ns.startswith(f"{self.name}-"):
                 _run(["ip", "netns", "del", ns], check=False)
@@ -409,6 +409,11 @@ class Fleet:
         system = hd / "system"
         wants = system / "fleet.target.wants"
         wants.mkdir(parents=True)
+        # No udev in a host: its trigger at boot replays every device of the
+        # machine, and 97 hosts' udevds (1700 workers on sysfs) stalled the
+        # machine for minutes.  A host needs no device management.
+        for unit in UDEV_UNITS:
+            (system / unit).symlink_to("/dev/null")
         (system / "fleet.target").write_text(
             "[Unit]\nDescription=barnum fleet host\n"
             "Wants=ssh.service dbus.socket dbus.service systemd-user-sessions.service\n"
