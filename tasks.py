@@ -129,11 +129,12 @@ def _script(name: str) -> str:
 
 @task(help={"down": "stop the demo fleet instead"})
 def demo(c, down=False):
-    """Boot a 3-host demo fleet and run barnum against it."""
+    """Boot a 3-host demo fleet, run barnum against it, start barnum web on it."""
     from tests.fleet import Fleet, demo_layout
     from tests.fleet.layout import DEMO_USERS_EXTRA
 
     if down:
+        _demo_web_stop()
         Fleet.load(DEMO).down()
         print("demo fleet stopped")
         return
@@ -160,6 +161,46 @@ def demo(c, down=False):
         f"  ssh -F {f.ssh_config} host1 systemctl list-units 'circus_*'\n"
         "Stop it with: invoke demo --down"
     )
+    url = _demo_web(f)
+    print(f"\nThe web page (barnum web, in the background): {url}" if url else
+          "\nbarnum web did not start (see its log under the demo fleet's web folder)")
+
+
+def _demo_web(f) -> str | None:
+    """Start ``barnum web`` on the demo fleet, detached; its sign-in URL (with the token)."""
+    import subprocess
+    import time
+
+    state = f.state / "web"
+    state.mkdir(mode=0o700, exist_ok=True)
+    log = state / "web.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [_script("barnum"), "web", "--config", str(f.users_file), "--state-dir",
+             str(state), "--port", "0"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    (state / "web.pid").write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        for line in log.read_text().splitlines():
+            if line.startswith("barnum web: http"):
+                return line.split("barnum web: ", 1)[1]
+        time.sleep(0.2)
+    return None
+
+
+def _demo_web_stop() -> None:
+    import contextlib
+    import os
+    import signal
+
+    from tests.fleet.fleet import ROOT
+
+    pid_file = ROOT / DEMO / "web" / "web.pid"
+    with contextlib.suppress(OSError, ValueError):
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        pid_file.unlink()
 
 
 fleet = Collection("fleet")

@@ -65,6 +65,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("barnum.commands.startstop", "stop watchers (--ordered: dependents first)"),
     "drift": ("barnum.commands.drift", "config folders, units and circusds that disagree"),
     "completion": ("barnum.commands.completion", "shell code for TAB completion (bash, zsh)"),
+    "web": ("barnum.commands.web", "live web page of the fleet (barnum[web])"),
     "shell": ("barnum.commands.shell", "interactive command line on the live session"),
 }
 

@@ -143,8 +143,11 @@ def find_drift(result: FleetResult, discovery: Discovery,
                               + " (root or polkit rights)"),
                     ]))
             if i.active_state == "failed":
+                why = f"systemd: {i.active_state}/{i.sub_state}"
+                if i.error and "; " in i.error:  # bailey's "unit failed (...); config: ..."
+                    why += "; " + i.error.split("; ", 1)[1]
                 out.findings.append(DriftFinding(
-                    "unit-failed", h, user, i.unit, clean(i.error or f"{i.sub_state}"), [
+                    "unit-failed", h, user, i.unit, clean(why), [
                         clean("fix the cause above, then "
                               + _on(h, ["systemctl", "restart", i.unit])),
                         clean("or, to clear a dead instance: "

@@ -89,6 +89,22 @@ def valid_instance(doc: object, host: str) -> Instance:
 WATCHER_STATE = {"start": "active", "stop": "stopped", "add": "active"}
 
 
+def event_name(name: str) -> str:
+    """How circusd names a watcher in its events' topics (its ``res_name``)."""
+    return name.lower().replace(" ", "_")
+
+
+def watcher_named(names: Any, in_event: str) -> str | None:
+    """The watcher (as ``status`` names it) that an event's name stands for, if known.
+
+    circusd publishes ``watcher.<res_name>.<action>``, lowercased with spaces
+    made underscores, while ``status`` keeps the name as given.
+    """
+    if in_event in names:
+        return in_event
+    return next((n for n in names if event_name(n) == in_event), None)
+
+
 def apply_event(report: Report | None, event: dict[str, Any], host: str) -> Report | None:
     """The report after one event (a new object; the old one is never changed).
 
@@ -132,7 +148,9 @@ def apply_event(report: Report | None, event: dict[str, Any], host: str) -> Repo
             if inst is None or not isinstance(watcher, str) or not isinstance(action, str):
                 return None
             watchers = dict(inst.watchers or {})
-            w = clean(watcher)
+            w = watcher_named(watchers, clean(watcher))
+            if w is None:
+                return None  # a watcher not known by its real name yet: refresh
             if action == "remove":
                 watchers.pop(w, None)
             elif action in WATCHER_STATE:

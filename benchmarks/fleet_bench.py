@@ -210,6 +210,11 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
     from benchmarks.shell_bench import measure_shell
 
     measures += measure_shell(fleet, [f"host{k}" for k in range(1, n + 1)], repeats)
+    from benchmarks.spec_bench import measure_spec
+
+    for label, hosts_n, samples in measure_spec(fleet, [f"host{k}" for k in range(1, n + 1)],
+                                                repeats):
+        measures.append(Measure(label, hosts_n, samples))
     lever_hosts = [f"host{k}" for k in range(1, (12 if 12 in sizes else sizes[-1]) + 1)]
     levers = measure_levers(fleet, lever_hosts, repeats)
     results = _summarise(measures, sizes)
@@ -227,8 +232,32 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
         "circusd publish to session event p50 (ms)": live["push_p50"] * 1000,
         "idle bailey --serve, % of a core": live["idle_cpu_fraction"] * 100,
     })
+    _web_rows(fleet, measures, results, n, repeats)
     _write(results, out_dir)
     return results
+
+
+def _web_rows(fleet: Fleet, measures: list[Measure], results: dict, n: int,
+              repeats: int) -> None:
+    """barnum web's rows (benchmarks/web_bench.py), when Chromium is there."""
+    from benchmarks.web_bench import CHROMIUM, measure_web
+
+    if not os.path.exists(CHROMIUM):
+        results["ratios"]["web: skipped (no chromium)"] = 0.0
+        return
+    web = measure_web(fleet, [f"host{k}" for k in range(1, n + 1)], repeats,
+                      idle=20.0 if repeats > 2 else 8.0)
+    measures.append(Measure("web: page load to full table (warm)", n, web["load_samples"]))
+    measures.append(Measure("web: nsenter stop to DOM update", 1, web["latency_samples"]))
+    results["measures"] += [{**asdict(m), "median": m.median, "cpu_median": None}
+                            for m in measures[-2:]]
+    results["ratios"].update({
+        f"web full table p50 (ms) @{n}": web["load_p50"] * 1000,
+        "web change to DOM p50 (ms)": web["latency_p50"] * 1000,
+        "web change to DOM p95 (ms)": web["latency_p95"] * 1000,
+        "web session event to DOM p50 (ms)": web["event_to_dom_p50"] * 1000,
+        f"web idle server, % of a core @{n}": web["idle_cpu_fraction"] * 100,
+    })
 
 
 def _check_exec(fleet: Fleet, argv: list[str]) -> None:

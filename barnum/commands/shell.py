@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("targets", nargs="*", help="the starting target set (default: every host)")
     p.add_argument("-c", dest="commands", metavar="COMMANDS",
-                   help="run these commands (separated by ;) and exit")
+                   help="run these commands (separated by ;) and exit; exit status: "
+                   "0 all succeeded, 1 an instance failed, 3 a host could not answer, "
+                   "2 a command was a mistake, 130 interrupted")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from barnum import EXIT_OK
+    from barnum import EXIT_OK, EXIT_USAGE
     from barnum.commands._session import down_lines
     from barnum.render import make_console
     from barnum.shell.runner import EXIT_INTERRUPTED, Shell, worst
@@ -56,7 +58,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             return shell.exit_code if shell.exit_code is not None else code
         codes = [EXIT_OK]
         try:
-            for line in sys.stdin:
+            for n, raw in enumerate(sys.stdin.buffer, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    ctx.err(f"error: stdin line {n} is not UTF-8 (skipped)")
+                    codes.append(EXIT_USAGE)
+                    continue
                 codes.append(shell.run_text(line))
                 if shell.leaving or codes[-1] == EXIT_INTERRUPTED:
                     break

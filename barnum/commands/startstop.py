@@ -86,8 +86,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     ctx_targets = instances([n for lvl in levels for n in lvl])
     ctx.args.targets, ctx.args.explicit_targets = ctx_targets, []
+    from barnum import EXIT_HOST
+    from barnum.commands._session import down_lines
+
     session = open_session(ctx)
     try:
+        down = down_lines(session)
+        if down:  # a later step could not run: touch nothing rather than half of it
+            for line in down:
+                ctx.err(line)
+            ctx.err(f"{verb}: not every host is reachable; nothing was {verb}ed")
+            return EXIT_HOST
         out = run_ordered(session, verb, levels, args.wait, lambda m: print(m, flush=True))
     finally:
         session.close()

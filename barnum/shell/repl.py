@@ -45,6 +45,21 @@ def names_from(shell: Shell) -> Names:
                  groups=list(shell.groups))
 
 
+def _history(shell: Shell):
+    """The history file (created 0600 in a 0700 folder), or, where it cannot be
+    written, history for this run only, with a warning."""
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    path = history_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    except OSError as e:
+        shell.err(f"warning: history not kept across runs: {path}: {e.strerror}")
+        return InMemoryHistory()
+    return FileHistory(str(path))
+
+
 class EventFeed(threading.Thread):
     """Session events as lines: printed above the prompt, or held during a command."""
 
@@ -91,7 +106,6 @@ def interactive(shell: Shell) -> int:
     """Prompt, run, repeat; Ctrl-C clears the line or cancels a command, Ctrl-D leaves."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.completion import Completer, Completion
-    from prompt_toolkit.history import FileHistory
     from prompt_toolkit.patch_stdout import patch_stdout
 
     class ShellCompleter(Completer):
@@ -99,11 +113,7 @@ def interactive(shell: Shell) -> int:
             for c in complete(document.text_before_cursor, names_from(shell)):
                 yield Completion(c.text, start_position=-c.replace, display=c.display)
 
-    path = history_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():  # the operator's own commands: readable by them only
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    prompt = PromptSession(history=FileHistory(str(path)), completer=ShellCompleter(),
+    prompt = PromptSession(history=_history(shell), completer=ShellCompleter(),
                            complete_while_typing=False)
     color = not os.environ.get("NO_COLOR")
     sub = shell.session.subscribe()
@@ -122,6 +132,8 @@ def interactive(shell: Shell) -> int:
                 shell.run_text(line)
             except KeyboardInterrupt:
                 shell.console.print("cancelled")
+            except Exception as e:  # a bug in one command must not end the session
+                shell.err(f"internal error: {type(e).__name__}: {e}")
     finally:
         sub.close()
     return shell.exit_code if shell.exit_code is not None else EXIT_OK

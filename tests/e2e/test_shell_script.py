@@ -21,7 +21,7 @@ pytestmark = pytest.mark.fleet
 def shell(fleet, *args: str, stdin: str | None = None, config=None
           ) -> subprocess.CompletedProcess:
     cmd = [*barnum_cmd(), "shell", "--config", str(config or fleet.users_file),
-           "--ssh-config", str(fleet.ssh_config), "--timeout", "5", *args]
+           "--ssh-config", str(fleet.ssh_config), "--timeout", "15", *args]  # a loaded machine
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     return subprocess.run(cmd, input=stdin if stdin is not None else "", capture_output=True,
                           text=True, timeout=HARD_LIMIT, env=env)
@@ -101,6 +101,13 @@ def test_stdin_script_with_comments_and_its_exit_status(fleet):
     assert r.returncode == 1  # user3's unit failed on host3, as `barnum host3` says
     r = shell(fleet, stdin="exit 4\n")
     assert r.returncode == 4
+    cmd = [*barnum_cmd(), "shell", "--config", str(fleet.users_file),
+           "--ssh-config", str(fleet.ssh_config), "--timeout", "5"]
+    raw = subprocess.run(cmd, input=b"stop \xff\xfe\nhosts\n", capture_output=True,
+                         timeout=HARD_LIMIT)
+    assert raw.returncode == 2
+    assert raw.stderr.decode() == "barnum: error: stdin line 1 is not UTF-8 (skipped)\n"
+    assert b"host1: up" in raw.stdout  # the next line still ran
 
 
 def test_incr_and_decr_change_the_processes_on_the_host(fleet):

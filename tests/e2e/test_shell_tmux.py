@@ -6,6 +6,7 @@ Keys go in with ``tmux send-keys``; the screen comes back with
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 import shutil
@@ -15,6 +16,8 @@ import time
 import pytest
 
 from tests.e2e.test_barnum_e2e import barnum_cmd, circusctl, running
+
+_RUNS = itertools.count()  # tmux servers: never reuse one that may still be shutting down
 
 pytestmark = [pytest.mark.fleet,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
@@ -30,14 +33,17 @@ def term(fleet, tmp_path):
                               text=True, timeout=10).stdout
 
     class Term:
-        def start(self, *args: str) -> None:
-            socks.append(f"barnum-shell-{os.getpid()}-{len(socks)}")  # a server per run
+        def start(self, *args: str, timeout: str = "10", state: str | None = None) -> None:
+            socks.append(f"barnum-shell-{os.getpid()}-{next(_RUNS)}")  # a server per run
             self.done = tmp_path / f"exit{len(socks)}"
             cmd = shlex.join([*barnum_cmd(), "shell", "--config", str(fleet.users_file),
-                              "--ssh-config", str(fleet.ssh_config), "--timeout", "5", *args])
-            env = f"XDG_STATE_HOME={shlex.quote(str(tmp_path / 'state'))}"
-            tmux("new-session", "-d", "-s", "w", "-x", "150", "-y", "50",
-                 f"{env} {cmd}; echo $? > {shlex.quote(str(self.done))}; sleep 120")
+                              "--ssh-config", str(fleet.ssh_config), "--timeout", timeout, *args])
+            env = f"XDG_STATE_HOME={shlex.quote(state or str(tmp_path / 'state'))}"
+            p = subprocess.run(["tmux", "-L", socks[-1], "new-session", "-d", "-s", "w", "-x",
+                                "150", "-y", "50", f"{env} {cmd}; echo $? > "
+                                f"{shlex.quote(str(self.done))}; sleep 120"],
+                               capture_output=True, text=True, timeout=10)
+            assert p.returncode == 0, p.stderr
             self.wait_for(lambda s: "barnum[" in s, 30)
 
         def keys(self, *keys: str) -> None:
@@ -192,11 +198,41 @@ def test_a_watcher_stopped_on_a_host_shows_above_the_line_being_typed(fleet, ter
     assert term.exit_code() == 0
 
 
+def test_a_host_lost_and_back_is_reported_above_the_typed_line(fleet, term):
+    term.start("host3", timeout="2")
+    term.keys("hos")
+    with fleet.host_down("host3"):  # silent: the session's pings go unanswered
+        term.wait_for(lambda s: "host3: down: " in s, 20)
+        assert term.prompt_line() == "barnum[host3]> hos"
+        term.keys("ts", "Enter")
+        term.wait_for(lambda s: "barnum[host3]> hosts" in s and
+                      any(ln.startswith("host3: down") for ln in
+                          s.split("barnum[host3]> hosts", 1)[1].splitlines()))
+    term.wait_for(lambda s: "host3: up" in s, 40)  # reconnected with backoff
+    term.command("hosts")
+    term.wait_for(lambda s: "host3: up, 3 instances" in s)
+    term.command("exit")
+    assert term.exit_code() == 0
+
+
 def test_ctrl_c_cancels_the_command_not_the_session(fleet, term):
-    term.start()
+    term.start(timeout="30")  # the hung host must not time out before Ctrl-C
+    def pids() -> list[str]:
+        return [circusctl(fleet, "host1", endpoint(fleet, u), "list", "ticker").stdout.strip()
+                for u in ("user1", "user2")]
+
+    term.keys("stop some")  # at the prompt, Ctrl-C clears the line
+    term.wait_for(lambda s: "barnum[*]> stop some" in s)
+    term.keys("C-c")
+    term.at_prompt()
+    before = pids()
     with fleet.circusd_hang("host2", "user1"):  # its circusctl waits for the timeout
         term.command("restart ticker host1 user1@host2")
-        time.sleep(1.5)
+        deadline = time.monotonic() + 15  # host1's restart done on the host...
+        while any(a == b for a, b in zip(pids(), before, strict=True)):
+            assert time.monotonic() < deadline, "ticker not restarted on host1"
+            time.sleep(0.1)
+        time.sleep(1.0)  # ...and its answer back in the shell (the 30 s timeout is far)
         term.keys("C-c")
         screen = term.wait_for(lambda s: "cancelled: no answer yet from user1@host2" in s)
         assert "user1@host1,user2@host1 (2): ok" in screen, screen
@@ -227,4 +263,13 @@ def test_history_persists_across_two_runs(fleet, term, tmp_path):
     term.wait_for(lambda s: "user1: host1" in s)
     term.at_prompt()
     term.keys("C-d")
+    assert term.exit_code() == 0
+    # where history cannot be written, the shell says so once and works
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    term.start("host1", state=str(blocked))
+    term.wait_for(lambda s: "barnum: warning: history not kept across runs" in s)
+    term.command("users")
+    term.wait_for(lambda s: "user1: host1" in s)
+    term.command("exit")
     assert term.exit_code() == 0

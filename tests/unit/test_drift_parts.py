@@ -84,7 +84,8 @@ def test_find_drift_each_kind():
     orphan = next(f for f in drift.findings if f.kind == "config-without-unit")
     assert orphan.fix[1] == "or, if it is dead: rm -r /u/c/circus/h (as c; barnum deletes nothing)"
     lines = failed.lines()
-    assert lines[0] == "h d: unit failed (unit failed)" and lines[1] == "    | x failed"
+    assert lines[0] == "h d: unit failed (systemd: failed/running)"
+    assert lines[1] == "    | x failed"
 
 
 def test_no_drift_is_exit_0():

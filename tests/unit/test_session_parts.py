@@ -56,11 +56,17 @@ def test_events_change_a_copy_of_the_report():
                                 "watcher": "web", "action": "stop"}, "h1")
     assert stopped.instances[0].watchers == {"web": "stopped"}
     assert rep.instances[0].watchers == {"web": "active"}  # the old one is untouched
-    added = apply_event(stopped, {"event": "circus", "unit": "circus_u1_h1.service",
-                                  "watcher": "new\x1b[2J", "action": "add"}, "h1")
-    names = list(added.instances[0].watchers)
-    assert "new\\e[2J" in names and all(isinstance(n, Clean) for n in names)
-    down = apply_event(added, {"event": "unit", "unit": "circus_u1_h1.service",
+    # circusd's events name a watcher by its res_name (lowercased, spaces as _): an
+    # added one is not known by its real name yet, so the caller refreshes
+    assert apply_event(stopped, {"event": "circus", "unit": "circus_u1_h1.service",
+                                 "watcher": "new\x1b[2j", "action": "add"}, "h1") is None
+    rep.instances[0].watchers = {Clean("My App\\e[2J"): "active", Clean("web"): "active"}
+    mapped = apply_event(rep, {"event": "circus", "unit": "circus_u1_h1.service",
+                               "watcher": "my_app\x1b[2j", "action": "stop"}, "h1")
+    assert mapped.instances[0].watchers == {"My App\\e[2J": "stopped", "web": "active"}
+    names = list(mapped.instances[0].watchers)
+    assert all(isinstance(n, Clean) for n in names)
+    down = apply_event(mapped, {"event": "unit", "unit": "circus_u1_h1.service",
                                "active_state": "inactive", "sub_state": "dead"}, "h1")
     assert (down.instances[0].state, down.instances[0].watchers) == ("inactive", None)
     assert apply_event(rep, {"event": "unit", "unit": "circus_new.service"}, "h1") is None

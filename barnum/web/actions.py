@@ -1,0 +1,164 @@
+"""What the page may do to the fleet: a fixed set of circusctl verbs on known watchers.
+
+An action is planned first (:func:`plan_items` over the view model: exactly
+which watchers on which hosts), shown to the operator, then executed as that
+plan and nothing else.  There is no way to pass other circusctl arguments:
+no ``add`` with a command line, no shell, no options.  Plans are one-shot,
+bound to the session that made them, and expire.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from barnum.hostsort import natural_key
+from barnum.web.model import FleetView
+
+ACTIONS = ("start", "stop", "restart", "reload", "incr", "decr")
+SCOPES = ("watcher", "instance", "selection", "fleet")
+PLAN_TTL = 120.0
+ACTION_TIMEOUT = 30.0  # a restart waits for circus to stop and start the processes
+
+Item = tuple[str, str, str]  # host, user, watcher
+
+
+class PlanError(ValueError):
+    """A request that names no valid action or nothing to act on (one line)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: str
+    owner: str  # session id
+    action: str
+    scope: str
+    items: tuple[Item, ...]
+    confirm_word: str | None  # what the operator must type, above the threshold
+    created: float = field(default_factory=time.time)
+
+    @property
+    def hosts(self) -> list[str]:
+        return sorted({h for h, _, _ in self.items}, key=natural_key)
+
+    @property
+    def instances(self) -> int:
+        return len({(h, u) for h, u, _ in self.items})
+
+    def summary(self) -> str:
+        n, m = len(self.items), len(self.hosts)
+        return (f"{self.action} {n} watcher{'s' * (n != 1)} on {m} host{'s' * (m != 1)} "
+                f"({self.instances} instance{'s' * (self.instances != 1)})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"plan": self.id, "action": self.action, "scope": self.scope,
+                "watchers": len(self.items), "hosts": len(self.hosts),
+                "instances": self.instances, "summary": self.summary(),
+                "confirm_word": self.confirm_word,
+                "items": [{"host": h, "user": u, "watcher": w} for h, u, w in self.items]}
+
+
+def plan_items(view: FleetView, scope: str, host: str = "", user: str = "",
+               watcher: str = "") -> list[Item]:
+    """Pure: the watchers an action touches.  ``view`` is the filtered view for
+    ``selection``, the whole fleet's for the other scopes; ``watcher`` (an exact
+    name) narrows ``selection`` and ``fleet``."""
+    if scope not in SCOPES:
+        raise PlanError(f"unknown scope {scope!r}")
+    out: list[Item] = []
+    for h in view.hosts:
+        if scope in ("watcher", "instance") and h.host != host:
+            continue
+        for i in h.instances:
+            if scope in ("watcher", "instance") and i.user != user:
+                continue
+            for w in i.watchers:
+                if (scope != "instance" and watcher) and w.name != watcher:
+                    continue
+                out.append((h.host, i.user, w.name))
+    if scope == "watcher" and not watcher:
+        raise PlanError("no watcher named")
+    if not out:
+        raise PlanError("nothing to act on: no such watcher in the current view")
+    return sorted(set(out), key=lambda it: (natural_key(it[0]), it[1], it[2]))
+
+
+def confirm_word(items: list[Item], threshold: int) -> str | None:
+    """Above the threshold the operator types the watcher's name (or, for many
+    names, how many watchers will be touched)."""
+    if len(items) <= threshold:
+        return None
+    names = {w for _, _, w in items}
+    return next(iter(names)) if len(names) == 1 else str(len(items))
+
+
+class PlanBook:
+    """Plans waiting for their confirmation: one-shot, per session, expiring."""
+
+    def __init__(self) -> None:
+        self._plans: dict[str, Plan] = {}
+        self._lock = threading.Lock()
+
+    def add(self, owner: str, action: str, scope: str, items: list[Item],
+            threshold: int) -> Plan:
+        if action not in ACTIONS:
+            raise PlanError(f"unknown action {action!r}: one of {', '.join(ACTIONS)}")
+        p = Plan(secrets.token_urlsafe(16), owner, action, scope, tuple(items),
+                 confirm_word(items, threshold))
+        with self._lock:
+            now = time.time()
+            for k in [k for k, v in self._plans.items() if now - v.created > PLAN_TTL]:
+                del self._plans[k]
+            self._plans[p.id] = p
+        return p
+
+    def take(self, owner: str, plan_id: str, typed: str = "") -> Plan:
+        """The plan, once; a wrong typed word leaves it waiting (the operator retries)."""
+        with self._lock:
+            p = self._plans.get(plan_id)
+            if p is None or p.owner != owner or time.time() - p.created > PLAN_TTL:
+                raise PlanError("this confirmation expired or is not yours: plan again")
+            if p.confirm_word is not None and typed.strip() != p.confirm_word:
+                raise PlanError(f"type {p.confirm_word!r} to confirm")
+            del self._plans[plan_id]
+            return p
+
+
+def execute(session: Any, plan: Plan, timeout: float | None = None) -> list[dict[str, Any]]:
+    """Run the plan: one ``circusctl ACTION NAME`` per watcher name, on exactly the
+    planned instances (in parallel across hosts).  Returns one result per planned watcher."""
+    if timeout is None:
+        timeout = max(ACTION_TIMEOUT, getattr(getattr(session, "options", None), "timeout", 0))
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for h, u, w in plan.items:
+        by_name[w].append(f"{u}@{h}")
+
+    def one(name: str) -> dict[tuple[str, str], str | None]:
+        res = session.circusctl([plan.action, name], by_name[name], timeout=timeout)
+        out: dict[tuple[str, str], str | None] = {}
+        for hr in res.hosts:
+            if hr.error or hr.report is None:
+                for t in by_name[name]:
+                    u, _, h = t.rpartition("@")
+                    if h == hr.host:
+                        out[(h, u)] = hr.error or "no answer"
+                continue
+            for inst in hr.report.instances:
+                if inst.state == "ok":
+                    out[(hr.host, inst.user or "?")] = None
+                else:
+                    out[(hr.host, inst.user or "?")] = inst.error or inst.state
+        return out
+
+    # One name after the other (each already runs on all its hosts at once): two
+    # requests at once to one circusd only queue there, and may miss the deadline.
+    results = {name: one(name) for name in by_name}
+    rows = []
+    for h, u, w in plan.items:
+        err = results.get(w, {}).get((h, u), "no answer from this instance")
+        rows.append({"host": h, "user": u, "watcher": w, "ok": err is None, "error": err})
+    return rows

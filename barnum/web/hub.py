@@ -1,0 +1,158 @@
+"""The server's one reader of the session: events in, per-host change counters out.
+
+A thread turns session events into :class:`History` entries and bumps the
+version of the host they concern; another keeps a ``stats`` result per host
+(every STATS_EVERY seconds, and soon after a host's watchers changed).  Each
+page's event stream compares versions and sends what changed, coalesced per
+host (see ``app.py``).  Nothing here blocks a request handler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Any
+
+from barnum.web import model
+from barnum.web.history import History
+
+STATS_EVERY = 5.0
+STATS_SOON = 0.5  # after a circus event, the host's stats again this soon
+KINDS = {"host", "unit", "circus", "instance", "resync", "gap", "restart"}
+
+
+class Hub:
+    def __init__(self, session: Any, stats_every: float = STATS_EVERY) -> None:
+        self.session = session
+        self.history = History()
+        self.stats: dict[str, Any] = {}
+        self.stats_every = stats_every
+        self.lock = threading.Lock()
+        self.versions: dict[str, int] = dict.fromkeys(session.hosts, 1)
+        self.closing = threading.Event()
+        self._due: dict[str, float] = {}
+        self._sub = None
+        self._threads: list[threading.Thread] = []
+        self._follows: set[tuple[str, str]] = set()
+        self._waiters: set[tuple[Any, Any]] = set()  # (event loop, asyncio.Event)
+
+    def start(self) -> Hub:
+        self._sub = self.session.subscribe(kinds=set(KINDS))
+        for target in (self._events, self._stats_loop):
+            t = threading.Thread(target=target, daemon=True, name=f"hub-{target.__name__}")
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def close(self) -> None:
+        self.closing.set()
+        if self._sub is not None:
+            self._sub.close()
+        for t in self._threads:
+            t.join(timeout=3)
+
+    # -- what the pages read --------------------------------------------------------------
+
+    def snapshot_versions(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.versions)
+
+    def view(self, flt: model.Filter, now: float | None = None) -> model.FleetView:
+        with self.lock:
+            stats = dict(self.stats)
+        return model.build(self.session.host_states(), stats, self.history, flt,
+                           time.time() if now is None else now)
+
+    def whole(self) -> model.Filter:
+        return model.Filter({h: [] for h in self.session.hosts})
+
+    def bump(self, host: str) -> None:
+        with self.lock:
+            self.versions[host] = self.versions.get(host, 0) + 1
+            waiters = list(self._waiters)
+        for loop, event in waiters:  # wake the event streams now, not at their next tick
+            with contextlib.suppress(RuntimeError):  # that loop is closed
+                loop.call_soon_threadsafe(event.set)
+
+    def waiter(self, loop: Any, event: Any) -> None:
+        with self.lock:
+            self._waiters.add((loop, event))
+
+    def unwait(self, loop: Any, event: Any) -> None:
+        with self.lock:
+            self._waiters.discard((loop, event))
+
+    # -- the threads ----------------------------------------------------------------------
+
+    def _events(self) -> None:
+        for ev in self._sub:
+            if self.closing.is_set():
+                return
+            if ev.kind == "circus":
+                self.history.note_circus(ev.host, self._real_name(ev.host, ev.data), ev.t)
+                with self.lock:
+                    self._due.setdefault(ev.host, time.time() + STATS_SOON)
+            elif ev.kind in ("resync", "instance", "unit"):
+                with self.lock:
+                    self._due.setdefault(ev.host, time.time() + STATS_SOON)
+            self.bump(ev.host)
+
+    def _real_name(self, host: str, data: dict) -> dict:
+        """The event with the watcher as ``status`` names it (events use circus's res_name)."""
+        from barnum.sessionstate import watcher_named
+
+        rep = self.session.host_states()[host].report
+        inst = next((i for i in (rep.instances if rep else []) if i.unit == data.get("unit")),
+                    None)
+        name = watcher_named(inst.watchers or {}, data.get("watcher")) if inst else None
+        return {**data, "watcher": name} if name else data
+
+    def poll_stats(self, hosts: list[str] | None = None) -> None:
+        result = self.session.stats(hosts)
+        now = time.time()
+        for host, value in result.items():
+            with self.lock:
+                old = self.stats.get(host)
+                self.stats[host] = value
+            self.history.note_stats(host, value, now)
+            if _figures(host, value) != _figures(host, old):  # not every process's age
+                self.bump(host)
+
+    def _stats_loop(self) -> None:
+        last_full = 0.0
+        while not self.closing.wait(0.1):
+            now = time.time()
+            with contextlib.suppress(Exception):
+                if now - last_full >= self.stats_every:
+                    last_full = now
+                    with self.lock:
+                        self._due.clear()
+                    self.poll_stats()
+                    continue
+                with self.lock:
+                    due = [h for h, t in self._due.items() if t <= now]
+                    for h in due:
+                        del self._due[h]
+                if due:
+                    self.poll_stats(due)
+
+    # -- logs -----------------------------------------------------------------------------
+
+    def follow(self, host: str, unit: str) -> None:
+        """One ``journalctl -f`` per (host, unit) for all pages (kept while serving)."""
+        with self.lock:
+            if (host, unit) in self._follows:
+                return
+            self._follows.add((host, unit))
+        try:
+            self.session.links[host].request("logs", self.session.options.timeout, unit=unit,
+                                             n=0, follow=True)
+        except Exception:
+            with self.lock:
+                self._follows.discard((host, unit))
+            raise
+
+
+def _figures(host: str, value: Any) -> dict:
+    return model.stats_index({host: value}) if isinstance(value, dict) else {"error": value}

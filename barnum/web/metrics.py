@@ -1,0 +1,68 @@
+"""``GET /metrics``: the fleet in Prometheus's text format (0.0.4), from the view model.
+
+Hand-written (the format is small) so the server needs no client library;
+the tests parse it with ``prometheus_client``'s own parser.
+"""
+
+from __future__ import annotations
+
+from barnum.sanitize import clean
+from barnum.web.model import FleetView
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_HELP = {
+    "barnum_host_up": ("gauge", "1 if the session's channel to the host is up or stale"),
+    "barnum_host_freshness_seconds": ("gauge", "seconds since the host was last heard"),
+    "barnum_unit_active": ("gauge", "1 if the circus unit's ActiveState is active"),
+    "barnum_unit_failed": ("gauge", "1 if the circus unit is failed or circusd not answering"),
+    "barnum_unit_restarts": ("gauge", "systemd's NRestarts of the circus unit"),
+    "barnum_watcher_active": ("gauge", "1 if circus says the watcher is active"),
+    "barnum_watcher_processes": ("gauge", "processes circusd runs for the watcher"),
+    "barnum_watcher_processes_wanted": ("gauge", "the watcher's numprocesses"),
+    "barnum_watcher_cpu_percent": ("gauge", "cpu of the watcher's processes, summed (%)"),
+    "barnum_watcher_mem_percent": ("gauge", "memory of the watcher's processes, summed (%)"),
+    "barnum_watcher_rss_bytes": ("gauge", "resident memory of the watcher's processes"),
+    "barnum_watcher_flapping": ("gauge", "1 if the watcher exited 3 times in the last minute"),
+}
+
+
+def label_value(v: object) -> str:
+    """Cleaned (control characters visible), then escaped as the format wants:
+    backslash, double quote, newline."""
+    return clean(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(**kw: object) -> str:
+    return "{" + ",".join(f'{k}="{label_value(v)}"' for k, v in kw.items()) + "}"
+
+
+def render(view: FleetView) -> str:
+    samples: dict[str, list[str]] = {name: [] for name in _HELP}
+
+    def add(name: str, value: float | int | None, **labels: object) -> None:
+        if value is not None:
+            samples[name].append(f"{name}{_labels(**labels)} {float(value):g}")
+
+    for h in view.hosts:
+        add("barnum_host_up", 0 if h.down else 1, host=h.host, state=h.state)
+        add("barnum_host_freshness_seconds", h.age, host=h.host)
+        for i in h.instances:
+            lab = {"host": h.host, "user": i.user, "unit": i.unit}
+            add("barnum_unit_active", int(i.active_state == "active"), **lab,
+                state=i.active_state)
+            add("barnum_unit_failed", int(i.state in ("unit-failed", "error")), **lab)
+            add("barnum_unit_restarts", i.n_restarts, **lab)
+            for w in i.watchers:
+                wl = {"host": h.host, "user": i.user, "watcher": w.name}
+                add("barnum_watcher_active", int(w.status == "active"), **wl, status=w.status)
+                add("barnum_watcher_processes", w.running, **wl)
+                add("barnum_watcher_processes_wanted", w.wanted, **wl)
+                add("barnum_watcher_cpu_percent", w.cpu, **wl)
+                add("barnum_watcher_mem_percent", w.mem, **wl)
+                add("barnum_watcher_rss_bytes", w.rss, **wl)
+                add("barnum_watcher_flapping", int(w.flapping), **wl)
+    out = []
+    for name, (kind, text) in _HELP.items():
+        out += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", *samples[name]]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,228 @@
+"""The page's view model: pure functions from the session's state to rows.
+
+Everything here is computed from :class:`barnum.session.HostState` copies, a
+``stats`` result per host and :class:`barnum.web.history.History`; nothing
+talks to a host.  Strings are already cleaned by the session (they are
+escaped again when rendered).  The same model feeds the HTML, the JSON API
+and ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from barnum.hostsort import natural_key
+from barnum.web.history import History, Moment
+
+STATES = ("problem", "active", "stopped", "failed", "down")  # the state filter's values
+
+
+@dataclass
+class WatcherRow:
+    host: str
+    user: str
+    unit: str
+    name: str
+    status: str
+    running: int | None = None  # processes circusd runs (from stats)
+    wanted: int | None = None  # numprocesses
+    cpu: float | None = None
+    mem: float | None = None
+    rss: int | None = None
+    flapping: bool = False
+    flapped: bool = False  # flapped within the last hour
+    flags: list[str] = field(default_factory=list)  # disagreements, one line each
+    cpu_series: list[float] = field(default_factory=list)
+    mem_series: list[float] = field(default_factory=list)
+    timeline: list[Moment] = field(default_factory=list)
+
+    @property
+    def problem(self) -> bool:
+        return self.flapping or bool(self.flags) or self.status not in ("active", "stopped")
+
+
+@dataclass
+class InstanceRow:
+    host: str
+    user: str
+    unit: str
+    unit_file_state: str
+    active_state: str
+    sub_state: str
+    n_restarts: int
+    state: str  # bailey's: ok | inactive | unit-failed | error
+    error: str | None
+    watchers: list[WatcherRow] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def problem(self) -> bool:
+        return self.state in ("unit-failed", "error") or bool(self.flags) \
+            or any(w.problem for w in self.watchers)
+
+
+@dataclass
+class HostView:
+    host: str
+    state: str  # connecting | up | stale | down | closed
+    error: str | None
+    last_seen: float | None
+    age: float | None  # seconds since the host was last heard
+    instances: list[InstanceRow] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # bailey's host-level errors
+
+    @property
+    def down(self) -> bool:
+        return self.state not in ("up", "stale")
+
+    @property
+    def problem(self) -> bool:
+        return self.down or bool(self.errors) or any(i.problem for i in self.instances)
+
+
+@dataclass
+class Counters:
+    hosts_up: int = 0
+    hosts_down: int = 0
+    instances_ok: int = 0
+    instances_failed: int = 0
+    watchers_active: int = 0
+    watchers_stopped: int = 0
+    watchers_flapped: int = 0  # flapping now or within the last hour, across the targets
+
+
+@dataclass
+class FleetView:
+    hosts: list[HostView]
+    counters: Counters
+    now: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What the URL asks to see; ``selection`` is host -> users ([] = all), from targets."""
+
+    selection: dict[str, list[str]]
+    watcher: str = ""  # fnmatch glob on the watcher name
+    state: str = ""  # one of STATES, or "" for any
+
+    def wants_instance(self, host: str, user: str) -> bool:
+        users = self.selection.get(host)
+        return users is not None and (not users or user in users)
+
+    def wants_watcher(self, name: str) -> bool:
+        return not self.watcher or fnmatch.fnmatchcase(name, self.watcher)
+
+
+def stats_index(stats: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(host, user, watcher) -> running, wanted, cpu, mem, rss (summed over processes)."""
+    out = {}
+    for host, result in stats.items():
+        if not isinstance(result, dict):
+            continue
+        for inst in result.get("instances", []) or []:
+            for w in inst.get("watchers", []) or []:
+                procs = w.get("processes") or []
+                out[(host, inst.get("user") or "?", w.get("name"))] = {
+                    "running": len(procs), "wanted": w.get("numprocesses"),
+                    "cpu": sum(p.get("cpu") or 0.0 for p in procs),
+                    "mem": sum(p.get("mem") or 0.0 for p in procs),
+                    "rss": sum(p.get("rss") or 0 for p in procs),
+                }
+    return out
+
+
+def instance_flags(active_state: str, state: str, error: str | None) -> list[str]:
+    """Where systemd and circus disagree about an instance."""
+    if active_state == "active" and state == "error":
+        return [f"systemd says active, circus does not answer: {error or 'no reply'}"]
+    return []
+
+
+def watcher_flags(status: str, running: int | None, wanted: int | None) -> list[str]:
+    if status == "active" and running is not None and wanted is not None and running < wanted:
+        return [f"{running} of {wanted} processes running"]
+    return []
+
+
+def _instance_matches(state: str, row: InstanceRow) -> bool:
+    bad = row.state in ("unit-failed", "error")
+    return (state == "failed" and bad) or (state == "problem" and (bad or bool(row.flags)))
+
+
+def _watcher_matches(state: str, w: WatcherRow) -> bool:
+    return w.problem if state == "problem" else w.status == state
+
+
+def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, flt: Filter,
+          now: float) -> FleetView:
+    """The whole view: filtered, problems first, natural order otherwise."""
+    idx = stats_index(stats)
+    counters = Counters()
+    hosts: list[HostView] = []
+    for host, st in host_states.items():
+        if host not in flt.selection:
+            continue
+        rep = st.report
+        hv = HostView(host, st.state, st.error, st.last_seen,
+                      None if st.last_seen is None else max(0.0, now - st.last_seen),
+                      errors=list(rep.errors) if rep else [])
+        if hv.down:
+            counters.hosts_down += 1
+        else:
+            counters.hosts_up += 1
+        for inst in (rep.instances if rep is not None and not hv.down else []):
+            user = inst.user or "?"
+            if not flt.wants_instance(host, user):
+                continue
+            row = InstanceRow(host, user, inst.unit, inst.unit_file_state, inst.active_state,
+                              inst.sub_state, inst.n_restarts, inst.state, inst.error,
+                              flags=instance_flags(inst.active_state, inst.state, inst.error))
+            for name, status in (inst.watchers or {}).items():
+                if not flt.wants_watcher(name):
+                    continue
+                s = idx.get((host, user, name), {})
+                key = (host, user, name)
+                series = history.series(key)
+                w = WatcherRow(host, user, inst.unit, name, status, s.get("running"),
+                               s.get("wanted"), s.get("cpu"), s.get("mem"), s.get("rss"),
+                               history.flapping(key, now), history.flapped_recently(key, now),
+                               watcher_flags(status, s.get("running"), s.get("wanted")),
+                               [c for _, c, _ in series], [m for _, _, m in series],
+                               history.moments(key)[-10:])
+                row.watchers.append(w)
+            row.watchers.sort(key=lambda w: (not w.problem, natural_key(w.name)))
+            _count(counters, row)
+            if flt.watcher and not row.watchers:
+                continue
+            if flt.state and not _instance_matches(flt.state, row):
+                row.watchers = [w for w in row.watchers if _watcher_matches(flt.state, w)]
+                if not row.watchers:
+                    continue
+            hv.instances.append(row)
+        hv.instances.sort(key=lambda i: (not i.problem, natural_key(i.user)))
+        if flt.state and not (hv.instances or (hv.down and flt.state in ("down", "problem"))):
+            continue
+        hosts.append(hv)
+    hosts.sort(key=lambda h: (not h.problem, natural_key(h.host)))
+    return FleetView(hosts, counters, now)
+
+
+def _count(c: Counters, row: InstanceRow) -> None:
+    """Counters cover the targets' instances, whatever the watcher and state filters."""
+    if row.state in ("ok", "inactive"):
+        c.instances_ok += 1
+    else:
+        c.instances_failed += 1
+    for w in row.watchers:
+        if w.status == "active":
+            c.watchers_active += 1
+        elif w.status == "stopped":
+            c.watchers_stopped += 1
+        if w.flapping or w.flapped:
+            c.watchers_flapped += 1
