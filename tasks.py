@@ -102,16 +102,17 @@ def fleet_status(c, name="barnum"):
         "quick": "tiny sizes and 2 repeats: proves the bench still runs (CI)",
         "sizes": "comma-separated fleet sizes",
         "repeats": "timed runs per figure, after one warm-up",
+        "name": "fleet name (helpers benching at once need different ones)",
     }
 )
-def bench(c, quick=False, sizes="4,12,24", repeats=5):
+def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench"):
     """Time barnum against OpenSSH and naive baselines on a real fleet."""
     from pathlib import Path
 
     from benchmarks.fleet_bench import run, to_markdown
 
     size_list = [2, 3] if quick else [int(s) for s in sizes.split(",")]
-    results = run(size_list, 2 if quick else int(repeats), Path(".bench"))
+    results = run(size_list, 2 if quick else int(repeats), Path(".bench"), name=name)
     print(to_markdown(results))
     print("written: .bench/results.md .bench/results.json")
 

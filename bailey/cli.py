@@ -6,11 +6,14 @@ report (text or ``--json``), one line per error on stderr, never a traceback.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from bailey import __version__
+
+if TYPE_CHECKING:
+    import argparse
 
 EPILOG = """\
 arguments after -- go to circusctl unchanged (default: status), e.g.
@@ -32,6 +35,8 @@ exit codes:
 
 
 def _positive_int(text: str) -> int:
+    import argparse
+
     try:
         value = int(text)
     except ValueError:
@@ -42,6 +47,8 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     from bailey.host import DEFAULT_CONFIG_TEMPLATE
     from bailey.units import DEFAULT_PATTERN
 
@@ -76,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _fast_parse(own: list[str]):
+    """barnum's usual command line without importing argparse (bailey.fastargs)."""
+    from bailey.fastargs import parse
+    from bailey.host import DEFAULT_CONFIG_TEMPLATE
+    from bailey.units import DEFAULT_PATTERN
+
+    return parse(own, DEFAULT_PATTERN, DEFAULT_CONFIG_TEMPLATE)
+
+
 def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
     """bailey's own arguments, and those after the first ``--`` (for circusctl)."""
     if "--" in argv:
@@ -92,10 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bailey`` console script; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     own, circus_args = split_argv(argv)
-    try:
-        args = build_parser().parse_args(own)
-    except SystemExit as e:  # --help, --version, usage errors (2)
-        return int(e.code or 0)
+    args = _fast_parse(own)
+    if args is None:
+        try:
+            args = build_parser().parse_args(own)
+        except SystemExit as e:  # --help, --version, usage errors (2)
+            return int(e.code or 0)
     try:
         return _run(args, circus_args)
     except KeyboardInterrupt:

@@ -22,7 +22,6 @@ The result is a :class:`Clean`, a ``str`` subclass; renderers that take only
 
 from __future__ import annotations
 
-import html as _html
 import re
 
 __all__ = ["Clean", "clean", "clean_lines", "html", "is_clean"]
@@ -77,4 +76,6 @@ def is_clean(text: str) -> bool:
 
 def html(value: object) -> str:
     """For the web page: control characters made visible, then HTML-escaped (quotes too)."""
+    import html as _html  # not on bailey's hot path: html.entities is large
+
     return _html.escape(clean(value), quote=True)

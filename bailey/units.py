@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 
 # What bailey reads from ``systemctl show``; anything else is noise.
@@ -155,6 +154,8 @@ def show_command(units: list[str], systemctl: str = "systemctl") -> list[str]:
 
 
 def _run(argv: list[str], timeout: float, empty_ok: bool = False) -> str:
+    import subprocess
+
     what = f"{os.path.basename(argv[0])} {argv[1]}"
     try:
         proc = subprocess.run(
@@ -176,6 +177,28 @@ def _run(argv: list[str], timeout: float, empty_ok: bool = False) -> str:
     return proc.stdout
 
 
+def _over_dbus(pattern: str, timeout: float) -> tuple[list[str], list[dict[str, str]]] | None:
+    """The same two answers from systemd over D-Bus, in this process (bailey.sdbus).
+
+    None when the bus cannot be used (no socket, refused, odd reply): then
+    systemctl is asked, and its error, if any, is the one reported.
+    """
+    import struct
+
+    from bailey import sdbus
+
+    if os.environ.get("BAILEY_NO_DBUS") or not os.path.exists(sdbus.SYSTEM_BUS):
+        return None
+    try:
+        with sdbus.Bus(min(timeout, 5.0)) as bus:
+            listed = [(n, st) for n, st in sdbus.list_unit_files(bus, pattern)
+                      if not n.endswith("@.service") and "." in n]
+            names = sorted({n for n, _ in listed})
+            return names, sdbus.show(bus, names, PROPERTIES) if names else []
+    except (OSError, sdbus.DBusError, ValueError, IndexError, KeyError, struct.error):
+        return None
+
+
 def list_units(
     pattern: str = DEFAULT_PATTERN, systemctl: str = "systemctl", timeout: float = 30
 ) -> list[Unit]:
@@ -183,11 +206,15 @@ def list_units(
 
     Raises SystemctlError when systemctl cannot answer (no bus, not found...).
     """
-    names = sorted({name for name, _ in parse_list_unit_files(
-        _run(list_command(pattern, systemctl), timeout, empty_ok=True))})
+    answer = _over_dbus(pattern, timeout) if systemctl == "systemctl" else None
+    if answer is not None:
+        names, blocks = answer
+    else:
+        names = sorted({name for name, _ in parse_list_unit_files(
+            _run(list_command(pattern, systemctl), timeout, empty_ok=True))})
+        blocks = parse_show(_run(show_command(names, systemctl), timeout)) if names else []
     if not names:
         return []
-    blocks = parse_show(_run(show_command(names, systemctl), timeout))
     by_id = {b.get("Id", ""): b for b in blocks}
     units = []
     for i, name in enumerate(names):

@@ -183,7 +183,10 @@ def _connect(endpoint: str, deadline: float) -> socket.socket:
                     sock.close()
                     raise
             else:
-                sock = socket.create_connection(address, timeout=left)
+                host, port = address
+                # bytes: getaddrinfo would import the idna codec (and unicodedata) for a str
+                name = host.encode("ascii") if host.isascii() else host
+                sock = socket.create_connection((name, port), timeout=left)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return sock
         except socket.timeout:  # noqa: UP041 - not TimeoutError before 3.10 (shipped bailey)

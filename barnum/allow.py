@@ -16,7 +16,6 @@ Without either, nothing is allowed and barnum says how to allow hosts.
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 from dataclasses import dataclass, field
 
@@ -75,11 +74,10 @@ def allow(found: dict[str, list[str]], patterns: list[str] | None,
 
 
 def read_ssh_config(path: str | None) -> str | None:
-    """The operator's ssh_config text (bounded, regular files only), or None."""
-    from barnum.config import read_small_file
+    """The operator's ssh_config text with its Includes (bounded, regular files), or None."""
+    from barnum.sshconfig import SshConfigError, user_text
 
-    p = os.path.expanduser(path or "~/.ssh/config")
     try:
-        return read_small_file(p, MAX_SSH_CONFIG).decode("utf-8", "replace")
-    except OSError:
+        return user_text(path)
+    except SshConfigError:  # reported by barnum.sshconfig.check_ssh_config
         return None

@@ -17,8 +17,10 @@ from __future__ import annotations
 import select
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import paramiko
+if TYPE_CHECKING:  # imported where used: a dry run or a local host never needs it
+    import paramiko
 
 DEFAULT_MAX_OUTPUT = 4 * 1024 * 1024  # bytes per host, stdout and stderr together
 _CHUNK = 256 * 1024
@@ -38,6 +40,8 @@ class Captured:
 
 def _handle_request(chan: paramiko.Channel, m: paramiko.Message) -> None:
     """paramiko's channel-request handler, plus ``exit-signal`` kept on the channel."""
+    import paramiko
+
     pos = m.packet.tell()
     if m.get_text() == "exit-signal":
         m.get_boolean()  # want_reply: never true for exit-signal (RFC 4254 6.10)
@@ -54,6 +58,8 @@ def _watch_signals(transport: paramiko.Transport) -> None:
     changes this connection only.
     """
     if "_channel_handler_table" not in vars(transport):
+        import paramiko
+
         table = dict(type(transport)._channel_handler_table)
         table[paramiko.common.MSG_CHANNEL_REQUEST] = _handle_request
         transport._channel_handler_table = table

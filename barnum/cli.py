@@ -248,8 +248,12 @@ class Context:
         return [*getattr(self.args, "targets", []), *self.args.explicit_targets]
 
 
-def load_context(args: argparse.Namespace, err: _Err) -> Context:
-    """Read the users file, merge flags over it, discover hosts; warnings go to ``err``."""
+def load_context(args: argparse.Namespace, err: _Err, early=None) -> Context:
+    """Read the users file, merge flags over it, discover hosts; warnings go to ``err``.
+
+    ``early(found, options, config)`` runs once the allowed hosts are known, before
+    the ssh_config check imports paramiko (the overview opens TCP there).
+    """
     from barnum.config import find_config, load_config
     from barnum.discovery import discover
     from barnum.fleet import Options
@@ -275,6 +279,8 @@ def load_context(args: argparse.Namespace, err: _Err) -> Context:
     for w in found.warnings:
         err(f"warning: {w}")
     skipped = _allow(found, config, options, err)
+    if early is not None and found.hosts:
+        early(found, options, config)
     if found.hosts:
         from barnum.sshconfig import check_ssh_config
 
@@ -337,7 +343,9 @@ def _main(argv: list[str], err: _Err) -> int:
 
     from barnum.fleet import plan
 
-    ctx = load_context(args, err)
+    early = None if args.dry_run or os.environ.get("BARNUM_NO_PRECONNECT") else \
+        lambda found, options, config: _preconnect(args, found, options, config)
+    ctx = load_context(args, err, early)
     _refuse_skipped(ctx)
     p = plan(ctx.config, ctx.targets, split.bailey, split.circusctl, discovery=ctx.discovery,
              local=bool(ctx.options.local))
@@ -373,21 +381,43 @@ def _main(argv: list[str], err: _Err) -> int:
     return result.exit_code
 
 
+def _preconnect(args: argparse.Namespace, found: Discovery, options: Options,
+                config: Config) -> None:
+    """Open the targets' TCP connections before paramiko is imported (barnum.preconnect)."""
+    import socket
+
+    from barnum.preconnect import MAX_EARLY, preconnect
+    from barnum.sshconfig import SshConfigError, load_text
+    from barnum.targets import TargetError, resolve
+
+    try:
+        hosts = list(resolve([*args.targets, *args.explicit_targets], found.hosts,
+                             config.groups))
+        text = load_text(options.ssh_config)
+    except (TargetError, SshConfigError, OSError):
+        return  # the same problem is reported, in its place, by what follows
+    here = {"localhost", socket.gethostname().split(".")[0]} if options.local else set()
+    options.preconnect = preconnect([h for h in hosts if h not in here], text,
+                                    min(options.fanout, MAX_EARLY))
+
+
 def _run_with_progress(p, options, err: _Err):
     """run_fleet, with the transient progress line when stderr is a terminal."""
     from barnum.fleet import run_fleet
     from barnum.progress import ProgressLine
 
-    if not ProgressLine.wanted(err.stream):
-        return run_fleet(p, options, log=err)
-    line = ProgressLine(err.stream, len(p.hosts), err.lock)
+    line = ProgressLine(err.stream, len(p.hosts), err.lock) \
+        if ProgressLine.wanted(err.stream) else None
     err.transient = line
     try:
-        return run_fleet(p, options, log=err, progress=line.update)
+        return run_fleet(p, options, log=err, progress=line.update if line else None)
     finally:
-        with err.lock:
-            line.erase()
+        if line is not None:
+            with err.lock:
+                line.erase()
         err.transient = None
+        if options.preconnect is not None:
+            options.preconnect.close()  # sockets no host took (local ones, errors)
 
 
 def _refuse_skipped(ctx: Context) -> None:

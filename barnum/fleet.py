@@ -62,6 +62,7 @@ class Options:
     max_output: int = DEFAULT_MAX_OUTPUT  # bytes a host may send before "output too large"
     config_template: str | None = None  # the users file's, passed on to bailey
     local: bool = False  # run bailey without SSH for names meaning this machine
+    preconnect: Any = None  # barnum.preconnect.Preconnect: TCP opened while starting
 
     @classmethod
     def from_config(cls, config: Config | None, **overrides: Any) -> Options:
@@ -363,6 +364,11 @@ def _run_ssh(job: _Job, options: Options, fab_config: Any, deadline: float,
         conn = ssh.make_connection(job.hp.host, fab_config, options.timeout,
                                    options.host_key_policy, log)
         job.conn = conn
+        pre = options.preconnect
+        if pre is not None and not conn.gateway:
+            sock = pre.take(job.hp.host, conn.host, conn.port, deadline - time.monotonic())
+            if sock is not None:
+                conn.connect_kwargs["sock"] = sock
         ssh.open_connection(conn)
 
         def run(argv: list[str]) -> Captured:

@@ -17,7 +17,7 @@ and HashKnownHosts.  Parsed but IGNORED: StrictHostKeyChecking (use
 --host-key-policy), BatchMode (barnum never prompts anyway), ControlMaster/
 ControlPath/ControlPersist, ServerAliveInterval (barnum sets its own
 keepalive), IdentitiesOnly, SendEnv, Ciphers/KexAlgorithms, all GSSAPI
-options, and ``Include`` (Debian's /etc/ssh/ssh_config starts with one).  A
+options.  ``Include`` is followed by barnum.sshconfig, as OpenSSH does.  A
 ``Match`` with a condition paramiko does not know matches EVERY host.
 
 This module imports paramiko and fabric at import time: import it lazily.
@@ -110,8 +110,10 @@ def fabric_config(ssh_config: str | None) -> Config:
             from barnum import BarnumError
 
             raise BarnumError(f"ssh config {path}: no such file")
-        return Config(runtime_ssh_path=str(path))
-    return Config()
+    from barnum.sshconfig import paramiko_config
+
+    # Read as OpenSSH reads it (Include, then the system's config): barnum.sshconfig.
+    return Config(ssh_config=paramiko_config(ssh_config))
 
 
 def known_hosts_files(ssh_cfg: dict) -> tuple[list[Path], list[Path]]:

@@ -59,6 +59,7 @@ class Measure:
     hosts: int
     samples: list[float] = field(default_factory=list)
     cpu_samples: list[float] = field(default_factory=list)
+    rss_samples: list[float] = field(default_factory=list)  # MB, the command's own peak
 
     @property
     def median(self) -> float:
@@ -67,6 +68,10 @@ class Measure:
     @property
     def cpu_median(self) -> float | None:
         return statistics.median(self.cpu_samples) if self.cpu_samples else None
+
+    @property
+    def rss_max(self) -> float | None:
+        return max(self.rss_samples) if self.rss_samples else None
 
 
 def bench_layout(hosts: int) -> list[HostSpec]:
@@ -111,6 +116,22 @@ def _check(cmd: list[str], ok: tuple[int, ...] = (0,)) -> None:
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
     if p.returncode not in ok:
         raise RuntimeError(f"{shlex.join(cmd)} exited {p.returncode}: {p.stderr.decode()[-300:]}")
+
+
+def _check_rss(cmd: list[str], rss: list[float], ok: tuple[int, ...] = (0,)) -> None:
+    """As _check, and the command's own peak resident memory (MB) appended to ``rss``."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        rss.append(usage.ru_maxrss / 1024)
+        if p.returncode not in ok:
+            err.seek(0)
+            raise RuntimeError(f"{shlex.join(cmd)} exited {p.returncode}: "
+                               f"{err.read().decode()[-300:]}")
 
 
 def measure(name: str, hosts: int, fn: Callable[[], None], repeats: int) -> Measure:
@@ -162,14 +183,12 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
                 repeats,
             )
         )
-        measures.append(
-            measure(
-                "barnum overview",
-                n,
-                lambda hosts=hosts: _check([*barnum, *hosts], ok=(0, 1)),
-                repeats,
-            )
-        )
+        rss: list[float] = []
+        m = measure("barnum overview", n,
+                    lambda hosts=hosts, rss=rss: _check_rss([*barnum, *hosts], rss, ok=(0, 1)),
+                    repeats)
+        m.rss_samples = rss[1:]  # not the warm-up's
+        measures.append(m)
     bailey = str(fleet.venv / "bin" / "bailey")
     for label, args in (
         ("bailey, 1 instance", ["user1"]),
@@ -187,6 +206,7 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
     for label, key in (("session: warm refresh", "refresh_samples"),
                        ("session: event latency (nsenter stop to event)", "event_samples")):
         measures.append(Measure(label, n if "refresh" in key else 1, list(live[key])))
+    from benchmarks.levers_bench import measure_levers
     from benchmarks.shell_bench import measure_shell
 
     measures += measure_shell(fleet, [f"host{k}" for k in range(1, n + 1)], repeats)
@@ -195,7 +215,10 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
     for label, hosts_n, samples in measure_spec(fleet, [f"host{k}" for k in range(1, n + 1)],
                                                 repeats):
         measures.append(Measure(label, hosts_n, samples))
+    lever_hosts = [f"host{k}" for k in range(1, (12 if 12 in sizes else sizes[-1]) + 1)]
+    levers = measure_levers(fleet, lever_hosts, repeats)
     results = _summarise(measures, sizes)
+    results["levers"] = levers
     results["ratios"]["one-shot CLI / shell, stop + start one instance"] = (
         _find(measures, "one-shot CLI: stop + start ticker, one instance", 1).median
         / _find(measures, "shell: stop + start ticker, one instance", 1).median)
@@ -252,17 +275,23 @@ def _find(measures: list[Measure], name: str, hosts: int) -> Measure:
 def _summarise(measures: list[Measure], sizes: list[int]) -> dict:
     ratios: dict[str, float] = {}
     for n in sizes:
-        b = _find(measures, "barnum overview", n).median
-        ratios[f"barnum/floor @{n}"] = b / _find(measures, "floor: ssh true", n).median
+        bm, fm = _find(measures, "barnum overview", n), _find(measures, "floor: ssh true", n)
+        b = bm.median
+        ratios[f"barnum/floor @{n}"] = b / fm.median
+        ratios[f"barnum client CPU / floor client CPU @{n}"] = bm.cpu_median / fm.cpu_median
+        ratios[f"barnum ms per host @{n}"] = b * 1000 / n
+        if bm.rss_max is not None:
+            ratios[f"barnum client peak RSS (MB) @{n}"] = bm.rss_max
         ratios[f"naive/barnum @{n}"] = (
             _find(measures, "naive: ssh + circusctl/systemctl per unit", n).median / b
         )
     if len(sizes) > 1:
-        small, big = sizes[-2], sizes[-1]
-        ratios[f"barnum @{big} / @{small}"] = (
-            _find(measures, "barnum overview", big).median
-            / _find(measures, "barnum overview", small).median
-        )
+        big = sizes[-1]
+        for small in sorted({sizes[-2], *(s for s in sizes if s == 24 and s != big)}):
+            ratios[f"barnum @{big} / @{small}"] = (
+                _find(measures, "barnum overview", big).median
+                / _find(measures, "barnum overview", small).median
+            )
     ratios["bailey 10 / 1"] = (
         _find(measures, "bailey, 10 instances", 1).median
         / _find(measures, "bailey, 1 instance", 1).median
@@ -289,6 +318,9 @@ def to_markdown(results: dict) -> str:
         )
     lines += ["", "| ratio | value |", "| --- | ---: |"]
     lines += [f"| {k} | {v:.2f} |" for k, v in results["ratios"].items()]
+    if results.get("levers"):
+        lines += ["", "| lever (vs its absence) | ms |", "| --- | ---: |"]
+        lines += [f"| {k} | {v:.1f} |" for k, v in results["levers"].items()]
     return "\n".join(lines) + "\n"
 
 
