@@ -90,6 +90,7 @@ def _instance(unit: Unit) -> Instance:
         sub_state=unit.sub_state,
         main_pid=unit.main_pid,
         n_restarts=unit.n_restarts,
+        memory_current=unit.memory_current,
         fragment_path=unit.fragment_path,
         working_directory=unit.working_directory,
     )

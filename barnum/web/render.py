@@ -147,9 +147,19 @@ def watcher_row(w: WatcherRow, ctx: PageContext) -> str:
         f'<td class="actions">{action_form(ctx, "watcher", w.host, w.user, w.name)}</td></tr>')
 
 
+def size_text(n: int | None) -> str:
+    """Bytes for a person; "n/a" when systemd does not account the unit's memory."""
+    if n is None:
+        return "n/a"
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
 def instance_row(i: InstanceRow, ctx: PageContext) -> str:
     systemd = (f'{e(i.unit_file_state)} \u00b7 {e(i.active_state)} ({e(i.sub_state)}) '
-               f'\u00b7 restarts {i.n_restarts}')
+               f'\u00b7 restarts {i.n_restarts} \u00b7 mem {e(size_text(i.memory_current))}')
     notes = "".join(f'<span class="flag">\u26a0 {e(f)}</span>' for f in i.flags)
     if i.error and not i.flags:
         notes += f'<span class="flag">{e(i.state)}: {e(i.error)}</span>'

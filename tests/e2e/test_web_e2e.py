@@ -352,3 +352,35 @@ def test_unit_journal_is_followed_live(fleet, page):
         shot(page, "journal-followed")
     finally:
         circusctl(fleet, host, _endpoint(fleet, user), "start", "sleeper")
+
+
+def test_unit_memory_shown_as_systemd_says(fleet, page, served):
+    """The systemd column and /metrics carry MemoryCurrent; it moves, so within 10 %."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    host = "host1"
+    units = truth_units(fleet, host)
+    raw = fleet.exec(host, ["systemctl", "show", "-p", "Id,MemoryCurrent", *sorted(units)])
+    truth = {}
+    for block in raw.stdout.strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        truth[props["Id"]] = props["MemoryCurrent"]
+    req = urllib.request.Request(served["base"] + "/metrics", headers={
+        "Authorization": f"Bearer {served['web'].tokens.operator}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        fams = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+    metric = {s.labels["unit"]: s.value for s in fams["barnum_unit_memory_bytes"].samples
+              if s.labels["host"] == host}
+    for unit, value in truth.items():
+        cell = page.locator(f'#host-{host} tr.inst:has(.unit:text-is("{unit}")) .systemd')
+        text = cell.text_content()
+        if value == "[not set]":
+            assert text.endswith("mem n/a") and unit not in metric, (unit, text)
+            continue
+        n, scale = re.search(r"mem ([\d.]+) (KiB|MiB|GiB)$", text).groups()
+        shown = float(n) * {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[scale]
+        assert abs(shown - int(value)) <= 0.1 * int(value), (unit, text, value)
+        assert abs(metric[unit] - int(value)) <= 0.1 * int(value), (unit, metric, value)
+    assert any(v != "[not set]" for v in truth.values())  # the fleet accounts memory
