@@ -568,6 +568,12 @@ class FleetSession:
         result = self.links[host].request("logs", self.options.timeout, unit=unit, n=n)
         return _clean_event(result)["lines"]
 
+    def output(self, host: str, unit: str, watcher: str, stream: str, n: int = 200) -> dict:
+        """A watcher's stdout/stderr file tail (bailey's ``output`` op), strings cleaned."""
+        result = self.links[host].request("output", self.options.timeout, unit=unit,
+                                          watcher=watcher, stream=stream, n=n)
+        return _clean_event(result)
+
     def units(self, targets: list[str] | None = None) -> list[tuple[str, str, str]]:
         """(host, user, unit) of every targeted instance the session knows."""
         chosen = self.resolve(targets)

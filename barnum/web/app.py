@@ -520,6 +520,46 @@ async def logs_page(request: Request) -> Response:
     return HTMLResponse(render.logs_page(host, unit, lines, ctx, around, err))
 
 
+def _output_query(web: Web, q: Any) -> tuple[tuple[str, str, str, str], str | None]:
+    args = (q.get("host", ""), q.get("unit", ""), q.get("watcher", ""), q.get("stream", ""))
+    err = _unit_of(web, args[0], args[1])
+    if err is None and args[3] not in ("stdout", "stderr"):
+        err = "stream must be stdout or stderr"
+    return args, err
+
+
+async def output_page(request: Request) -> Response:
+    who = _reader(request)
+    if who is None or who[1] is None:
+        return RedirectResponse("/login", status_code=303)
+    web = _web(request)
+    ctx = render.PageContext(who[0], who[1].csrf, {})
+    (host, unit, watcher, stream), err = _output_query(web, request.query_params)
+    if err:
+        return HTMLResponse(render.message_page("no such output", err), status_code=404)
+    result = None
+    try:
+        result = await run_in_threadpool(web.session.output, host, unit, watcher, stream)
+    except Exception as e:
+        err = clean(str(e))
+    return HTMLResponse(render.output_page(host, unit, watcher, stream, result, ctx, err))
+
+
+async def api_output(request: Request) -> Response:
+    if _reader(request) is None:
+        return _refuse(401, "not signed in (cookie or bearer token)", True)
+    web = _web(request)
+    (host, unit, watcher, stream), err = _output_query(web, request.query_params)
+    if err:
+        return JSONResponse({"ok": False, "error": err}, status_code=404)
+    try:
+        n = max(0, min(10000, int(request.query_params.get("n", "200"))))
+        result = await run_in_threadpool(web.session.output, host, unit, watcher, stream, n)
+    except Exception as e:
+        return JSONResponse({"ok": False, "error": clean(str(e))}, status_code=502)
+    return JSONResponse({"ok": True, "host": host, **result})
+
+
 async def api_logs(request: Request) -> Response:
     if _reader(request) is None:
         return _refuse(401, "not signed in (cookie or bearer token)", True)
@@ -580,6 +620,8 @@ def build_app(web: Web) -> Any:
         Route("/act", form_act, methods=["POST"]),
         Route("/refresh", api_refresh, methods=["POST"]),
         Route("/logs", logs_page),
+        Route("/output", output_page),
+        Route("/api/output", api_output),
         Route("/metrics", metrics_route),
         Route("/api/fleet", api_fleet),
         Route("/api/events", api_events),

@@ -37,6 +37,7 @@ class WatcherRow:
     cpu_series: list[float] = field(default_factory=list)
     mem_series: list[float] = field(default_factory=list)
     timeline: list[Moment] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)  # "stdout"/"stderr" circus writes to files
 
     @property
     def problem(self) -> bool:
@@ -208,7 +209,9 @@ def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, 
                                history.flapping(key, now), history.flapped_recently(key, now),
                                watcher_flags(status, s.get("running"), s.get("wanted")),
                                [c for _, c, _ in series], [m for _, _, m in series],
-                               history.moments(key)[-10:])
+                               history.moments(key)[-10:],
+                               [s for s in ("stdout", "stderr")
+                                if f"{s}:{name}" in inst.stream_files])
                 row.watchers.append(w)
             row.watchers.sort(key=lambda w: (not w.problem, natural_key(w.name)))
             _count(counters, row)

@@ -384,3 +384,65 @@ def test_unit_memory_shown_as_systemd_says(fleet, page, served):
         assert abs(shown - int(value)) <= 0.1 * int(value), (unit, text, value)
         assert abs(metric[unit] - int(value)) <= 0.1 * int(value), (unit, metric, value)
     assert any(v != "[not set]" for v in truth.values())  # the fleet accounts memory
+
+
+CHATTER = """#!/bin/sh
+i=0
+while :; do
+  i=$((i+1))
+  printf 'line %d <b>&amp; \\033[31mred\\n' "$i"
+  sleep 0.1
+done
+"""
+
+
+@pytest.fixture
+def chatter(fleet):
+    """user1@host1 gains, at run time, a watcher whose stdout circus writes to a file
+    named relative to circusd's working directory (the unit's WorkingDirectory=)."""
+    host, user = "host1", "user1"
+    home = fleet.homes / user
+    ini = home / "circus" / host / "circus.ini"
+    script = home / "chatter.sh"
+    out = home / "chatter-web.out"
+    st, text = ini.stat(), ini.read_text()
+    script.write_text(CHATTER)
+    os.chown(script, fleet.uid(user), fleet.uid(user))
+    ini.write_text(text + "\n[watcher:chatter]\ncmd = /bin/sh " + str(script) + "\n"
+                   "numprocesses = 1\nstdout_stream.class = FileStream\n"
+                   "stdout_stream.filename = chatter-web.out\n")
+    try:
+        p = circusctl(fleet, host, _endpoint(fleet, user), "reloadconfig")
+        assert p.returncode == 0, p.stderr
+        yield host, user, out
+    finally:
+        ini.write_text(text)
+        os.utime(ini, ns=(st.st_atime_ns, st.st_mtime_ns))
+        circusctl(fleet, host, _endpoint(fleet, user), "reloadconfig")
+        script.unlink(missing_ok=True)
+        out.unlink(missing_ok=True)
+
+
+def test_watcher_stdout_file_shows_its_last_lines(fleet, page, chatter):
+    from playwright.sync_api import expect
+
+    from barnum.sanitize import clean
+
+    host, user, out = chatter
+    link = row(page, host, user, "chatter").locator("a.output.stdout")
+    expect(link).to_have_count(1, timeout=15000)  # arrives live: no reload
+    assert row(page, host, user, "chatter").locator("a.output.stderr").count() == 0
+    _until(lambda: out.exists() and out.read_text().count("\n") >= 5, 10)
+    link.click()
+    page.wait_for_selector("pre#output")
+    shown = [t.rstrip("\n") for t in page.locator("pre#output .ln").all_text_contents()]
+    # circusd opened it where bailey says: relative to the unit's WorkingDirectory=
+    assert page.locator("p.path code").text_content() == str(out)
+    truth = [clean(x) for x in fleet.exec(host, ["cat", str(out)]).stdout.splitlines()]
+    assert 5 <= len(shown) <= 200
+    start = truth.index(shown[0])
+    assert truth[start:start + len(shown)] == shown  # a run of the file's real lines...
+    assert len(truth) < 200 or len(shown) == 200  # ...the last ones of it when it was read
+    assert shown[0].startswith("line ") and "<b>&amp; \\e[31mred" in shown[0]
+    assert page.locator("pre#output b").count() == 0  # shown as text, not markup
+    shot(page, "watcher-stdout")
