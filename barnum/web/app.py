@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -607,6 +608,8 @@ async def api_logs_stream(request: Request) -> Response:
                 await asyncio.sleep(0.2)
         finally:
             sub.close()
+            # the last page out cancels the host's journalctl -f (off the event loop)
+            threading.Thread(target=web.hub.unfollow, args=(host, unit), daemon=True).start()
 
     return StreamingResponse(gen(), media_type="text/event-stream")
 

@@ -446,3 +446,55 @@ def test_watcher_stdout_file_shows_its_last_lines(fleet, page, chatter):
     assert shown[0].startswith("line ") and "<b>&amp; \\e[31mred" in shown[0]
     assert page.locator("pre#output b").count() == 0  # shown as text, not markup
     shot(page, "watcher-stdout")
+
+
+def _followers(fleet, host, unit) -> list[str]:
+    """pids of bailey's ``journalctl ... -u UNIT ... -f`` on the host (ps, inside it)."""
+    ps = fleet.exec(host, ["ps", "-eo", "pid=,args="]).stdout.splitlines()
+    return [ln.split()[0] for ln in ps
+            if "journalctl" in ln and f"-u {unit}" in ln and ln.rstrip().endswith(" -f")]
+
+
+def _bailey_serve_pids(fleet, host) -> list[str]:
+    ps = fleet.exec(host, ["ps", "-eo", "pid=,args="]).stdout.splitlines()
+    return [ln.split()[0] for ln in ps if "bailey" in ln and "--serve" in ln
+            and "sh -c" not in ln]
+
+
+def test_journal_follow_survives_a_reconnect_and_ends_with_the_last_page(fleet, browser,
+                                                                         served):
+    from playwright.sync_api import expect
+
+    host, user = "host1", "user2"
+    unit = f"circus_{user}_{host}.service"
+    hub, session = served["web"].hub, served["session"]
+    assert _until(lambda: not _followers(fleet, host, unit), 10), \
+        "an earlier page's follow was not cancelled when it closed"
+    ctx = browser.new_context()
+    pg = ctx.new_page()
+    pg.goto(served["url"])
+    pg.goto(served["base"] + "/logs?" + f"host={host}&unit={unit}")
+    pg.wait_for_selector("pre#log")
+    assert _until(lambda: hub.following().get((host, unit)) == 1, 10)
+    assert _until(lambda: len(_followers(fleet, host, unit)) == 1, 10)
+    old, (old_follower,) = session.connection_of(host), _followers(fleet, host, unit)
+    pids = _bailey_serve_pids(fleet, host)
+    assert pids
+    fleet.exec(host, ["kill", "-TERM", *pids])  # bailey --serve ends: the session reconnects
+    assert _until(lambda: session.connection_of(host) not in (None, old)
+                  and session.host_states()[host].state == "up", 40, 0.2)
+    assert _until(lambda: [p for p in _followers(fleet, host, unit) if p != old_follower]
+                  and old_follower not in _followers(fleet, host, unit), 15), \
+        "the follow was not re-established on the new bailey"
+    assert len(_followers(fleet, host, unit)) == 1
+    stopped = pg.locator("pre#log .ln", has_text="sleeper stopped")
+    before = stopped.count()
+    try:
+        circusctl(fleet, host, _endpoint(fleet, user), "stop", "sleeper")
+        expect(stopped).to_have_count(before + 1, timeout=10000)  # same page, no reload
+    finally:
+        circusctl(fleet, host, _endpoint(fleet, user), "start", "sleeper")
+    ctx.close()  # the last page watching it
+    assert _until(lambda: (host, unit) not in hub.following(), 10)
+    assert _until(lambda: not _followers(fleet, host, unit), 10), \
+        "journalctl -f still runs on the host with no page watching"
