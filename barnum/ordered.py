@@ -157,10 +157,18 @@ def _failures(res, targets: list[str]) -> list[str]:
 
 
 def _settle(session, level: list[Node], want: str, wait: float) -> str | None:
-    """None once every node of ``level`` reports ``want``; else why not, after ``wait``."""
+    """None once every node of ``level`` has settled; else why not, after ``wait``.
+
+    Stopped: circus says ``stopped``.  Started: circus says ``active`` *and* the
+    watcher has processes whose PIDs are the same in two looks ``POLL`` apart:
+    circus calls a watcher whose process keeps dying and being respawned
+    ``active`` too, and a dependency like that is not running.
+    """
     deadline = time.monotonic() + wait
     targets = instances(level)
     status: dict[Node, str] = {}
+    pids: dict[Node, str] = {}
+    steady: set[Node] = set()
     while True:
         with contextlib.suppress(Exception):
             res = session.refresh(targets)
@@ -169,10 +177,41 @@ def _settle(session, level: list[Node], want: str, wait: float) -> str | None:
                     for n in level:
                         if (n.host, n.user) == (h.host, inst.user):
                             status[n] = (inst.watchers or {}).get(n.watcher, "missing")
-        late = [n for n in level if status.get(n) != want]
+            if want == "active":
+                for w, args, where in commands("list", level):
+                    got = _pids(session.circusctl(args, where))
+                    for n in level:
+                        if n.watcher != w:
+                            continue
+                        now = got.get((n.host, n.user), "")
+                        if now and now == pids.get(n):
+                            steady.add(n)
+                        else:
+                            steady.discard(n)
+                        pids[n] = now
+        late = [n for n in level if status.get(n) != want
+                or (want == "active" and n not in steady)]
         if not late:
             return None
         if time.monotonic() >= deadline:
             return "not " + want + f" after {wait:g}s: " + ", ".join(
-                f"{n} ({status.get(n, 'no answer')})" for n in late)
+                f"{n} ({_why(n, status, pids, want)})" for n in late)
         time.sleep(POLL)
+
+
+def _pids(res) -> dict[tuple[str, str], str]:
+    """(host, user) -> the PIDs ``circusctl list W`` printed ("" when none)."""
+    out = {}
+    for h in res.hosts:
+        for inst in (h.report.instances if h.report else []):
+            if inst.state == OK and inst.user:
+                out[(h.host, inst.user)] = inst.stdout.strip()
+    return out
+
+
+def _why(n: Node, status: dict, pids: dict, want: str) -> str:
+    st = status.get(n, "no answer")
+    if want == "active" and st == "active":
+        return "active, but its processes keep changing" if pids.get(n) else \
+            "active, with no process"
+    return st

@@ -262,7 +262,9 @@ def _web_rows(fleet: Fleet, measures: list[Measure], results: dict, n: int,
 
 def _check_exec(fleet: Fleet, argv: list[str]) -> None:
     p = fleet.exec(WIDE_HOST, argv, timeout=120)
-    if p.returncode != 0:
+    # --no-native is the contrast: on a loaded machine its ten circusctl
+    # processes may exceed bailey's timeout (exit 1); that is still its time.
+    if p.returncode != 0 and not (p.returncode == 1 and "--no-native" in argv):
         raise RuntimeError(
             f"{shlex.join(argv)} on {WIDE_HOST} exited {p.returncode}: {p.stderr[-300:]}"
         )

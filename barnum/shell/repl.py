@@ -132,6 +132,8 @@ def interactive(shell: Shell) -> int:
                 shell.run_text(line)
             except KeyboardInterrupt:
                 shell.console.print("cancelled")
+            except Exception as e:  # a bug in one command must not end the session
+                shell.err(f"internal error: {type(e).__name__}: {e}")
     finally:
         sub.close()
     return shell.exit_code if shell.exit_code is not None else EXIT_OK

@@ -97,6 +97,25 @@ def test_a_failed_step_stops_the_run(fleet, tmp_path, chain_stopped):
     assert status(fleet, "host1", "user1", "ticker") == "stopped"
 
 
+def test_a_dependency_that_keeps_dying_is_not_started(fleet, tmp_path, chain_stopped):
+    """circus calls a watcher whose process exits at once "active"; the wait does not."""
+    cfg = users_file(fleet, tmp_path, DEPENDS)
+    try:
+        ctl(fleet, "host2", "user1", "set", "ticker", "cmd", "/bin/false")
+        ctl(fleet, "host2", "user1", "stop", "ticker")
+        p = run_sub(fleet, cfg, "start", "--ordered", "user1@host1:ticker", "--wait", "4")
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert "not active after 4s: user1@host2:ticker (active, " in p.stderr
+        assert "; not started: user2@host2:sleeper, user1@host1:ticker" in p.stderr
+        assert status(fleet, "host2", "user1", "ticker") == "active"  # as circus sees it
+        assert status(fleet, "host2", "user2", "sleeper") == "stopped"
+        assert status(fleet, "host1", "user1", "ticker") == "stopped"
+    finally:
+        ctl(fleet, "host2", "user1", "stop", "ticker")
+        ctl(fleet, "host2", "user1", "set", "ticker", "cmd", "/bin/sleep 3601")
+        ctl(fleet, "host2", "user1", "stop", "ticker")
+
+
 def test_a_host_down_touches_nothing(fleet, tmp_path, chain_stopped):
     """host1 (the last step's) is down: the first steps, on host2, are not run either."""
     cfg = users_file(fleet, tmp_path, DEPENDS)

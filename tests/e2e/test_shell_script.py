@@ -21,7 +21,7 @@ pytestmark = pytest.mark.fleet
 def shell(fleet, *args: str, stdin: str | None = None, config=None
           ) -> subprocess.CompletedProcess:
     cmd = [*barnum_cmd(), "shell", "--config", str(config or fleet.users_file),
-           "--ssh-config", str(fleet.ssh_config), "--timeout", "5", *args]
+           "--ssh-config", str(fleet.ssh_config), "--timeout", "15", *args]  # a loaded machine
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     return subprocess.run(cmd, input=stdin if stdin is not None else "", capture_output=True,
                           text=True, timeout=HARD_LIMIT, env=env)

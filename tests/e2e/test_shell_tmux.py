@@ -6,6 +6,7 @@ Keys go in with ``tmux send-keys``; the screen comes back with
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 import shutil
@@ -15,6 +16,8 @@ import time
 import pytest
 
 from tests.e2e.test_barnum_e2e import barnum_cmd, circusctl, running
+
+_RUNS = itertools.count()  # tmux servers: never reuse one that may still be shutting down
 
 pytestmark = [pytest.mark.fleet,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
@@ -30,14 +33,17 @@ def term(fleet, tmp_path):
                               text=True, timeout=10).stdout
 
     class Term:
-        def start(self, *args: str, timeout: str = "5", state: str | None = None) -> None:
-            socks.append(f"barnum-shell-{os.getpid()}-{len(socks)}")  # a server per run
+        def start(self, *args: str, timeout: str = "10", state: str | None = None) -> None:
+            socks.append(f"barnum-shell-{os.getpid()}-{next(_RUNS)}")  # a server per run
             self.done = tmp_path / f"exit{len(socks)}"
             cmd = shlex.join([*barnum_cmd(), "shell", "--config", str(fleet.users_file),
                               "--ssh-config", str(fleet.ssh_config), "--timeout", timeout, *args])
             env = f"XDG_STATE_HOME={shlex.quote(state or str(tmp_path / 'state'))}"
-            tmux("new-session", "-d", "-s", "w", "-x", "150", "-y", "50",
-                 f"{env} {cmd}; echo $? > {shlex.quote(str(self.done))}; sleep 120")
+            p = subprocess.run(["tmux", "-L", socks[-1], "new-session", "-d", "-s", "w", "-x",
+                                "150", "-y", "50", f"{env} {cmd}; echo $? > "
+                                f"{shlex.quote(str(self.done))}; sleep 120"],
+                               capture_output=True, text=True, timeout=10)
+            assert p.returncode == 0, p.stderr
             self.wait_for(lambda s: "barnum[" in s, 30)
 
         def keys(self, *keys: str) -> None:
@@ -210,7 +216,7 @@ def test_a_host_lost_and_back_is_reported_above_the_typed_line(fleet, term):
 
 
 def test_ctrl_c_cancels_the_command_not_the_session(fleet, term):
-    term.start()
+    term.start(timeout="30")  # the hung host must not time out before Ctrl-C
     def pids() -> list[str]:
         return [circusctl(fleet, "host1", endpoint(fleet, u), "list", "ticker").stdout.strip()
                 for u in ("user1", "user2")]
@@ -226,7 +232,7 @@ def test_ctrl_c_cancels_the_command_not_the_session(fleet, term):
         while any(a == b for a, b in zip(pids(), before, strict=True)):
             assert time.monotonic() < deadline, "ticker not restarted on host1"
             time.sleep(0.1)
-        time.sleep(1.0)  # ...and its answer back in the shell (the 5 s timeout is far)
+        time.sleep(1.0)  # ...and its answer back in the shell (the 30 s timeout is far)
         term.keys("C-c")
         screen = term.wait_for(lambda s: "cancelled: no answer yet from user1@host2" in s)
         assert "user1@host1,user2@host1 (2): ok" in screen, screen
