@@ -56,6 +56,9 @@ class CircusIni:
     skipped_includes: list[str] = field(default_factory=list)  # one-line reasons
     pubsub_endpoint: str = DEFAULT_PUBSUB  # where circusd publishes its events
     watchers: list[str] = field(default_factory=list)  # [watcher:NAME] sections, in order
+    # "stdout:NAME" / "stderr:NAME" -> the file circus writes that stream to, as configured
+    # (substituted; relative to circusd's working directory when not absolute)
+    stream_files: dict[str, str] = field(default_factory=dict)
 
 
 def replace_circus_vars(data: str, env: Mapping[str, str]) -> str:
@@ -157,6 +160,55 @@ class _StrictParser(configparser.RawConfigParser):
         return replace_circus_vars(self.get(section, option), env)
 
 
+# circus.stream's classes that write to ``filename`` (circus resolves a dotless class
+# name among them; a dotted one by import).  Anything else (StdoutStream, a custom
+# class) writes no file bailey can name.
+FILE_STREAMS = frozenset({"FileStream", "TimedRotatingFileStream", "WatchedFileStream"})
+
+
+def stream_files(cfg: configparser.RawConfigParser, global_env: Mapping[str, str],
+                 ) -> dict[str, str]:
+    """``stdout:NAME`` / ``stderr:NAME`` -> filename, as circus.config builds the streams.
+
+    circus collects ``stdout_stream.*`` keys per watcher, adds ``[env:PATTERN]``
+    sections to the watcher's env and substitutes ``$(circus.env.X)`` with it;
+    circus.stream.get_stream then takes ``class`` (a FileStream without one
+    when only ``filename`` is given).
+    """
+    import fnmatch
+
+    names = {s: s.split("watcher:", 1)[1] for s in cfg.sections() if s.startswith("watcher:")}
+    extra: dict[str, dict[str, str]] = {n: {} for n in names.values()}
+    for section in cfg.sections():
+        if not section.startswith("env:"):
+            continue
+        items = {k: v for k, v in cfg.items(section) if k != "__name__"}
+        for pattern in (p.strip() for p in section.split("env:", 1)[1].split(",")):
+            for name in names.values():
+                if fnmatch.fnmatch(name, pattern):
+                    extra[name].update(items)  # as circus: a later section wins
+    out: dict[str, str] = {}
+    for section, name in names.items():
+        items = dict(cfg.items(section))
+        if list(items) in ([], ["__name__"]):
+            continue  # circus skips an empty section
+        env = {**global_env, **extra[name]}
+        for stream in ("stdout", "stderr"):
+            prefix = f"{stream}_stream."
+            conf = {k[len(prefix):]: v for k, v in items.items() if k.startswith(prefix)}
+            cls = conf.get("class", "FileStream" if "filename" in conf else "")
+            cls = cls.removeprefix("circus.stream.").removeprefix("file_stream.")
+            filename = conf.get("filename")
+            if cls in FILE_STREAMS and filename:
+                out[f"{stream}:{name}"] = replace_circus_vars(filename, env)
+    return out
+
+
+def resolve_stream_file(filename: str, circusd_cwd: str) -> str:
+    """Where circusd opens a stream's ``filename``: relative to its own working directory."""
+    return os.path.normpath(os.path.join(circusd_cwd or "/", filename))
+
+
 def _one_line(path: str, err: Exception) -> str:
     """A parse error as ``file:line: what`` (configparser's messages span lines)."""
     # Never the line itself: the file may be one the operator should not see.
@@ -250,4 +302,5 @@ def read_circus_ini(path: str, environ: Mapping[str, str] | None = None,
         skipped_includes=skipped,
         pubsub_endpoint=DEFAULT_PUBSUB if pubsub is None else pubsub,
         watchers=[s[len("watcher:"):] for s in cfg.sections() if s.startswith("watcher:")],
+        stream_files=stream_files(cfg, global_env),
     )

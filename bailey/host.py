@@ -90,6 +90,7 @@ def _instance(unit: Unit) -> Instance:
         sub_state=unit.sub_state,
         main_pid=unit.main_pid,
         n_restarts=unit.n_restarts,
+        memory_current=unit.memory_current,
         fragment_path=unit.fragment_path,
         working_directory=unit.working_directory,
     )
@@ -98,7 +99,7 @@ def _instance(unit: Unit) -> Instance:
 def _plan(unit: Unit, args: list[str], host: str, circusctl: str, options: Options,
           home_of: Callable[[str], str]) -> _Plan:
     """Decide what to do for one unit; reads its circus.ini when it must."""
-    from bailey.circusini import CircusIniError, read_circus_ini
+    from bailey.circusini import CircusIniError, read_circus_ini, resolve_stream_file
     from bailey.endpoint import connectable
     from bailey.safefile import Reader
 
@@ -161,6 +162,8 @@ def _plan(unit: Unit, args: list[str], host: str, circusctl: str, options: Optio
         note(f"endpoint {derived.configured} -> {derived.endpoint}: {derived.reason}")
     inst.endpoint = derived.endpoint
     inst.pubsub_endpoint = connectable(ini.pubsub_endpoint, workdir).endpoint
+    cwd = workdir.lstrip("-") or "/"  # systemd starts circusd there ("-": may be missing)
+    inst.stream_files = {k: resolve_stream_file(v, cwd) for k, v in ini.stream_files.items()}
     inst.argv = ctl.circusctl_argv(circusctl, derived.endpoint, options.timeout, args)
     plan.native = options.native and ctl.native_message(args) is not None
     how = "native ZMTP client" if plan.native else "circusctl subprocess"

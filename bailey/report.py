@@ -57,6 +57,9 @@ class Instance:
     working_directory: str = ""  # the unit's WorkingDirectory= (ipc endpoints)
     notes: list[str] = field(default_factory=list)  # how bailey derived user/config/endpoint
     pubsub_endpoint: str | None = None  # circusd's event feed (bailey --serve subscribes)
+    memory_current: int | None = None  # systemd's MemoryCurrent in bytes; None: not accounted
+    # "stdout:NAME" / "stderr:NAME" -> absolute file circus writes it to (bailey.circusini)
+    stream_files: dict[str, str] = field(default_factory=dict)
     # For barnum drift (bailey.drift); "" / 0 when unknown:
     config_file: str = ""  # the circus.ini bailey would read, also for inactive units
     config_state: str = ""  # ok, missing or unreadable

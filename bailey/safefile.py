@@ -63,13 +63,9 @@ class Reader:
         return bool(st.st_mode & stat.S_IROTH)
 
 
-def read_text(path: str, reader: Reader = Reader(), limit: int = MAX_BYTES) -> str:
-    """A regular file's text, at most ``limit`` bytes, readable by ``reader``.
-
-    Raises :class:`UnsafeFile` (or FileNotFoundError) with a one-line reason;
-    never blocks on a FIFO, never reads a device.  Directories on the way
-    are not checked for search rights (they belong to the same user's tree).
-    """
+def _open_checked(path: str, reader: Reader) -> tuple[int, os.stat_result]:
+    """An fd on a regular file ``reader`` may read (checked on the opened file, so a
+    symlink is judged by what it points to); FileNotFoundError or UnsafeFile."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -83,6 +79,48 @@ def read_text(path: str, reader: Reader = Reader(), limit: int = MAX_BYTES) -> s
         if not reader.can_read(st):
             raise UnsafeFile(errno.EACCES, f"{path}: not readable by the circus user "
                                            "(circusd could not read it either; not read)")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def tail_lines(path: str, reader: Reader, n: int, limit: int = 256 * 1024,
+               ) -> tuple[list[str], bool]:
+    """The last ``n`` lines of a growing log, from at most its last ``limit`` bytes.
+
+    Same checks as read_text (regular file, readable by ``reader``, never
+    blocks); bytes that are not UTF-8 are replaced, not refused: a log is not
+    a config.  The second value says whether older lines were left out.
+    """
+    fd, st = _open_checked(path, reader)
+    try:
+        start = max(0, st.st_size - limit)
+        chunks, got = [], 0
+        while got < limit:
+            data = os.pread(fd, limit - got, start + got)
+            if not data:
+                break
+            chunks.append(data)
+            got += len(data)
+    finally:
+        os.close(fd)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    lines = text.splitlines()
+    if start > 0 and lines:
+        lines = lines[1:]  # begun mid-line
+    return lines[-n:] if n else [], start > 0 or len(lines) > n
+
+
+def read_text(path: str, reader: Reader = Reader(), limit: int = MAX_BYTES) -> str:
+    """A regular file's text, at most ``limit`` bytes, readable by ``reader``.
+
+    Raises :class:`UnsafeFile` (or FileNotFoundError) with a one-line reason;
+    never blocks on a FIFO, never reads a device.  Directories on the way
+    are not checked for search rights (they belong to the same user's tree).
+    """
+    fd, st = _open_checked(path, reader)
+    try:
         if st.st_size > limit:
             raise UnsafeFile(errno.EFBIG, f"{path}: larger than {limit} bytes (not read)")
         data = os.read(fd, limit + 1)

@@ -33,7 +33,8 @@ MAX_LINE = 64 * 1024  # a request is small; a longer line is refused, never buff
 RESYNC_EVERY = 60.0  # full snapshot to heal lost events
 SAFETY_POLL = 10.0  # systemd re-read even without an inotify wake-up
 SYSTEMD_DIRS = ["/run/systemd/units", "/etc/systemd/system", "/run/systemd/system"]
-OPS = ("ping", "status", "circusctl", "stats", "logs", "subscribe", "cancel")
+OPS = ("ping", "status", "circusctl", "stats", "logs", "output", "subscribe", "cancel")
+OUTPUT_MAX_BYTES = 256 * 1024  # of a watcher's output file, from its end
 
 
 class RequestError(Exception):
@@ -167,6 +168,41 @@ class Server:
         from bailey.stats import collect
 
         return collect(self.report(self._users(req), dry_run=True), self.options.timeout)
+
+    def op_output(self, rid: Any, req: dict[str, Any]) -> dict[str, Any]:
+        """The last lines of a watcher's stdout/stderr file, as its circus.ini names it.
+
+        The path never comes from the request: only a file circus.ini gives
+        for that stream, read if the circus user could read it (bailey.safefile).
+        """
+        from bailey.safefile import Reader, UnsafeFile, tail_lines
+
+        unit, watcher, stream = req.get("unit"), req.get("watcher"), req.get("stream")
+        if not isinstance(unit, str) or not isinstance(watcher, str):
+            raise RequestError("unit and watcher must be strings")
+        if stream not in ("stdout", "stderr"):
+            raise RequestError("stream must be stdout or stderr")
+        n = req.get("n", 200)
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 10000:
+            raise RequestError("n must be an integer from 0 to 10000")
+        inst = next((i for i in self.report(None, dry_run=True).instances if i.unit == unit),
+                    None)
+        if inst is None:
+            raise RequestError(f"no circus unit {unit[:80]!r} on this host")
+        path = inst.stream_files.get(f"{stream}:{watcher}")
+        if path is None:
+            raise RequestError(f"circus.ini writes {watcher[:80]!r}'s {stream} to no file")
+        try:
+            lines, truncated = tail_lines(path, Reader.for_user(inst.user), n,
+                                          OUTPUT_MAX_BYTES)
+        except FileNotFoundError:
+            raise RequestError(f"{path}: no such file (yet)") from None
+        except UnsafeFile as e:
+            raise RequestError(str(e)) from None
+        except OSError as e:
+            raise RequestError(f"{path}: {e.strerror or e}") from None
+        return {"unit": unit, "watcher": watcher, "stream": stream, "path": path,
+                "lines": lines, "truncated": truncated}
 
     def op_logs(self, rid: Any, req: dict[str, Any]) -> Any:
         from bailey import journal

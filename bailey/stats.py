@@ -60,7 +60,7 @@ def collect(report: Report, timeout: float) -> dict[str, Any]:
         if inst.state != PLANNED or not inst.endpoint:
             continue
         entry: dict[str, Any] = {"unit": inst.unit, "user": inst.user, "error": None,
-                                 "watchers": []}
+                                 "memory_current": inst.memory_current, "watchers": []}
         try:
             st = zmtp.call(inst.endpoint, {"command": "stats", "properties": {}}, timeout)
             status = zmtp.call(inst.endpoint, {"command": "status", "properties": {}}, timeout)

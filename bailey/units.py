@@ -22,6 +22,7 @@ PROPERTIES = (
     "FragmentPath",
     "MainPID",
     "NRestarts",
+    "MemoryCurrent",
     "WorkingDirectory",
     "Environment",
     "EnvironmentFiles",
@@ -52,6 +53,7 @@ class Unit:
     fragment_path: str = ""
     main_pid: int = 0
     n_restarts: int = 0
+    memory_current: int | None = None  # bytes in the unit's cgroup; None: not accounted
     working_directory: str = ""
     environment: str = ""  # systemctl show's Environment= (K=V words)
     environment_files: str = ""  # EnvironmentFiles= lines, "\n"-joined
@@ -121,6 +123,21 @@ def _int(value: str | None) -> int:
         return 0
 
 
+UNSET_U64 = (1 << 64) - 1  # systemd's "no value" for a uint64 property
+
+
+def memory_bytes(value: str | None) -> int | None:
+    """``MemoryCurrent`` as bytes; None when systemd does not account it.
+
+    ``systemctl show`` prints ``[not set]`` for that, D-Bus gives 2^64-1.
+    """
+    try:
+        n = int((value or "").strip())
+    except ValueError:
+        return None
+    return None if n < 0 or n >= UNSET_U64 else n
+
+
 def unit_from_properties(props: dict[str, str]) -> Unit:
     """A Unit from one ``show`` block; the user falls back to the unit's name."""
     name = props.get("Id", "")
@@ -139,6 +156,7 @@ def unit_from_properties(props: dict[str, str]) -> Unit:
         fragment_path=props.get("FragmentPath", ""),
         main_pid=_int(props.get("MainPID")),
         n_restarts=_int(props.get("NRestarts")),
+        memory_current=memory_bytes(props.get("MemoryCurrent")),
         working_directory=props.get("WorkingDirectory", ""),
         environment=props.get("Environment", ""),
         environment_files=props.get("EnvironmentFiles", ""),

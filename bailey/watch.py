@@ -177,7 +177,7 @@ class Watcher:
             self.emit({"event": "unit", "unit": name, "user": new.user,
                        "active_state": new.active_state, "sub_state": new.sub_state,
                        "unit_file_state": new.unit_file_state, "n_restarts": new.n_restarts,
-                       "main_pid": new.main_pid})
+                       "main_pid": new.main_pid, "memory_current": new.memory_current})
             was_running = old is not None and old.running
             if new.running != was_running or (old and old.main_pid != new.main_pid):
                 if new.running:

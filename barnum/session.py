@@ -165,10 +165,20 @@ class _Link(threading.Thread):
 
     def request(self, op: str, timeout: float, **args: Any) -> dict[str, Any]:
         """Send one request and wait for its response; raises RuntimeError (one line)."""
+        return self.request_kept(op, timeout, **args)[1]
+
+    def request_kept(self, op: str, timeout: float, **args: Any,
+                     ) -> tuple[tuple[Any, int], dict[str, Any]]:
+        """As request, also giving (connection, id): what a later ``cancel`` names, and
+        on which connection the request lives (a reconnect ends it)."""
         chan = self.chan
         if chan is None or self.copy().state not in ("up", "stale"):
             raise RuntimeError(self.copy().error or f"not connected ({self.copy().state})")
         rid = next(self.ids)
+        return (chan, rid), self._request(chan, rid, op, timeout, args)
+
+    def _request(self, chan: Any, rid: int, op: str, timeout: float,
+                 args: dict[str, Any]) -> dict[str, Any]:
         p = _Pending()
         self.pending[rid] = p
         try:
@@ -568,6 +578,12 @@ class FleetSession:
         result = self.links[host].request("logs", self.options.timeout, unit=unit, n=n)
         return _clean_event(result)["lines"]
 
+    def output(self, host: str, unit: str, watcher: str, stream: str, n: int = 200) -> dict:
+        """A watcher's stdout/stderr file tail (bailey's ``output`` op), strings cleaned."""
+        result = self.links[host].request("output", self.options.timeout, unit=unit,
+                                          watcher=watcher, stream=stream, n=n)
+        return _clean_event(result)
+
     def units(self, targets: list[str] | None = None) -> list[tuple[str, str, str]]:
         """(host, user, unit) of every targeted instance the session knows."""
         chosen = self.resolve(targets)
@@ -578,6 +594,23 @@ class FleetSession:
                 if not chosen[h] or i.user in chosen[h]:
                     out.append((h, i.user or "?", i.unit))
         return out
+
+    def follow_unit(self, host: str, unit: str, n: int = 0) -> tuple[Any, int]:
+        """Start bailey following one unit's journal (``log`` events); what cancel_on takes."""
+        key, _ = self.links[host].request_kept("logs", self.options.timeout, unit=unit, n=n,
+                                               follow=True)
+        return key
+
+    def cancel_on(self, host: str, key: tuple[Any, int]) -> bool:
+        """Cancel a kept request if its connection still stands (else it died with it)."""
+        link = self.links[host]
+        if link.chan is not key[0]:
+            return False
+        return bool(link.request("cancel", self.options.timeout, sub=key[1]).get("cancelled"))
+
+    def connection_of(self, host: str) -> Any:
+        """The host's current connection (a new one after each reconnect), or None."""
+        return self.links[host].chan
 
     def follow(self, targets: list[str] | None = None, n: int = 10) -> Subscription:
         """Log events of the targets' units, after their last ``n`` lines (as events too)."""

@@ -140,6 +140,9 @@ def apply_event(report: Report | None, event: dict[str, Any], host: str) -> Repo
             for key in ("n_restarts", "main_pid"):
                 if isinstance(event.get(key), int):
                     setattr(inst, key, event[key])
+            mem = event.get("memory_current", inst.memory_current)
+            if mem is None or (isinstance(mem, int) and not isinstance(mem, bool) and mem >= 0):
+                inst.memory_current = mem
             if inst.active_state not in ("active", "reloading", "failed"):
                 inst.state, inst.watchers, inst.error = INACTIVE, None, None
             return new

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -520,6 +521,46 @@ async def logs_page(request: Request) -> Response:
     return HTMLResponse(render.logs_page(host, unit, lines, ctx, around, err))
 
 
+def _output_query(web: Web, q: Any) -> tuple[tuple[str, str, str, str], str | None]:
+    args = (q.get("host", ""), q.get("unit", ""), q.get("watcher", ""), q.get("stream", ""))
+    err = _unit_of(web, args[0], args[1])
+    if err is None and args[3] not in ("stdout", "stderr"):
+        err = "stream must be stdout or stderr"
+    return args, err
+
+
+async def output_page(request: Request) -> Response:
+    who = _reader(request)
+    if who is None or who[1] is None:
+        return RedirectResponse("/login", status_code=303)
+    web = _web(request)
+    ctx = render.PageContext(who[0], who[1].csrf, {})
+    (host, unit, watcher, stream), err = _output_query(web, request.query_params)
+    if err:
+        return HTMLResponse(render.message_page("no such output", err), status_code=404)
+    result = None
+    try:
+        result = await run_in_threadpool(web.session.output, host, unit, watcher, stream)
+    except Exception as e:
+        err = clean(str(e))
+    return HTMLResponse(render.output_page(host, unit, watcher, stream, result, ctx, err))
+
+
+async def api_output(request: Request) -> Response:
+    if _reader(request) is None:
+        return _refuse(401, "not signed in (cookie or bearer token)", True)
+    web = _web(request)
+    (host, unit, watcher, stream), err = _output_query(web, request.query_params)
+    if err:
+        return JSONResponse({"ok": False, "error": err}, status_code=404)
+    try:
+        n = max(0, min(10000, int(request.query_params.get("n", "200"))))
+        result = await run_in_threadpool(web.session.output, host, unit, watcher, stream, n)
+    except Exception as e:
+        return JSONResponse({"ok": False, "error": clean(str(e))}, status_code=502)
+    return JSONResponse({"ok": True, "host": host, **result})
+
+
 async def api_logs(request: Request) -> Response:
     if _reader(request) is None:
         return _refuse(401, "not signed in (cookie or bearer token)", True)
@@ -567,6 +608,8 @@ async def api_logs_stream(request: Request) -> Response:
                 await asyncio.sleep(0.2)
         finally:
             sub.close()
+            # the last page out cancels the host's journalctl -f (off the event loop)
+            threading.Thread(target=web.hub.unfollow, args=(host, unit), daemon=True).start()
 
     return StreamingResponse(gen(), media_type="text/event-stream")
 
@@ -580,6 +623,8 @@ def build_app(web: Web) -> Any:
         Route("/act", form_act, methods=["POST"]),
         Route("/refresh", api_refresh, methods=["POST"]),
         Route("/logs", logs_page),
+        Route("/output", output_page),
+        Route("/api/output", api_output),
         Route("/metrics", metrics_route),
         Route("/api/fleet", api_fleet),
         Route("/api/events", api_events),

@@ -34,7 +34,9 @@ class Hub:
         self._due: dict[str, float] = {}
         self._sub = None
         self._threads: list[threading.Thread] = []
-        self._follows: set[tuple[str, str]] = set()
+        # (host, unit) -> [pages following it, bailey's (connection, request id) or None]
+        self._follows: dict[tuple[str, str], list[Any]] = {}
+        self._follow_lock = threading.Lock()  # one (re)start or cancel at a time
         self._waiters: set[tuple[Any, Any]] = set()  # (event loop, asyncio.Event)
 
     def start(self) -> Hub:
@@ -96,6 +98,9 @@ class Hub:
             elif ev.kind in ("resync", "instance", "unit"):
                 with self.lock:
                     self._due.setdefault(ev.host, time.time() + STATS_SOON)
+            elif ev.kind == "host" and ev.data.get("state") == "up":
+                threading.Thread(target=self._refollow, args=(ev.host,), daemon=True,
+                                 name="hub-refollow").start()
             self.bump(ev.host)
 
     def _real_name(self, host: str, data: dict) -> dict:
@@ -140,18 +145,50 @@ class Hub:
     # -- logs -----------------------------------------------------------------------------
 
     def follow(self, host: str, unit: str) -> None:
-        """One ``journalctl -f`` per (host, unit) for all pages (kept while serving)."""
-        with self.lock:
-            if (host, unit) in self._follows:
+        """One ``journalctl -f`` per (host, unit) for all the pages that show it."""
+        with self._follow_lock:
+            entry = self._follows.setdefault((host, unit), [0, None])
+            entry[0] += 1
+            try:
+                self._ensure(host, unit, entry)
+            except Exception:
+                entry[0] -= 1
+                if entry[0] <= 0:
+                    del self._follows[(host, unit)]
+                raise
+
+    def unfollow(self, host: str, unit: str) -> None:
+        """A page stopped showing it; the last one out cancels bailey's follow."""
+        with self._follow_lock:
+            entry = self._follows.get((host, unit))
+            if entry is None:
                 return
-            self._follows.add((host, unit))
-        try:
-            self.session.links[host].request("logs", self.session.options.timeout, unit=unit,
-                                             n=0, follow=True)
-        except Exception:
-            with self.lock:
-                self._follows.discard((host, unit))
-            raise
+            entry[0] -= 1
+            if entry[0] > 0:
+                return
+            del self._follows[(host, unit)]
+            if entry[1] is not None:
+                with contextlib.suppress(Exception):  # a lost connection cancelled it already
+                    self.session.cancel_on(host, entry[1])
+
+    def following(self) -> dict[tuple[str, str], int]:
+        with self._follow_lock:
+            return {k: v[0] for k, v in self._follows.items()}
+
+    def _ensure(self, host: str, unit: str, entry: list[Any]) -> None:
+        """Start bailey's follow unless one lives on the host's current connection."""
+        if entry[1] is not None and entry[1][0] is self.session.connection_of(host):
+            return
+        entry[1] = None
+        entry[1] = self.session.follow_unit(host, unit, 0)
+
+    def _refollow(self, host: str) -> None:
+        """After a reconnect, bailey is a new process: follow again what pages still show."""
+        with self._follow_lock:
+            for (h, unit), entry in list(self._follows.items()):
+                if h == host and entry[0] > 0:
+                    with contextlib.suppress(Exception):  # the next "up" tries again
+                        self._ensure(h, unit, entry)
 
 
 def _figures(host: str, value: Any) -> dict:

@@ -17,6 +17,8 @@ _HELP = {
     "barnum_unit_active": ("gauge", "1 if the circus unit's ActiveState is active"),
     "barnum_unit_failed": ("gauge", "1 if the circus unit is failed or circusd not answering"),
     "barnum_unit_restarts": ("gauge", "systemd's NRestarts of the circus unit"),
+    "barnum_unit_memory_bytes": ("gauge", "systemd's MemoryCurrent of the circus unit "
+                                 "(absent when not accounted)"),
     "barnum_watcher_active": ("gauge", "1 if circus says the watcher is active"),
     "barnum_watcher_processes": ("gauge", "processes circusd runs for the watcher"),
     "barnum_watcher_processes_wanted": ("gauge", "the watcher's numprocesses"),
@@ -42,7 +44,9 @@ def render(view: FleetView) -> str:
 
     def add(name: str, value: float | int | None, **labels: object) -> None:
         if value is not None:
-            samples[name].append(f"{name}{_labels(**labels)} {float(value):g}")
+            # ints whole (":g" keeps 6 digits: bytes would be rounded), floats as repr
+            text = str(int(value)) if isinstance(value, int) else repr(float(value))
+            samples[name].append(f"{name}{_labels(**labels)} {text}")
 
     for h in view.hosts:
         add("barnum_host_up", 0 if h.down else 1, host=h.host, state=h.state)
@@ -53,6 +57,7 @@ def render(view: FleetView) -> str:
                 state=i.active_state)
             add("barnum_unit_failed", int(i.state in ("unit-failed", "error")), **lab)
             add("barnum_unit_restarts", i.n_restarts, **lab)
+            add("barnum_unit_memory_bytes", i.memory_current, **lab)
             for w in i.watchers:
                 wl = {"host": h.host, "user": i.user, "watcher": w.name}
                 add("barnum_watcher_active", int(w.status == "active"), **wl, status=w.status)

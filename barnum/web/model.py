@@ -37,6 +37,7 @@ class WatcherRow:
     cpu_series: list[float] = field(default_factory=list)
     mem_series: list[float] = field(default_factory=list)
     timeline: list[Moment] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)  # "stdout"/"stderr" circus writes to files
 
     @property
     def problem(self) -> bool:
@@ -56,6 +57,7 @@ class InstanceRow:
     error: str | None
     watchers: list[WatcherRow] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    memory_current: int | None = None  # systemd's MemoryCurrent (bytes); None: not accounted
 
     @property
     def problem(self) -> bool:
@@ -137,6 +139,17 @@ def stats_index(stats: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, A
     return out
 
 
+def unit_memory(stats: dict[str, Any]) -> dict[tuple[str, str], int | None]:
+    """(host, user) -> the unit's MemoryCurrent from the newest stats (fresher than a report)."""
+    out: dict[tuple[str, str], int | None] = {}
+    for host, result in stats.items():
+        for inst in (result.get("instances", []) or []) if isinstance(result, dict) else []:
+            mem = inst.get("memory_current", "absent")
+            if mem is None or (isinstance(mem, int) and not isinstance(mem, bool)):
+                out[(host, inst.get("user") or "?")] = mem
+    return out
+
+
 def instance_flags(active_state: str, state: str, error: str | None) -> list[str]:
     """Where systemd and circus disagree about an instance."""
     if active_state == "active" and state == "error":
@@ -163,6 +176,7 @@ def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, 
           now: float) -> FleetView:
     """The whole view: filtered, problems first, natural order otherwise."""
     idx = stats_index(stats)
+    unit_mem = unit_memory(stats)
     counters = Counters()
     hosts: list[HostView] = []
     for host, st in host_states.items():
@@ -182,7 +196,8 @@ def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, 
                 continue
             row = InstanceRow(host, user, inst.unit, inst.unit_file_state, inst.active_state,
                               inst.sub_state, inst.n_restarts, inst.state, inst.error,
-                              flags=instance_flags(inst.active_state, inst.state, inst.error))
+                              flags=instance_flags(inst.active_state, inst.state, inst.error),
+                              memory_current=unit_mem.get((host, user), inst.memory_current))
             for name, status in (inst.watchers or {}).items():
                 if not flt.wants_watcher(name):
                     continue
@@ -194,7 +209,9 @@ def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, 
                                history.flapping(key, now), history.flapped_recently(key, now),
                                watcher_flags(status, s.get("running"), s.get("wanted")),
                                [c for _, c, _ in series], [m for _, _, m in series],
-                               history.moments(key)[-10:])
+                               history.moments(key)[-10:],
+                               [s for s in ("stdout", "stderr")
+                                if f"{s}:{name}" in inst.stream_files])
                 row.watchers.append(w)
             row.watchers.sort(key=lambda w: (not w.problem, natural_key(w.name)))
             _count(counters, row)

@@ -131,6 +131,9 @@ def watcher_row(w: WatcherRow, ctx: PageContext) -> str:
         items = "".join(_moment(m, w.host, w.unit) for m in reversed(w.timeline))
         timeline = f'<details class="timeline"><summary>timeline</summary><ul>{items}</ul>' \
                    "</details>"
+    outputs = "".join(
+        f' <a class="output {s}" href="{e(output_href(w.host, w.unit, w.name, s))}">{s}</a>'
+        for s in w.outputs)
     notes = "".join(f'<span class="flag">\u26a0 {e(f)}</span>' for f in w.flags)
     cls = "w" + (" problem" if w.problem else "") + (f" st-{e(w.status)}")
     trend = sparkline(w.cpu_series, f"cpu of {w.name}") + sparkline(w.mem_series,
@@ -139,7 +142,7 @@ def watcher_row(w: WatcherRow, ctx: PageContext) -> str:
         f'<tr class="{cls}" data-host="{e(w.host)}" data-user="{e(w.user)}" '
         f'data-watcher="{e(w.name)}">'
         '<td></td><td></td><td></td>'
-        f'<td class="wname"><span class="name">{e(w.name)}</span>{timeline}</td>'
+        f'<td class="wname"><span class="name">{e(w.name)}</span>{outputs}{timeline}</td>'
         f'<td class="status">{status}</td><td class="num procs">{e(procs)}</td>'
         f'<td class="num">{"" if w.cpu is None else f"{w.cpu:.1f}"}</td>'
         f'<td class="num">{"" if w.mem is None else f"{w.mem:.2f}"}</td>'
@@ -147,9 +150,19 @@ def watcher_row(w: WatcherRow, ctx: PageContext) -> str:
         f'<td class="actions">{action_form(ctx, "watcher", w.host, w.user, w.name)}</td></tr>')
 
 
+def size_text(n: int | None) -> str:
+    """Bytes for a person; "n/a" when systemd does not account the unit's memory."""
+    if n is None:
+        return "n/a"
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
 def instance_row(i: InstanceRow, ctx: PageContext) -> str:
     systemd = (f'{e(i.unit_file_state)} \u00b7 {e(i.active_state)} ({e(i.sub_state)}) '
-               f'\u00b7 restarts {i.n_restarts}')
+               f'\u00b7 restarts {i.n_restarts} \u00b7 mem {e(size_text(i.memory_current))}')
     notes = "".join(f'<span class="flag">\u26a0 {e(f)}</span>' for f in i.flags)
     if i.error and not i.flags:
         notes += f'<span class="flag">{e(i.state)}: {e(i.error)}</span>'
@@ -320,6 +333,28 @@ def logs_page(host: str, unit: str, lines: list[dict], ctx: PageContext,
     body = (f'<header><h1>journal: {e(what)}</h1><a href="/?{e(ctx.qs)}">back to the fleet</a>'
             f"</header>{note}{err}"
             f'<pre id="log" data-host="{e(host)}" data-unit="{e(unit)}"{follow}>{rows}</pre>')
+    return layout(f"barnum: {what}", body, ctx.csrf)
+
+
+def output_href(host: str, unit: str, watcher: str, stream: str) -> str:
+    return "/output?" + urlencode({"host": host, "unit": unit, "watcher": watcher,
+                                   "stream": stream})
+
+
+def output_page(host: str, unit: str, watcher: str, stream: str, result: dict | None,
+                ctx: PageContext, error: str | None = None) -> str:
+    """A watcher's stdout/stderr file, last lines (cleaned by the session, escaped here)."""
+    what = f"{watcher} {stream} ({unit} on {host})"
+    err = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
+    info = ""
+    rows = ""
+    if result:
+        more = " (older lines left out)" if result.get("truncated") else ""
+        info = f'<p class="path">file <code>{e(result.get("path", ""))}</code>{e(more)}</p>'
+        rows = "".join(f'<span class="ln">{e(ln)}\n</span>' for ln in result.get("lines", [])
+                       if isinstance(ln, str))
+    body = (f'<header><h1>{e(what)}</h1><a href="/?{e(ctx.qs)}">back to the fleet</a>'
+            f'</header>{err}{info}<pre id="output">{rows}</pre>')
     return layout(f"barnum: {what}", body, ctx.csrf)
 
 

@@ -352,3 +352,149 @@ def test_unit_journal_is_followed_live(fleet, page):
         shot(page, "journal-followed")
     finally:
         circusctl(fleet, host, _endpoint(fleet, user), "start", "sleeper")
+
+
+def test_unit_memory_shown_as_systemd_says(fleet, page, served):
+    """The systemd column and /metrics carry MemoryCurrent; it moves, so within 10 %."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    host = "host1"
+    units = truth_units(fleet, host)
+    raw = fleet.exec(host, ["systemctl", "show", "-p", "Id,MemoryCurrent", *sorted(units)])
+    truth = {}
+    for block in raw.stdout.strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        truth[props["Id"]] = props["MemoryCurrent"]
+    req = urllib.request.Request(served["base"] + "/metrics", headers={
+        "Authorization": f"Bearer {served['web'].tokens.operator}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        fams = {f.name: f for f in text_string_to_metric_families(r.read().decode())}
+    metric = {s.labels["unit"]: s.value for s in fams["barnum_unit_memory_bytes"].samples
+              if s.labels["host"] == host}
+    for unit, value in truth.items():
+        cell = page.locator(f'#host-{host} tr.inst:has(.unit:text-is("{unit}")) .systemd')
+        text = cell.text_content()
+        if value == "[not set]":
+            assert text.endswith("mem n/a") and unit not in metric, (unit, text)
+            continue
+        n, scale = re.search(r"mem ([\d.]+) (KiB|MiB|GiB)$", text).groups()
+        shown = float(n) * {"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[scale]
+        assert abs(shown - int(value)) <= 0.1 * int(value), (unit, text, value)
+        assert abs(metric[unit] - int(value)) <= 0.1 * int(value), (unit, metric, value)
+    assert any(v != "[not set]" for v in truth.values())  # the fleet accounts memory
+
+
+CHATTER = """#!/bin/sh
+i=0
+while :; do
+  i=$((i+1))
+  printf 'line %d <b>&amp; \\033[31mred\\n' "$i"
+  sleep 0.1
+done
+"""
+
+
+@pytest.fixture
+def chatter(fleet):
+    """user1@host1 gains, at run time, a watcher whose stdout circus writes to a file
+    named relative to circusd's working directory (the unit's WorkingDirectory=)."""
+    host, user = "host1", "user1"
+    home = fleet.homes / user
+    ini = home / "circus" / host / "circus.ini"
+    script = home / "chatter.sh"
+    out = home / "chatter-web.out"
+    st, text = ini.stat(), ini.read_text()
+    script.write_text(CHATTER)
+    os.chown(script, fleet.uid(user), fleet.uid(user))
+    ini.write_text(text + "\n[watcher:chatter]\ncmd = /bin/sh " + str(script) + "\n"
+                   "numprocesses = 1\nstdout_stream.class = FileStream\n"
+                   "stdout_stream.filename = chatter-web.out\n")
+    try:
+        p = circusctl(fleet, host, _endpoint(fleet, user), "reloadconfig")
+        assert p.returncode == 0, p.stderr
+        yield host, user, out
+    finally:
+        ini.write_text(text)
+        os.utime(ini, ns=(st.st_atime_ns, st.st_mtime_ns))
+        circusctl(fleet, host, _endpoint(fleet, user), "reloadconfig")
+        script.unlink(missing_ok=True)
+        out.unlink(missing_ok=True)
+
+
+def test_watcher_stdout_file_shows_its_last_lines(fleet, page, chatter):
+    from playwright.sync_api import expect
+
+    from barnum.sanitize import clean
+
+    host, user, out = chatter
+    link = row(page, host, user, "chatter").locator("a.output.stdout")
+    expect(link).to_have_count(1, timeout=15000)  # arrives live: no reload
+    assert row(page, host, user, "chatter").locator("a.output.stderr").count() == 0
+    _until(lambda: out.exists() and out.read_text().count("\n") >= 5, 10)
+    link.click()
+    page.wait_for_selector("pre#output")
+    shown = [t.rstrip("\n") for t in page.locator("pre#output .ln").all_text_contents()]
+    # circusd opened it where bailey says: relative to the unit's WorkingDirectory=
+    assert page.locator("p.path code").text_content() == str(out)
+    truth = [clean(x) for x in fleet.exec(host, ["cat", str(out)]).stdout.splitlines()]
+    assert 5 <= len(shown) <= 200
+    start = truth.index(shown[0])
+    assert truth[start:start + len(shown)] == shown  # a run of the file's real lines...
+    assert len(truth) < 200 or len(shown) == 200  # ...the last ones of it when it was read
+    assert shown[0].startswith("line ") and "<b>&amp; \\e[31mred" in shown[0]
+    assert page.locator("pre#output b").count() == 0  # shown as text, not markup
+    shot(page, "watcher-stdout")
+
+
+def _followers(fleet, host, unit) -> list[str]:
+    """pids of bailey's ``journalctl ... -u UNIT ... -f`` on the host (ps, inside it)."""
+    ps = fleet.exec(host, ["ps", "-eo", "pid=,args="]).stdout.splitlines()
+    return [ln.split()[0] for ln in ps
+            if "journalctl" in ln and f"-u {unit}" in ln and ln.rstrip().endswith(" -f")]
+
+
+def _bailey_serve_pids(fleet, host) -> list[str]:
+    ps = fleet.exec(host, ["ps", "-eo", "pid=,args="]).stdout.splitlines()
+    return [ln.split()[0] for ln in ps if "bailey" in ln and "--serve" in ln
+            and "sh -c" not in ln]
+
+
+def test_journal_follow_survives_a_reconnect_and_ends_with_the_last_page(fleet, browser,
+                                                                         served):
+    from playwright.sync_api import expect
+
+    host, user = "host1", "user2"
+    unit = f"circus_{user}_{host}.service"
+    hub, session = served["web"].hub, served["session"]
+    assert _until(lambda: not _followers(fleet, host, unit), 10), \
+        "an earlier page's follow was not cancelled when it closed"
+    ctx = browser.new_context()
+    pg = ctx.new_page()
+    pg.goto(served["url"])
+    pg.goto(served["base"] + "/logs?" + f"host={host}&unit={unit}")
+    pg.wait_for_selector("pre#log")
+    assert _until(lambda: hub.following().get((host, unit)) == 1, 10)
+    assert _until(lambda: len(_followers(fleet, host, unit)) == 1, 10)
+    old, (old_follower,) = session.connection_of(host), _followers(fleet, host, unit)
+    pids = _bailey_serve_pids(fleet, host)
+    assert pids
+    fleet.exec(host, ["kill", "-TERM", *pids])  # bailey --serve ends: the session reconnects
+    assert _until(lambda: session.connection_of(host) not in (None, old)
+                  and session.host_states()[host].state == "up", 40, 0.2)
+    assert _until(lambda: [p for p in _followers(fleet, host, unit) if p != old_follower]
+                  and old_follower not in _followers(fleet, host, unit), 15), \
+        "the follow was not re-established on the new bailey"
+    assert len(_followers(fleet, host, unit)) == 1
+    stopped = pg.locator("pre#log .ln", has_text="sleeper stopped")
+    before = stopped.count()
+    try:
+        circusctl(fleet, host, _endpoint(fleet, user), "stop", "sleeper")
+        expect(stopped).to_have_count(before + 1, timeout=10000)  # same page, no reload
+    finally:
+        circusctl(fleet, host, _endpoint(fleet, user), "start", "sleeper")
+    ctx.close()  # the last page watching it
+    assert _until(lambda: (host, unit) not in hub.following(), 10)
+    assert _until(lambda: not _followers(fleet, host, unit), 10), \
+        "journalctl -f still runs on the host with no page watching"

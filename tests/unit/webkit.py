@@ -86,6 +86,21 @@ class RecordedSession:
         return [(h, i.user, i.unit) for h in self.resolve(targets)
                 for i in (self.states[h].report.instances if self.states[h].report else [])]
 
+    def output(self, host, unit, watcher, stream, n=200):
+        """As bailey's ``output`` op answers (through the session's cleaning)."""
+        from barnum.sanitize import clean
+
+        self.calls.append(("output", host, unit, watcher, stream, n))
+        inst = next(i for i in self.states[host].report.instances if i.unit == unit)
+        path = inst.stream_files.get(f"{stream}:{watcher}")
+        if path is None:
+            raise RuntimeError(f"circus.ini writes {watcher!r}'s {stream} to no file")
+        lines = [clean(x) for x in self.output_lines]
+        return {"unit": unit, "watcher": watcher, "stream": stream, "path": path,
+                "lines": lines[-n:], "truncated": False}
+
+    output_lines = ("started", "<script>alert(1)</script> & \x1b[31mred")
+
     def logs(self, unit, host, n=50):
         return [{"t": time.time(), "priority": 6, "pid": 1, "message": f"{unit} line"}]
 
