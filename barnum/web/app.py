@@ -142,6 +142,17 @@ def _same_origin_read(request: Request) -> bool:
     return site in (None, "same-origin", "none")
 
 
+def _stream_reader(request: Request) -> tuple[str, Session] | Response:
+    """(role, session) for an event stream, or the refusal: streams need the
+    cookie's session (not a bearer token) and a same-origin handshake."""
+    who = _reader(request)
+    if who is None or who[1] is None:
+        return _refuse(401, "not signed in", True)
+    if not _same_origin_read(request):
+        return _refuse(403, "cross-origin event stream refused", True)
+    return who[0], who[1]
+
+
 def _refuse(status: int, text: str, as_json: bool) -> Response:
     if as_json:
         return JSONResponse({"ok": False, "error": text}, status_code=status)
@@ -403,11 +414,9 @@ def _sse(event: str, data: Any) -> str:
 
 
 async def api_events(request: Request) -> Response:
-    who = _reader(request)
-    if who is None or who[1] is None:
-        return _refuse(401, "not signed in", True)
-    if not _same_origin_read(request):
-        return _refuse(403, "cross-origin event stream refused", True)
+    who = _stream_reader(request)
+    if isinstance(who, Response):
+        return who
     web = _web(request)
     query = query_of(request.query_params)
     flt, err = filter_of(web, query)
@@ -578,11 +587,9 @@ async def api_logs(request: Request) -> Response:
 
 
 async def api_logs_stream(request: Request) -> Response:
-    who = _reader(request)
-    if who is None or who[1] is None:
-        return _refuse(401, "not signed in", True)
-    if not _same_origin_read(request):
-        return _refuse(403, "cross-origin event stream refused", True)
+    who = _stream_reader(request)
+    if isinstance(who, Response):
+        return who
     web = _web(request)
     host, unit = request.query_params.get("host", ""), request.query_params.get("unit", "")
     err = _unit_of(web, host, unit)
