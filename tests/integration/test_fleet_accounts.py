@@ -69,6 +69,8 @@ SCRIPT = textwrap.dedent("""
         out["barnum_stderr"] = barnum.stderr
     finally:
         fleet.down()
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)  # the bind mounts die with this namespace
     print(json.dumps(out))
 """)
 
