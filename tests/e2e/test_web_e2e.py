@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_barnum_e2e import circusctl, running, truth_units
+from tests.waiting import until as _until
 
 pytestmark = pytest.mark.fleet
 
@@ -108,16 +109,6 @@ def row(pg, host, user, watcher):
 
 def shot(pg, name):
     pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def _until(cond, within, every=0.1):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(every)
-    return cond()
 
 
 def test_page_shows_the_truth_on_the_hosts(fleet, page):

@@ -17,6 +17,7 @@ from barnum.config import load_config
 from barnum.fleet import Options
 from barnum.session import FleetSession
 from tests.e2e.test_barnum_e2e import HARD_LIMIT, barnum_cmd, circusctl, run_barnum
+from tests.waiting import until as _until
 
 pytestmark = pytest.mark.fleet
 
@@ -44,16 +45,6 @@ def run_command(fleet, name: str, *args: str) -> subprocess.CompletedProcess:
 
 def _endpoint(fleet, user=USER):
     return f"tcp://127.0.0.1:{fleet.port(user)}"
-
-
-def _until(cond, within: float = 10.0, every: float = 0.1):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(every)
-    return cond()
 
 
 def _watchers(session, host=HOST, unit=UNIT):

@@ -4,14 +4,13 @@ check() must turn red by the pushed event alone, then green again."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from barnum.config import load_config
 from barnum.fleet import Options
 from barnum.session import FleetSession
 from tests.e2e.test_barnum_e2e import circusctl
+from tests.waiting import until
 
 pytestmark = pytest.mark.fleet
 
@@ -28,16 +27,6 @@ def session(fleet, tmp_path):
     s.close()
 
 
-def until(cond, within=10.0):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 def test_groups_within_the_session(session):
     assert session.hosts == ["host1", "host2"]
     assert session.groups() == {"itg": {"host1": [], "host2": []},
@@ -47,15 +36,16 @@ def test_groups_within_the_session(session):
 
 
 def test_check_follows_the_pushed_state(fleet, session):
-    until(lambda: session.check().exit_code == 0)
+    assert until(lambda: session.check().exit_code == 0)
     ep = f"tcp://127.0.0.1:{fleet.port('user1')}"
     assert circusctl(fleet, "host2", ep, "stop", "ticker").returncode == 0
     try:
         c = until(lambda: (lambda c: c if c.exit_code == 1 else None)(session.check()))
+        assert c, "check never turned red"
         assert [(f.kind, f.host, f.watcher) for f in c.problems] == [
             ("watcher-stopped", "host2", "ticker")]
         cell = next(x for x in c.cells if (x.host, x.user) == ("host2", "user1"))
         assert cell.watchers == {"sleeper": "ok", "ticker": "stopped"}
     finally:
         circusctl(fleet, "host2", ep, "start", "ticker")
-    until(lambda: session.check().exit_code == 0)
+    assert until(lambda: session.check().exit_code == 0)
