@@ -38,6 +38,9 @@ come back, increase your timeout option value
 """
 
 NATIVE_COMMANDS = ("status", "list")
+# What one instance may print (native or circusctl): circus's answers are a few KiB,
+# and a bigger one must cost that instance, not push the host's report over barnum's cap.
+MAX_OUTPUT = 256 * 1024
 
 
 @dataclass
@@ -96,6 +99,21 @@ def native_message(args: list[str]) -> dict[str, Any] | None:
     return {"command": args[0], "properties": {}}
 
 
+def check_reply(args: list[str], reply: dict[str, Any]) -> str | None:
+    """Why ``reply`` is not a shape circusctl's console_msg could print; None when it is."""
+    st, pids, names = reply.get("statuses"), reply.get("pids"), reply.get("watchers")
+    if args[0] == "status" and "statuses" in reply and not (
+            isinstance(st, dict) and all(isinstance(v, str) for v in st.values())):
+        return "'statuses' is not an object of strings"
+    if args[0] == "list" and "pids" in reply and not (isinstance(pids, list) and all(
+            isinstance(p, int) and not isinstance(p, bool) for p in pids)):
+        return "'pids' is not a list of numbers"
+    if args[0] == "list" and "pids" not in reply and "watchers" in reply and not (
+            isinstance(names, list) and all(isinstance(w, str) for w in names)):
+        return "'watchers' is not a list of strings"
+    return None
+
+
 def render_reply(args: list[str], reply: dict[str, Any]) -> tuple[int, str, str]:
     """``(exit, stdout, stderr)`` exactly as ``circusctl <args>`` prints ``reply``."""
     retcode = 3 if reply.get("status") == "error" else 0
@@ -137,7 +155,14 @@ def run_native(endpoint: str, args: list[str], timeout: int) -> Outcome:
         )
     except zmtp.ZmtpError as e:
         return Outcome(1, "", f"{e}\n", "native", str(e), seconds=time.monotonic() - start)
-    code, out, err = render_reply(args, reply)
+    bad = check_reply(args, reply)
+    if bad is None:
+        code, out, err = render_reply(args, reply)
+        if len(out) + len(err) > MAX_OUTPUT:
+            bad = f"its answer prints over {MAX_OUTPUT // 1024} KiB"
+    if bad is not None:
+        why = f"circusd's reply is malformed: {bad}"
+        return Outcome(1, "", "", "native", why, seconds=time.monotonic() - start)
     error = None
     if code:
         error = f"circusd replied error: {reply.get('reason') or 'no reason given'}"
@@ -154,17 +179,56 @@ def _summary(stderr: str) -> str:
     return lines[0]
 
 
+def _text(raw: bytes) -> str:
+    """As ``subprocess.run(text=True, errors="replace")`` decodes: universal newlines."""
+    return raw.decode(errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _Overflow(Exception):
+    """circusctl printed more than MAX_OUTPUT bytes."""
+
+
+def _communicate(proc, limit: float) -> tuple[bytes, bytes]:
+    """stdout and stderr of ``proc`` until EOF, at most MAX_OUTPUT bytes in all.
+
+    Raises subprocess.TimeoutExpired after ``limit`` seconds and _Overflow
+    beyond the cap (the caller kills the process): a circusd answering
+    gigabytes costs circusctl's memory, never bailey's.
+    """
+    import selectors
+    import subprocess
+
+    deadline = time.monotonic() + limit
+    bufs = {proc.stdout: bytearray(), proc.stderr: bytearray()}
+    with selectors.DefaultSelector() as sel:
+        for f in bufs:
+            sel.register(f, selectors.EVENT_READ)
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(proc.args, limit, bytes(bufs[proc.stdout]),
+                                                bytes(bufs[proc.stderr]))
+            for key, _ in sel.select(left):
+                data = os.read(key.fd, 65536)
+                if not data:
+                    sel.unregister(key.fileobj)
+                    continue
+                bufs[key.fileobj] += data
+                if sum(map(len, bufs.values())) > MAX_OUTPUT:
+                    raise _Overflow
+    proc.wait(max(0.1, deadline - time.monotonic()))
+    return bytes(bufs[proc.stdout]), bytes(bufs[proc.stderr])
+
+
 def run_subprocess(argv: list[str], timeout: int) -> Outcome:
-    """Run circusctl (an argument list, never a shell), keeping its outputs."""
+    """Run circusctl (an argument list, never a shell), keeping its outputs (bounded)."""
     import subprocess  # only here: status and list are answered natively
 
     start = time.monotonic()
     limit = timeout + SUBPROCESS_GRACE
     try:
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, errors="replace",
-            timeout=limit, stdin=subprocess.DEVNULL,
-        )
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
     except FileNotFoundError:
         where = "" if os.sep in argv[0] else " on PATH"
         return Outcome(
@@ -173,22 +237,32 @@ def run_subprocess(argv: list[str], timeout: int) -> Outcome:
         )
     except PermissionError:
         return Outcome(126, "", "", "circusctl", f"circusctl not executable: {argv[0]}")
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout
-        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr
-        return Outcome(
-            -9, out or "", err or "", "circusctl",
-            f"circusctl still running after {limit}s; killed",
-            seconds=time.monotonic() - start,
-        )
     except OSError as e:
         return Outcome(126, "", "", "circusctl", f"cannot run {argv[0]}: {e.strerror or e}")
+    with proc:
+        try:
+            raw_out, raw_err = _communicate(proc, limit)
+        except subprocess.TimeoutExpired as e:
+            proc.kill()
+            return Outcome(
+                -9, _text(e.stdout or b""), _text(e.stderr or b""), "circusctl",
+                f"circusctl still running after {limit}s; killed",
+                seconds=time.monotonic() - start,
+            )
+        except _Overflow:
+            proc.kill()
+            return Outcome(
+                -9, "", "", "circusctl",
+                f"circusctl printed over {MAX_OUTPUT // 1024} KiB (circusd's answer is too "
+                "large); killed", seconds=time.monotonic() - start,
+            )
+    stdout, stderr = _text(raw_out), _text(raw_err)
     error = None
     if proc.returncode != 0:
-        why = _summary(proc.stderr) or _summary(proc.stdout) or "no output"
+        why = _summary(stderr) or _summary(stdout) or "no output"
         error = f"circusctl exited {proc.returncode}: {why}"
     return Outcome(
-        proc.returncode, proc.stdout, proc.stderr, "circusctl", error,
+        proc.returncode, stdout, stderr, "circusctl", error,
         seconds=time.monotonic() - start,
     )
 

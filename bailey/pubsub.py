@@ -52,7 +52,7 @@ def parse_message(parts: list[bytes]) -> Event | None:
         return None
     try:
         data = json.loads(parts[1])
-    except ValueError:
+    except (ValueError, RecursionError):
         data = {"raw": parts[1].decode("utf-8", "replace")}
     if not isinstance(data, dict):
         data = {"value": data}
@@ -66,6 +66,7 @@ class Subscriber:
         self.endpoint = endpoint
         self._sock: socket.socket | None = None
         self._closed = False
+        self.error: str | None = None  # why events() ended, when the peer broke the protocol
 
     def connect(self, timeout: float) -> None:
         """Connect and subscribe to every ``watcher.`` topic; raises zmtp.ZmtpError."""
@@ -91,7 +92,10 @@ class Subscriber:
                 event = parse_message(self._conn.recv_message())
                 if event is not None:
                     yield event
-        except (OSError, zmtp.ZmtpError):
+        except zmtp.ZmtpError as e:  # too large, stalled mid-frame, not ZMTP
+            self.error = str(e)
+            return
+        except OSError:
             return
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ milliseconds per instance, never the per-second firehose of circusd-stats.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from bailey import zmtp
@@ -61,18 +62,33 @@ def collect(report: Report, timeout: float) -> dict[str, Any]:
             continue
         entry: dict[str, Any] = {"unit": inst.unit, "user": inst.user, "error": None,
                                  "memory_current": inst.memory_current, "watchers": []}
+        deadline = time.monotonic() + timeout  # one for the instance, however many watchers
+
+        def ask(message: dict[str, Any], endpoint: str = inst.endpoint,
+                deadline: float = deadline) -> dict[str, Any]:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise zmtp.ZmtpTimeout("timed out")
+            return zmtp.call(endpoint, message, left)
+
         try:
-            st = zmtp.call(inst.endpoint, {"command": "stats", "properties": {}}, timeout)
-            status = zmtp.call(inst.endpoint, {"command": "status", "properties": {}}, timeout)
+            st = ask({"command": "stats", "properties": {}})
+            status = ask({"command": "status", "properties": {}})
             statuses = status.get("statuses") or {}
+            if not isinstance(statuses, dict) or not isinstance(st.get("infos", {}), dict):
+                raise ValueError("'statuses' or 'infos' is not an object")
+            statuses = {str(k): str(v) for k, v in statuses.items()}
             wanted: dict[str, int | None] = {}
             for name in statuses:
-                got = zmtp.call(inst.endpoint, {"command": "get", "properties": {
-                    "name": name, "keys": ["numprocesses"]}}, timeout)
-                n = (got.get("options") or {}).get("numprocesses")
-                wanted[name] = n if isinstance(n, int) else None
+                got = ask({"command": "get", "properties": {
+                    "name": name, "keys": ["numprocesses"]}})
+                opts = got.get("options")
+                n = opts.get("numprocesses") if isinstance(opts, dict) else None
+                wanted[name] = n if isinstance(n, int) and not isinstance(n, bool) else None
             entry["watchers"] = watchers_from(st, statuses, wanted)
         except zmtp.ZmtpError as e:
             entry["error"] = f"circusd on {inst.endpoint}: {e}"
+        except Exception as e:  # a malformed answer costs this instance only
+            entry["error"] = f"circusd on {inst.endpoint}: malformed answer ({e})"
         instances.append(entry)
     return {"instances": instances}

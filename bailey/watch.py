@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 _UNIT_KEYS = ("active_state", "sub_state", "unit_file_state", "n_restarts", "main_pid")
 HELD_MAX = 10000  # events held while the snapshot is taken
+FEED_RETRY_MIN = 0.5  # seconds before a feed that ended is reconnected
+FEED_RETRY_MAX = 30.0  # ...doubling up to this while its peer keeps breaking the protocol
 
 
 class Watcher:
@@ -99,6 +101,7 @@ class Watcher:
 
     def _feed_loop(self, unit: str, user: str | None, sub: Subscriber) -> None:
         first = True
+        backoff = FEED_RETRY_MIN
         while not self.stopped.is_set():
             with self.lock:
                 if self.feeds.get(unit) is not sub:
@@ -115,7 +118,10 @@ class Watcher:
             for ev in sub.events():
                 self.emit({"event": "circus", "unit": unit, "user": user,
                            "watcher": ev.watcher, "action": ev.action, "data": ev.data})
-            if self.stopped.wait(0.5):
+            # A peer that broke the protocol (a frame too large, a stall mid-frame)
+            # is dropped and tried again later, less and less often.
+            backoff = min(backoff * 2, FEED_RETRY_MAX) if sub.error else FEED_RETRY_MIN
+            if self.stopped.wait(backoff):
                 return
             sub = Subscriber(sub.endpoint)
             with self.lock:

@@ -23,6 +23,13 @@ import time
 from typing import Any
 
 RECONNECT_INTERVAL = 0.1  # libzmq's default ZMQ_RECONNECT_IVL
+# circusd's messages are a few KiB; a peer announcing more is refused at the frame
+# header, before a byte of it is read (a circus user chooses where bailey connects).
+MAX_FRAME = 1024 * 1024
+MAX_MESSAGE = 1024 * 1024  # all frames of one multipart message
+# Once a frame has begun, its rest must arrive within this many seconds, even on a
+# subscription that otherwise waits for events without a deadline.
+FRAME_TIMEOUT = 10.0
 # Connection errors libzmq keeps retrying silently: circusd may not be up yet.
 _RETRYABLE = {errno.ECONNREFUSED, errno.ENOENT, errno.ECONNRESET, errno.EAGAIN}
 
@@ -37,6 +44,10 @@ class ZmtpError(Exception):
 
 class ZmtpTimeout(ZmtpError):
     """No reply within the timeout (nothing listening, or circusd not answering)."""
+
+
+class ZmtpTooLarge(ZmtpError):
+    """The peer announced a frame or message over MAX_FRAME / MAX_MESSAGE bytes."""
 
 
 def greeting() -> bytes:
@@ -88,19 +99,26 @@ def parse_endpoint(endpoint: str) -> tuple[int, Any]:
 
 
 class _Conn:
-    """One ZMTP connection with a deadline on every read and write."""
+    """One ZMTP connection with a deadline on every read and write.
+
+    Reads go into one bytearray (linear, never ``bytes +=``), never more than
+    a frame's announced size, and that size is capped before anything is read.
+    """
 
     def __init__(self, sock: socket.socket, deadline: float | None) -> None:
         self.sock = sock
-        self.deadline = deadline  # None: block (a long-lived subscription)
-        self.buf = b""
+        self.deadline = deadline  # None: wait for a frame's start without limit (pub/sub)
+        self.buf = bytearray()
+        self._frame_deadline: float | None = None  # set while a frame is half-read
 
     def _remaining(self) -> float | None:
-        if self.deadline is None:
+        deadlines = [d for d in (self.deadline, self._frame_deadline) if d is not None]
+        if not deadlines:
             return None
-        left = self.deadline - time.monotonic()
+        left = min(deadlines) - time.monotonic()
         if left <= 0:
-            raise ZmtpTimeout("timed out")
+            raise ZmtpTimeout("timed out" if self._frame_deadline is None
+                              else "timed out in the middle of a frame")
         return left
 
     def send(self, data: bytes) -> None:
@@ -114,22 +132,34 @@ class _Conn:
         while len(self.buf) < n:
             self.sock.settimeout(self._remaining())
             try:
-                chunk = self.sock.recv(max(65536, n - len(self.buf)))
+                chunk = self.sock.recv(min(65536, max(4096, n - len(self.buf))))
             except socket.timeout:  # noqa: UP041 - not TimeoutError before 3.10 (shipped bailey)
-                raise ZmtpTimeout("timed out waiting for circusd") from None
+                raise ZmtpTimeout("timed out waiting for circusd" if self._frame_deadline is None
+                                  else "timed out in the middle of a frame") from None
             if not chunk:
                 raise ConnectionResetError(errno.ECONNRESET, "connection closed by peer")
             self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n:]
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
         return data
 
-    def recv_frame(self) -> tuple[int, bytes]:
+    def recv_frame(self, budget: int = MAX_FRAME) -> tuple[int, bytes]:
+        """One frame of at most ``budget`` bytes (ZmtpTooLarge before reading more)."""
         flags = self.recv_exact(1)[0]
-        if flags & _FLAG_LONG:
-            (size,) = struct.unpack(">Q", self.recv_exact(8))
-        else:
-            size = self.recv_exact(1)[0]
-        return flags, self.recv_exact(size)
+        if self.deadline is None:
+            self._frame_deadline = time.monotonic() + FRAME_TIMEOUT
+        try:
+            if flags & _FLAG_LONG:
+                (size,) = struct.unpack(">Q", self.recv_exact(8))
+            else:
+                size = self.recv_exact(1)[0]
+            limit = min(MAX_FRAME, budget)
+            if size > limit:
+                raise ZmtpTooLarge(f"the peer announced a {_size(size)} frame "
+                                   f"(over bailey's {_size(limit)} limit); not read")
+            return flags, self.recv_exact(size)
+        finally:
+            self._frame_deadline = None
 
     def handshake(self, socket_type: bytes = b"DEALER") -> None:
         self.send(greeting())
@@ -153,15 +183,25 @@ class _Conn:
             raise ZmtpError(f"unexpected ZMTP command {name!r} during handshake")
 
     def recv_message(self) -> list[bytes]:
-        """One multipart message; commands (e.g. PING) in between are skipped."""
-        parts = []
+        """One multipart message of at most MAX_MESSAGE bytes; commands (PING) are skipped."""
+        parts: list[bytes] = []
+        left = MAX_MESSAGE
         while True:
-            flags, body = self.recv_frame()
+            flags, body = self.recv_frame(left)
             if flags & _FLAG_COMMAND:
                 continue
             parts.append(body)
+            left -= len(body)
             if not flags & _FLAG_MORE:
                 return parts
+
+
+def _size(n: int) -> str:
+    """Bytes for a one-line message: 2 GiB, 1 MiB, 300 bytes."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.4g} {unit}"
+    return f"{n} bytes"
 
 
 def _connect(endpoint: str, deadline: float) -> socket.socket:
@@ -221,6 +261,8 @@ def call(endpoint: str, message: dict[str, Any], timeout: float) -> dict[str, An
                         reply = json.loads(part)
                     except ValueError as e:
                         raise ZmtpError(f"reply is not JSON: {e}") from None
+                    except RecursionError:
+                        raise ZmtpError("reply is JSON nested too deeply") from None
                     if isinstance(reply, dict) and reply.get("id") == call_id:
                         return reply
         except (ConnectionResetError, BrokenPipeError):
