@@ -8,11 +8,21 @@ which systemd's own answer did not change; the test retries until it gets one.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import select
+import shutil
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
+from tests.waiting import until
+
 pytestmark = pytest.mark.fleet
+HOSTILE = Path(__file__).parents[1] / "hostile_zmtp.py"
 
 CODE = """
 import json, os
@@ -56,3 +66,145 @@ def test_memory_current_equals_systemds(fleet, host):
     states = truth_units(fleet, host)
     assert any(want[n] for n in names if states[n]["ActiveState"] == "active")
     assert all(want[n] is None for n in names if states[n]["ActiveState"] != "active")
+
+
+# -- a circus user's hostile endpoint (issue 18 #5) -----------------------------------------
+
+HOSTILE_HOST, HOSTILE_USER, GOOD_USER = "host1", "user2", "user1"
+PEAK = """
+import json, resource, subprocess, sys
+p = subprocess.run(sys.argv[1:], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+print(json.dumps({"rc": p.returncode, "out": p.stdout, "err": p.stderr,
+                  "maxrss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+"""
+MEMORY_BOUND_KIB = 80 * 1024  # bailey alone peaks near 20 MiB; unbounded reading reached GBs
+
+
+@contextlib.contextmanager
+def _hostile_endpoints(fleet, endpoint_mode: str, pubsub_mode: str):
+    """user2's circus.ini on host1 names two listeners user2 runs (tests/hostile_zmtp.py).
+
+    Its real circusd keeps running on its own port; bailey goes where the ini says.
+    Yields the pub/sub listener's connection log.
+    """
+    home = fleet.homes / HOSTILE_USER
+    uid = fleet.uid(HOSTILE_USER)
+    script = home / "hostile_zmtp.py"
+    shutil.copy(HOSTILE, script)
+    os.chown(script, uid, uid)
+    ini = home / "circus" / HOSTILE_HOST / "circus.ini"
+    saved = ini.read_text()
+    ports = {"endpoint": 5597, "pubsub": 5598}
+    logs = {k: home / f"hostile-{k}.log" for k in ports}
+    units = []
+    try:
+        for (key, port), mode in zip(ports.items(), (endpoint_mode, pubsub_mode), strict=True):
+            unit = f"sbai-hostile-{key}"
+            p = fleet.exec(HOSTILE_HOST, ["systemd-run", f"--unit={unit}", f"--uid={uid}",
+                                          f"--gid={uid}", "/usr/bin/python3", str(script), mode,
+                                          str(port), str(logs[key])])
+            assert p.returncode == 0, p.stderr
+            units.append(unit)
+            assert until(lambda port=port: fleet.exec(
+                HOSTILE_HOST, ["ss", "-Hltn", f"sport = :{port}"]).stdout.strip(), within=20)
+        lines = [ln for ln in saved.splitlines()
+                 if not ln.startswith(("endpoint", "pubsub_endpoint"))]
+        at = lines.index("[circus]") + 1
+        lines[at:at] = [f"endpoint = tcp://127.0.0.1:{ports['endpoint']}",
+                        f"pubsub_endpoint = tcp://127.0.0.1:{ports['pubsub']}"]
+        ini.write_text("\n".join(lines) + "\n")
+        yield logs["pubsub"]
+    finally:
+        ini.write_text(saved)
+        for unit in units:
+            fleet.exec(HOSTILE_HOST, ["systemctl", "stop", unit])
+        for f in [script, *logs.values()]:
+            f.unlink(missing_ok=True)
+
+
+def _instances(doc) -> dict[str, dict]:
+    return {i["user"]: i for i in doc["instances"]}
+
+
+def test_oneshot_bailey_survives_a_2gib_frame(fleet):
+    with _hostile_endpoints(fleet, "huge", "huge"):
+        p = fleet.ssh(HOSTILE_HOST, ["/usr/bin/python3", "-c", PEAK, "bailey", "--json"],
+                      timeout=90)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    doc = json.loads(got["out"])
+    assert doc["errors"] == []
+    bad, good = _instances(doc)[HOSTILE_USER], _instances(doc)[GOOD_USER]
+    assert bad["state"] == "error"
+    assert bad["error"] == ("the peer announced a 2 GiB frame (over bailey's 1 MiB limit); "
+                            "not read")
+    assert good["state"] == "ok" and set(good["watchers"]) == {"sleeper", "ticker"}
+    assert got["maxrss_kib"] < MEMORY_BOUND_KIB, got["maxrss_kib"]
+
+
+class _Serve:
+    """``bailey --serve`` on a host through real SSH; one request at a time."""
+
+    def __init__(self, fleet, host: str) -> None:
+        self.proc = subprocess.Popen(
+            ["ssh", "-F", str(fleet.ssh_config), host, "--", "bailey", "--serve"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.hello = self.read(lambda m: m.get("event") == "hello")
+
+    def read(self, want, within: float = 60) -> dict:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 1)
+            if ready:
+                line = self.proc.stdout.readline()
+                assert line, "bailey --serve ended"
+                msg = json.loads(line)
+                if want(msg):
+                    return msg
+        raise AssertionError("bailey --serve did not answer in time")
+
+    def ask(self, rid: int, op: str, **kw) -> dict:
+        self.proc.stdin.write(json.dumps({"id": rid, "op": op, **kw}).encode() + b"\n")
+        self.proc.stdin.flush()
+        return self.read(lambda m: m.get("id") == rid)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def _vm_hwm_kib(fleet, host: str, pid: int) -> int:
+    status = fleet.exec(host, ["cat", f"/proc/{pid}/status"]).stdout
+    return int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM:")))
+
+
+def test_serve_survives_a_2gib_frame_and_a_stalled_feed(fleet):
+    with _hostile_endpoints(fleet, "huge", "stall") as pubsub_log:
+        serve = _Serve(fleet, HOSTILE_HOST)
+        try:
+            status = serve.ask(1, "status")
+            assert status["ok"], status
+            bad = _instances(status["result"])[HOSTILE_USER]
+            good = _instances(status["result"])[GOOD_USER]
+            assert "2 GiB frame" in bad["error"]
+            assert good["state"] == "ok"
+            stats = serve.ask(2, "stats")
+            assert stats["ok"], stats
+            by_user = {i["user"]: i for i in stats["result"]["instances"]}
+            assert "2 GiB frame" in by_user[HOSTILE_USER]["error"]
+            assert by_user[GOOD_USER]["error"] is None and by_user[GOOD_USER]["watchers"]
+            sub = serve.ask(3, "subscribe")
+            assert sub["ok"], sub
+            # the stalled feed is dropped after FRAME_TIMEOUT and tried again later
+            assert until(lambda: pubsub_log.read_text().count("connection") >= 2, within=40)
+            # user1's feed still works: a restarted watcher is pushed as an event
+            p = fleet.exec(HOSTILE_HOST, [str(fleet.venv / "bin" / "circusctl"), "--endpoint",
+                                          f"tcp://127.0.0.1:{fleet.port(GOOD_USER)}", "restart",
+                                          "ticker"], user=GOOD_USER)
+            assert p.returncode == 0, p.stderr
+            ev = serve.read(lambda m: m.get("event") == "circus" and m.get("user") == GOOD_USER
+                            and m.get("watcher") == "ticker")
+            assert ev["sub"] == 3
+            assert _vm_hwm_kib(fleet, HOSTILE_HOST, serve.hello["pid"]) < MEMORY_BOUND_KIB
+        finally:
+            serve.close()
