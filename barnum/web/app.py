@@ -303,16 +303,29 @@ def _plan(web: Web, s: Session, fields: dict[str, str]):
 
 
 async def _act(web: Web, s: Session, plan_id: str, typed: str) -> tuple[str, list[dict]]:
+    """Run a confirmed plan.  The audit gets a line when it starts (what is about to
+    be touched), one per result as it comes (failures too), and the outcome; an
+    action that breaks halfway is still on record up to where it broke."""
     plan = web.plans.take(s.sid, plan_id, typed)
-    rows = await run_in_threadpool(execute, web.session, plan)
+    tag = {"scope": plan.scope, "plan": plan.id[:8]}
+    web.audit.record(s.who, plan.action, [{"host": h, "user": u, "watcher": w}
+                                          for h, u, w in plan.items], "started", **tag)
+
+    def each(row: dict) -> None:
+        web.audit.record(s.who, plan.action, [row], "ok" if row["ok"] else "failed", **tag)
+
+    try:
+        rows = await run_in_threadpool(execute, web.session, plan, None, each)
+    except Exception as e:  # execute reports per row; anything left is still recorded
+        web.audit.record(s.who, plan.action, [], clean(f"broke off: {type(e).__name__}"),
+                         **tag)
+        raise
+    finally:
+        for h in plan.hosts:
+            web.hub.bump(h)
     failed = [r for r in rows if not r["ok"]]
     result = "ok" if not failed else f"{len(failed)} of {len(rows)} failed"
-    web.audit.record(s.who, plan.action, [{"host": r["host"], "user": r["user"],
-                                           "watcher": r["watcher"], "ok": r["ok"],
-                                           "error": r["error"]} for r in rows], result,
-                     scope=plan.scope)
-    for h in plan.hosts:
-        web.hub.bump(h)
+    web.audit.record(s.who, plan.action, rows, result, **tag)
     return f"{plan.summary()}: {result}", rows
 
 
