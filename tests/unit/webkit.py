@@ -126,9 +126,14 @@ def client(web: Web, role: str | None = "operator", tls: bool = False):
                    follow_redirects=False)
     if role:
         token = OPERATOR_TOKEN if role == "operator" else READONLY_TOKEN
-        r = c.get(f"/login?token={token}")
+        r = sign_in(c, token, tls)
         assert r.status_code == 303, r.text
     return c
+
+
+def sign_in(c, token: str, tls: bool = False):
+    """The sign-in form's POST, as a browser sends it (with our Origin)."""
+    return c.post("/login", data={"token": token}, headers={"Origin": origin(tls)})
 
 
 def csrf_of(c) -> str:
