@@ -229,6 +229,12 @@ class FleetResult:
         return groups_of(self.groups)
 
 
+def unit_host(host: str) -> str:
+    """The host name in its units' names: ``localhost`` (this machine, run without
+    SSH) names its units by this machine's short name, as bailey does."""
+    return socket.gethostname().split(".")[0] if host == "localhost" else host
+
+
 def local_names() -> set[str]:
     """Names that mean "this machine": run bailey here, without SSH."""
     short = socket.gethostname().split(".")[0]
@@ -276,7 +282,7 @@ def interpret(result: HostResult) -> None:
             result.error = f"bailey printed unreadable JSON: {_first_line(e)}"
             return
         try:
-            result.report = report_from_document(doc)
+            result.report = report_from_document(doc, unit_host(result.host))
         except DocumentError as e:
             result.error = f"bailey printed an invalid document: {e}"
             return

@@ -78,6 +78,16 @@ def instances(nodes: list[Node]) -> list[str]:
     return list(dict.fromkeys(n.instance for n in sorted(nodes, key=node_key)))
 
 
+def selection(nodes: list[Node]) -> dict[str, list[str]]:
+    """The session's structured addressing for ``nodes``: host -> users, never text."""
+    out: dict[str, list[str]] = {}
+    for n in sorted(nodes, key=node_key):
+        users = out.setdefault(n.host, [])
+        if n.user not in users:
+            users.append(n.user)
+    return out
+
+
 def commands(verb: str, level: list[Node]) -> list[tuple[str, list[str], list[str]]]:
     """(watcher, circusctl args, instances) for one level, one per watcher name."""
     by_watcher: dict[str, list[Node]] = {}
@@ -118,9 +128,10 @@ def run_ordered(session, verb: str, levels: list[list[Node]], wait: float,
         step = Step(level)
         out.steps.append(step)
         step.started = time.monotonic() - t0
-        for _w, args, targets in commands(verb, level):
-            res = session.circusctl(args, targets)
-            bad = _failures(res, targets)
+        for w, args, _targets in commands(verb, level):
+            where = selection([n for n in level if n.watcher == w])
+            res = session.circusctl(args, where)
+            bad = _failures(res, where)
             if bad:
                 step.error = "; ".join(bad)
                 out.host_error = any(not h.ok for h in res.hosts)
@@ -139,21 +150,24 @@ def run_ordered(session, verb: str, levels: list[list[Node]], wait: float,
     return out
 
 
-def _failures(res, targets: list[str]) -> list[str]:
-    """One line per instance where circusctl did not succeed."""
+def _failures(res, where: dict[str, list[str]]) -> list[str]:
+    """One line per instance where circusctl did not succeed (clean text)."""
     bad = []
     for h in res.hosts:
+        if h.host not in where:
+            continue
         if not h.ok:
             bad.append(f"{h.host}: {h.error}")
             continue
         for inst in (h.report.instances if h.report else []):
-            if inst.state != OK:
+            if inst.user in where[h.host] and inst.state != OK:
                 bad.append(f"{inst.user}@{h.host}: {inst.error or inst.state}")
-    got = {f"{i.user}@{h.host}" for h in res.hosts for i in (h.report.instances
-                                                               if h.report else [])}
-    bad += [f"{t}: no such instance" for t in targets
-            if t not in got and t.split("@")[1] not in {h.host for h in res.hosts if not h.ok}]
-    return bad
+    got = {(h.host, i.user) for h in res.hosts for i in (h.report.instances
+                                                          if h.report else [])}
+    down = {h.host for h in res.hosts if not h.ok}
+    bad += [f"{u}@{h}: no such instance" for h, users in where.items() for u in users
+            if (h, u) not in got and h not in down]
+    return [clean(b) for b in bad]
 
 
 def _settle(session, level: list[Node], want: str, wait: float) -> str | None:
@@ -165,7 +179,7 @@ def _settle(session, level: list[Node], want: str, wait: float) -> str | None:
     ``active`` too, and a dependency like that is not running.
     """
     deadline = time.monotonic() + wait
-    targets = instances(level)
+    targets = selection(level)
     status: dict[Node, str] = {}
     pids: dict[Node, str] = {}
     steady: set[Node] = set()
@@ -178,8 +192,9 @@ def _settle(session, level: list[Node], want: str, wait: float) -> str | None:
                         if (n.host, n.user) == (h.host, inst.user):
                             status[n] = (inst.watchers or {}).get(n.watcher, "missing")
             if want == "active":
-                for w, args, where in commands("list", level):
-                    got = _pids(session.circusctl(args, where))
+                for w, args, _where in commands("list", level):
+                    got = _pids(session.circusctl(args, selection(
+                        [n for n in level if n.watcher == w])))
                     for n in level:
                         if n.watcher != w:
                             continue

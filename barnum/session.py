@@ -26,7 +26,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,7 +38,7 @@ from barnum.hostsort import natural_sorted
 from barnum.remote import remote_command, shipped_argv
 from barnum.sanitize import clean
 from barnum.sessionstate import LineBuffer, LineTooLong, SeqCheck, apply_event, parse_line
-from barnum.targets import group_members, resolve
+from barnum.targets import Selection, exact, group_members, resolve
 from barnum.validate import DocumentError, report_from_document
 
 PING_EVERY = 5.0
@@ -351,7 +351,7 @@ class _Link(threading.Thread):
 
     def _snapshot(self, doc: object) -> None:
         try:
-            rep = report_from_document(doc)
+            rep = report_from_document(doc, self.host)
         except DocumentError as e:
             raise _LinkError(f"bailey sent an invalid snapshot: {e}") from None
         with self.lock:
@@ -466,8 +466,11 @@ class FleetSession:
             out.append(r)
         return FleetResult(out, groups=self.groups())
 
-    def resolve(self, targets: list[str] | None) -> dict[str, list[str]]:
-        """host -> users (empty: all) for CLI target expressions, within the session's hosts."""
+    def resolve(self, targets: list[str] | Selection | None) -> dict[str, list[str]]:
+        """host -> users (empty: all) for CLI target expressions, within the session's hosts.
+        A mapping is that already (structured addressing): checked, never parsed."""
+        if isinstance(targets, Mapping):
+            return exact(targets, self.hosts)
         return resolve(list(targets or []), self._hosts(), self.config.groups)
 
     def _hosts(self) -> dict[str, list[str]]:
@@ -528,7 +531,7 @@ class FleetSession:
                 r.error = v.msg
             else:
                 try:
-                    r.report = report_from_document(v)
+                    r.report = report_from_document(v, h)
                     r.document = v
                 except DocumentError as e:
                     r.error = f"bailey sent an invalid document: {e}"
@@ -545,7 +548,7 @@ class FleetSession:
             doc = link.request("status", t, **({"users": users} if users else {}))
             if not users:
                 with contextlib.suppress(DocumentError):
-                    rep = report_from_document(doc)
+                    rep = report_from_document(doc, link.host)
                     with link.lock:
                         link.state.report = rep
             return doc

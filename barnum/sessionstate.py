@@ -15,7 +15,7 @@ from typing import Any
 
 from bailey.report import INACTIVE, Instance, Report
 from barnum.sanitize import clean
-from barnum.validate import DocumentError, report_from_document
+from barnum.validate import DocumentError, instance_from_document, report_from_document
 
 
 class LineTooLong(Exception):
@@ -74,16 +74,14 @@ def parse_line(raw: bytes) -> dict[str, Any]:
     return obj
 
 
-def valid_report(doc: object) -> Report:
+def valid_report(doc: object, host: str | None = None) -> Report:
     """A snapshot from a host, validated and cleaned (DocumentError if not a bailey/1)."""
-    return report_from_document(doc)
+    return report_from_document(doc, host)
 
 
 def valid_instance(doc: object, host: str) -> Instance:
     """One instance dict from an event, validated through a one-instance report."""
-    rep = report_from_document({"schema": "bailey/1", "host": host, "bailey_version": "?",
-                                "circusctl_args": ["status"], "instances": [doc]})
-    return rep.instances[0]
+    return instance_from_document(doc, host)
 
 
 WATCHER_STATE = {"start": "active", "stop": "stopped", "add": "active"}
@@ -116,7 +114,7 @@ def apply_event(report: Report | None, event: dict[str, Any], host: str) -> Repo
     kind = event.get("event")
     try:
         if kind == "resync":
-            return valid_report(event.get("snapshot"))
+            return valid_report(event.get("snapshot"), host)
         new = copy.deepcopy(report)
         if kind == "instance":
             inst = valid_instance(event.get("instance"), host)

@@ -87,3 +87,21 @@ def groups_of(members: dict[str, dict[str, list[str]]]) -> dict[str, list[str]]:
         for h in members[g]:
             out.setdefault(h, []).append(g)
     return out
+
+
+Selection = Mapping[str, "list[str] | tuple[str, ...]"]  # host -> users ([] = whole host)
+
+
+def exact(selection: Selection, hosts: list[str] | Mapping[str, object]) -> dict[str, list[str]]:
+    """Pure: a structured selection (host -> users, as the operator picked them)
+    checked, never parsed: every host must be one of ``hosts``, every user a
+    plain string.  Nothing in it is read as a pattern, group or expression, so
+    a name a host reported can only ever stand for itself on that host."""
+    out: dict[str, list[str]] = {}
+    for h, users in selection.items():
+        if not isinstance(h, str) or h not in hosts:
+            raise TargetError(f"unknown host {h!r}")
+        if not all(isinstance(u, str) and u for u in users):
+            raise TargetError(f"{h}: users must be names")
+        out[h] = list(dict.fromkeys(users))
+    return out

@@ -16,9 +16,10 @@ import typing
 from typing import Any
 
 from bailey.report import SCHEMA, Instance, Report
+from barnum.config import is_valid_user
 from barnum.sanitize import clean
 
-__all__ = ["DocumentError", "report_from_document"]
+__all__ = ["DocumentError", "instance_from_document", "report_from_document"]
 
 
 class DocumentError(ValueError):
@@ -29,13 +30,19 @@ _INSTANCE_TYPES = typing.get_type_hints(Instance)
 _MULTILINE = frozenset({"stdout", "stderr"})  # circusctl's output: many lines by nature
 
 
-def report_from_document(doc: object) -> Report:
-    """A :class:`Report` with clean strings, or :class:`DocumentError` naming the first fault."""
+def report_from_document(doc: object, host: str | None = None) -> Report:
+    """A :class:`Report` with clean strings, or :class:`DocumentError` naming the first fault.
+
+    ``host`` is the host whose connection delivered the document (default: the
+    name the document gives itself).  An instance whose user or unit does not
+    name a circus unit of that host is refused: dropped, with one line in
+    ``errors``; the other instances stay.
+    """
     if not isinstance(doc, dict):
         raise DocumentError(f"not a {SCHEMA} document (a JSON {_kind(doc)})")
     if doc.get("schema") != SCHEMA:
         raise DocumentError(f"not a {SCHEMA} document (schema: {_show(doc.get('schema'))})")
-    host = _typed(doc, "host", str)
+    named = _typed(doc, "host", str)
     version = _typed(doc, "bailey_version", str)
     args = _str_list(doc.get("circusctl_args"), "circusctl_args")
     dry_run = doc.get("dry_run", False)
@@ -46,10 +53,45 @@ def report_from_document(doc: object) -> Report:
     if not isinstance(raw, list):
         raise DocumentError(f"instances is a {_kind(raw)}, not a list")
     instances = [_instance(i, n) for n, i in enumerate(raw)]
+    kept, notes = [], [clean(e) for e in errors]
+    for r, i in zip(raw, instances, strict=True):
+        why = refusal(r.get("user"), r.get("unit"), named if host is None else host)
+        if why:
+            notes.append(why)
+        else:
+            kept.append(i)
     return Report(
-        host=clean(host), bailey_version=clean(version), circusctl_args=args,
-        dry_run=dry_run, instances=instances, errors=[clean(e) for e in errors],
+        host=clean(named), bailey_version=clean(version), circusctl_args=args,
+        dry_run=dry_run, instances=kept, errors=notes,
     )
+
+
+def instance_from_document(raw: object, host: str) -> Instance:
+    """One instance (from an event), checked as in a report from ``host``."""
+    inst = _instance(raw, 0)
+    why = refusal(raw.get("user"), raw.get("unit"), host)  # a dict: _instance checked it
+    if why:
+        raise DocumentError(why)
+    return inst
+
+
+def refusal(user: object, unit: object, host: str) -> str | None:
+    """Why an instance of ``user`` and ``unit`` (as sent, before cleaning) cannot
+    be one on ``host``: one clean line, or None.
+
+    The user must be a valid user name, and the unit exactly
+    ``circus_<user>_<host>.service`` (bailey names units by the short host
+    name, so the first label of ``host`` also fits).  Anything else could make
+    a host-chosen string stand for another host or user later on.
+    """
+    if not is_valid_user(user):
+        return clean(f"instance refused: {_show(user)} is not a valid user name "
+                     f"(unit {_show(unit)})")
+    names = {f"circus_{user}_{h}.service" for h in (host, host.split(".", 1)[0])}
+    if unit not in names:
+        return clean(f"instance refused: unit {_show(unit)} is not "
+                     f"circus_{user}_{host}.service")
+    return None
 
 
 def _instance(raw: object, n: int) -> Instance:

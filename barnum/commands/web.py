@@ -1,8 +1,9 @@
 """``barnum web [targets]``: the fleet as a live web page (needs ``pip install barnum[web]``).
 
 Binds 127.0.0.1 by default; another address needs ``--bind`` and warns
-unless ``--tls-cert``/``--tls-key`` are given.  Prints the sign-in URL with
-the operator token; the tokens stay in ``<state-dir>/tokens.json`` (0600).
+unless ``--tls-cert``/``--tls-key`` are given.  Prints a one-time sign-in link
+(a code, never the token); the tokens stay in ``<state-dir>/tokens.json``
+(0600).  ``--rotate-token`` replaces the operator token there and exits.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "(default 5)")
     p.add_argument("--no-journal", action="store_true",
                    help="audit lines to the audit file only, not to the local journal")
+    p.add_argument("--rotate-token", action="store_true",
+                   help="write a new operator token to the token file and exit (the old one "
+                   "stops working, also in a running barnum web, with its sessions)")
 
 
 def check_listen(args: argparse.Namespace, warn) -> None:
@@ -65,7 +69,23 @@ def check_listen(args: argparse.Namespace, warn) -> None:
              "127.0.0.1 behind a TLS reverse proxy)")
 
 
+def rotate(state_dir: Path) -> int:
+    from barnum.web.auth import rotate_operator_token
+
+    path = state_dir / "tokens.json"
+    rotate_operator_token(path)
+    print(f"barnum web: new operator token in {path}; the old one no longer signs in "
+          "(a running barnum web takes the new one at once and signs its operator "
+          "sessions out)", flush=True)
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.rotate_token:
+        from barnum.web.auth import default_state_dir
+
+        return rotate(Path(args.state_dir).expanduser() if args.state_dir
+                      else default_state_dir())
     try:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
@@ -93,7 +113,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         web = assemble(session, state_dir, args.confirm_threshold, ctx.err,
                        journal=not args.no_journal)
         server, port = make_server(web, listen, sock)
-        print(f"barnum web: {url(listen, port, web.tokens.operator)}", flush=True)
+        from barnum.web.auth import LOGIN_CODE_TTL
+
+        print(f"barnum web: {url(listen, port, web.login_code())}  (signs in once, within "
+              f"{LOGIN_CODE_TTL / 60:.0f} minutes; then use the token)", flush=True)
         print(f"barnum web: tokens (operator, read-only) in {state_dir / 'tokens.json'}; "
               f"audit in {state_dir / 'audit.log'}", file=sys.stderr, flush=True)
         server.run(sockets=[sock])

@@ -19,11 +19,14 @@ _NUM = re.compile(r"^(.*?)(\d+)(\D*)$")
 
 @dataclass(frozen=True)
 class Answer:
-    """One instance's answer: ``who`` is ``user@host`` (or ``host`` for the host)."""
+    """One instance's answer: ``who`` is ``user@host`` (or ``host`` for the host),
+    for display only; ``at`` is the same as data, (host, user or None), which is
+    what ``target @failed`` uses: never the text."""
 
     who: str
     text: str
     failed: bool = False
+    at: tuple[str, str | None] | None = None
 
 
 @dataclass

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from barnum.fleet import FleetResult, HostResult
     from barnum.session import FleetSession
 
+Where = tuple[str, "str | None"]  # (host, user); None: the host as a whole
 EXIT_INSTANCE = 1
 EXIT_INTERRUPTED = 130
 _RANK = {EXIT_OK: 0, EXIT_INSTANCE: 1, EXIT_HOST: 2, EXIT_USAGE: 3, EXIT_INTERRUPTED: 4}
@@ -123,7 +124,7 @@ class Shell:
         self.err = err
         self.groups = groups or {}
         self.exprs: list[str] = []
-        self.failed: list[str] = []  # who the last command failed on
+        self.failed: list[Where] = []  # (host, user or None) the last command failed on
         self.view = EventView()
         self.leaving = False  # `exit` was run
         self.exit_code: int | None = None  # `exit N`
@@ -189,8 +190,35 @@ class Shell:
             time.sleep(0.05)
 
     @staticmethod
-    def _host_targets(sel: Selection) -> dict[str, list[str]]:
-        return {h: as_targets({h: users}) for h, users in sel.items()}
+    def _host_targets(sel: Selection) -> dict[str, Selection]:
+        """Per host, the structured selection the session takes (never target text)."""
+        return {h: {h: list(users)} for h, users in sel.items()}
+
+    @staticmethod
+    def _pending(per_host: dict[str, Selection], unfinished: list[str]) -> list[Where]:
+        return [(h, u) for h in unfinished for u in (per_host[h][h] or [None])]
+
+    def _failed_exprs(self) -> list[str]:
+        """``target @failed`` as target text made only from the operator's own names:
+        a failure is kept when its host is a session host and its user one the users
+        file gives that host (both validated names), so a name a host reported can
+        never become an expression that reaches another host."""
+        known = self.hosts_map()
+        exprs, dropped = [], []
+        for h, u in self.failed:
+            if h not in known:
+                continue
+            if u is None:
+                exprs.append(h)
+            elif u in known[h]:
+                exprs.append(f"{known[h][known[h].index(u)]}@{h}")
+            else:
+                dropped.append((h, u))
+        if dropped:
+            self.console.print(Text(clean(
+                f"@failed: {len(dropped)} instance(s) not in the users file left out"),
+                style="yellow"))
+        return list(dict.fromkeys(exprs))
 
     def _unfinished(self, unfinished: list[str]) -> int:
         if not unfinished:
@@ -243,9 +271,9 @@ class Shell:
         for h, v in out.results.items():
             answers += _answers(h, _one_host(h, v), first)
         self._show(answers)
-        pending = [t for h in out.unfinished for t in per_host[h]]
-        self.failed = [a.who for a in answers if a.failed] + pending
-        code = self._unfinished(pending)
+        pending = self._pending(per_host, out.unfinished)
+        self.failed = [a.at for a in answers if a.failed and a.at] + pending
+        code = self._unfinished(out.unfinished)
         if code:
             return code
         if any(a.failed and "@" not in a.who for a in answers):
@@ -261,7 +289,7 @@ class Shell:
         per_host = self._host_targets(self._sel(cmd))
         took: dict[str, float] = {}
 
-        def refresh(h: str, t: list[str]) -> FleetResult:
+        def refresh(h: str, t: Selection) -> FleetResult:
             start = time.monotonic()
             try:
                 return self.session.refresh(t)
@@ -277,12 +305,11 @@ class Shell:
             for line in host_lines(h):
                 self.console.print(line)
         self.console.print(summary_line(result))
-        self.failed = [*([h.host for h in hosts if h.error]), *(
-            f"{i.user}@{h.host}" for h in hosts if h.report
+        self.failed = [*((h.host, None) for h in hosts if h.error), *(
+            (h.host, i.user) for h in hosts if h.report
             for i in h.report.instances if not i.healthy)]
-        pending = [t for h in out.unfinished for t in per_host[h]]
-        self.failed += pending
-        return self._unfinished(pending) or result.exit_code
+        self.failed += self._pending(per_host, out.unfinished)
+        return self._unfinished(out.unfinished) or result.exit_code
 
     def do_stats(self, cmd: Command) -> int:
         from barnum.commands.stats import rows, sort_rows, table_of
@@ -295,39 +322,42 @@ class Shell:
             v = v.get(h, "no answer") if isinstance(v, dict) else f"{v}"
             stats[h] = v
             if not isinstance(v, dict):
-                errors.append(Answer(h, clean(v), True))
+                errors.append(Answer(h, clean(v), True, (h, None)))
                 continue
-            errors += [Answer(f"{i.get('user')}@{h}", clean(i['error']), True)
+            errors += [Answer(f"{i.get('user')}@{h}", clean(i['error']), True,
+                              (h, i["user"]) if isinstance(i.get("user"), str) else (h, None))
                        for i in v.get("instances", []) if i.get("error")]
         self.console.print(table_of(sort_rows(rows(stats), "name")))
         self._show(errors)
-        pending = [t for h in out.unfinished for t in per_host[h]]
-        self.failed = [a.who for a in errors] + pending
-        return self._unfinished(pending) or (EXIT_HOST if errors else EXIT_OK)
+        self.failed = [a.at for a in errors if a.at] + self._pending(per_host, out.unfinished)
+        return self._unfinished(out.unfinished) or (EXIT_HOST if errors else EXIT_OK)
 
     def do_logs(self, cmd: Command) -> int:
         from barnum.commands.logs import line_text, merged
 
         sel = self._sel(cmd)
-        units = self.session.units(as_targets(sel))
+        units = self.session.units(sel)
         states = self.session.host_states()
-        down = [Answer(h, states[h].error or states[h].state, True) for h in sel
+        down = [Answer(h, states[h].error or states[h].state, True, (h, None)) for h in sel
                 if states[h].state not in ("up", "stale")]
-        out = fan_out({f"{u}@{h}": (lambda h=h, unit=unit: self.session.logs(unit, h, cmd.lines))
+        key = {(h, u): f"{u}@{h}" for h, u, _unit in units}  # display and thread names
+        out = fan_out({key[(h, u)]: (lambda h=h, unit=unit: self.session.logs(unit, h,
+                                                                                cmd.lines))
                        for h, u, unit in units})
         batches, errors = [], down
         for h, u, _unit in units:
-            if any(a.who == h for a in down):
+            if any(a.at == (h, None) for a in down):
                 continue
-            v = out.results.get(f"{u}@{h}")
+            v = out.results.get(key[(h, u)])
             if isinstance(v, Exception):
-                errors.append(Answer(f"{u}@{h}", clean(str(v)), True))
+                errors.append(Answer(key[(h, u)], clean(str(v)), True, (h, u)))
             elif v is not None:
                 batches.append((h, u, v))
         for h, u, rec in merged(batches):
             self.console.print(Text(line_text(h, u, rec)))
         self._show(errors)
-        self.failed = [a.who for a in errors] + out.unfinished
+        self.failed = [a.at for a in errors if a.at] + [
+            hu for hu, k in key.items() if k in out.unfinished]
         return self._unfinished(out.unfinished) or (EXIT_HOST if errors else EXIT_OK)
 
     # -- the set and the names ------------------------------------------------------------
@@ -337,7 +367,10 @@ class Shell:
         if change.failed:
             if not self.failed:
                 raise ParseError("the last command failed nowhere: @failed is empty")
-            new = list(self.failed)
+            new = self._failed_exprs()
+            if not new:
+                raise ParseError("none of the last command's failures is an instance of "
+                                 "the users file: the set is unchanged")
         elif change.show:
             new = None
         else:
@@ -428,10 +461,10 @@ def _answers(host: str, h: HostResult, first: bool) -> list[Answer]:
     from bailey.report import INACTIVE, OK
 
     if h.error:
-        return [Answer(host, h.error, True)]
+        return [Answer(host, h.error, True, (host, None))]
     if h.report is None:
-        return [Answer(host, "no answer", True)]
-    out = [Answer(host, e, True) for e in h.report.errors]
+        return [Answer(host, "no answer", True, (host, None))]
+    out = [Answer(host, e, True, (host, None)) for e in h.report.errors]
     for i in h.report.instances:
         who = f"{i.user or '?'}@{host}"
         if i.state == OK:
@@ -441,5 +474,5 @@ def _answers(host: str, h: HostResult, first: bool) -> list[Answer]:
         elif i.state == INACTIVE:
             out.append(Answer(who, "inactive: no circus expected"))
         else:
-            out.append(Answer(who, i.error or i.state, True))
+            out.append(Answer(who, i.error or i.state, True, (host, i.user)))
     return out

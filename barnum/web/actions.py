@@ -13,10 +13,12 @@ import secrets
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from barnum.hostsort import natural_key
+from barnum.sanitize import clean
 from barnum.web.model import FleetView
 
 ACTIONS = ("start", "stop", "restart", "reload", "incr", "decr")
@@ -128,37 +130,67 @@ class PlanBook:
             return p
 
 
-def execute(session: Any, plan: Plan, timeout: float | None = None) -> list[dict[str, Any]]:
+def execute(session: Any, plan: Plan, timeout: float | None = None,
+            on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run the plan: one ``circusctl ACTION NAME`` per watcher name, on exactly the
-    planned instances (in parallel across hosts).  Returns one result per planned watcher."""
+    planned instances (in parallel across hosts).  Returns one result per planned watcher.
+
+    Instances are addressed as structured (host, user) pairs, never as target
+    text: a name a host reported can only stand for itself on that host.  A
+    failure (even an exception) in one name's or host's part becomes those rows'
+    error; the other rows still run and are reported.  ``on_result`` gets each
+    row as soon as it is known (the audit's per-result lines).
+    """
     if timeout is None:
         timeout = max(ACTION_TIMEOUT, getattr(getattr(session, "options", None), "timeout", 0))
-    by_name: dict[str, list[str]] = defaultdict(list)
+    by_name: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for h, u, w in plan.items:
-        by_name[w].append(f"{u}@{h}")
+        by_name[w][h].append(u)
+
+    def on_host(name: str, host: str, users: list[str],
+                out: dict[tuple[str, str], str | None]) -> None:
+        try:
+            res = session.circusctl([plan.action, name], {host: users}, timeout=timeout)
+            got: dict[tuple[str, str], str | None] = {}
+            for hr in res.hosts:
+                if hr.host != host:
+                    continue  # an answer for a host not asked: ignored
+                if hr.error or hr.report is None:
+                    got.update({(host, u): hr.error or "no answer" for u in users})
+                    continue
+                for inst in hr.report.instances:
+                    if inst.user in users:
+                        got[(host, inst.user)] = None if inst.state == "ok" else (
+                            inst.error or inst.state)
+        except Exception as e:  # this host's rows fail, the others go on
+            text = str(e).splitlines()[0] if str(e) else ""
+            got = {(host, u): clean(f"internal error: {type(e).__name__} {text}".strip())
+                   for u in users}
+        out.update(got)
 
     def one(name: str) -> dict[tuple[str, str], str | None]:
-        res = session.circusctl([plan.action, name], by_name[name], timeout=timeout)
+        """``circusctl ACTION name`` on each of its hosts at once."""
         out: dict[tuple[str, str], str | None] = {}
-        for hr in res.hosts:
-            if hr.error or hr.report is None:
-                for t in by_name[name]:
-                    u, _, h = t.rpartition("@")
-                    if h == hr.host:
-                        out[(h, u)] = hr.error or "no answer"
-                continue
-            for inst in hr.report.instances:
-                if inst.state == "ok":
-                    out[(hr.host, inst.user or "?")] = None
-                else:
-                    out[(hr.host, inst.user or "?")] = inst.error or inst.state
+        threads = [threading.Thread(target=on_host, args=(name, h, us, out), daemon=True)
+                   for h, us in by_name[name].items()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout + 5)
         return out
 
     # One name after the other (each already runs on all its hosts at once): two
     # requests at once to one circusd only queue there, and may miss the deadline.
-    results = {name: one(name) for name in by_name}
     rows = []
-    for h, u, w in plan.items:
-        err = results.get(w, {}).get((h, u), "no answer from this instance")
-        rows.append({"host": h, "user": u, "watcher": w, "ok": err is None, "error": err})
-    return rows
+    for name in by_name:
+        got = dict(one(name))
+        for h, u, w in plan.items:
+            if w != name:
+                continue
+            err = got.get((h, u), "no answer from this instance")
+            row = {"host": h, "user": u, "watcher": w, "ok": err is None, "error": err}
+            rows.append(row)
+            if on_result is not None:
+                on_result(row)
+    order = {it: n for n, it in enumerate(plan.items)}
+    return sorted(rows, key=lambda r: order[(r["host"], r["user"], r["watcher"])])

@@ -37,7 +37,17 @@ from barnum.sanitize import clean
 from barnum.web import metrics, render
 from barnum.web.actions import PlanBook, PlanError, execute, plan_items
 from barnum.web.audit import Audit
-from barnum.web.auth import COOKIE, OPERATOR, Origins, Session, Sessions, Tokens, csrf_ok
+from barnum.web.auth import (
+    COOKIE,
+    OPERATOR,
+    LoginCodes,
+    Origins,
+    Session,
+    Sessions,
+    TokenFile,
+    Tokens,
+    csrf_ok,
+)
 from barnum.web.hub import Hub
 from barnum.web.model import STATES, Filter
 
@@ -56,12 +66,17 @@ class Web:
 
     session: Any  # barnum.session.FleetSession
     hub: Hub
-    tokens: Tokens
+    tokens: Tokens | TokenFile
     origins: Origins
     audit: Audit
     threshold: int = 5
     sessions: Sessions = field(default_factory=Sessions)
     plans: PlanBook = field(default_factory=PlanBook)
+    codes: LoginCodes = field(default_factory=LoginCodes)
+
+    def login_code(self) -> str:
+        """A one-time operator sign-in code (for the link printed at start)."""
+        return self.codes.issue(OPERATOR, self.tokens.grant(OPERATOR))
 
 
 # -- the guard: Host check and headers on every response ----------------------------------
@@ -116,7 +131,13 @@ def _web(request: Request) -> Web:
 
 
 def _session(request: Request) -> Session | None:
-    return _web(request).sessions.get(request.cookies.get(COOKIE))
+    """The cookie's session, while the token that opened it is still the current one."""
+    web = _web(request)
+    s = web.sessions.get(request.cookies.get(COOKIE))
+    if s is not None and s.grant != web.tokens.grant(s.role):
+        web.sessions.close(s.sid)  # its token was rotated away
+        return None
+    return s
 
 
 def _reader(request: Request) -> tuple[str, Session | None] | None:
@@ -242,19 +263,36 @@ async def index(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
+    """GET shows the form (and, for the printed link's one-time ``?code=``, a form
+    that posts the code at once); only a POST signs in.  A token in the URL is never
+    accepted: the browser would keep it in its history."""
     web = _web(request)
     if request.method == "GET":
-        token = request.query_params.get("token")
-        if not token:
-            return HTMLResponse(render.login_page())
+        code = request.query_params.get("code", "")[:200]
+        if code:
+            return HTMLResponse(render.code_login_page(code))
+        if "token" in request.query_params:
+            return HTMLResponse(render.login_page(
+                "tokens are not taken from the address (it stays in the browser's "
+                "history): paste the token here"), status_code=400)
+        return HTMLResponse(render.login_page())
+    if not web.origins.origin_ok(request.headers.get("origin")):
+        return _refuse(403, "cross-origin sign-in refused (Origin missing or not this "
+                       "page's)", False)
+    form = await _form(request)
+    if "code" in form:
+        got = web.codes.take(form["code"])
+        if got is None or got[1] != web.tokens.grant(got[0]):
+            return HTMLResponse(render.login_page(
+                "this sign-in link was used already or has expired: paste the token"),
+                status_code=403)
+        role, grant = got
     else:
-        if not web.origins.origin_ok(request.headers.get("origin")):
-            return _refuse(403, "cross-origin sign-in refused", False)
-        token = (await _form(request)).get("token")
-    role = web.tokens.role_of(token)
-    if role is None:
-        return HTMLResponse(render.login_page("wrong token"), status_code=403)
-    s = web.sessions.open(role)
+        role = web.tokens.role_of(form.get("token"))
+        if role is None:
+            return HTMLResponse(render.login_page("wrong token"), status_code=403)
+        grant = web.tokens.grant(role)
+    s = web.sessions.open(role, grant)
     resp = RedirectResponse("/", status_code=303)
     resp.set_cookie(COOKIE, s.sid, httponly=True, samesite="strict", secure=web.origins.secure,
                     path="/")
@@ -303,16 +341,29 @@ def _plan(web: Web, s: Session, fields: dict[str, str]):
 
 
 async def _act(web: Web, s: Session, plan_id: str, typed: str) -> tuple[str, list[dict]]:
+    """Run a confirmed plan.  The audit gets a line when it starts (what is about to
+    be touched), one per result as it comes (failures too), and the outcome; an
+    action that breaks halfway is still on record up to where it broke."""
     plan = web.plans.take(s.sid, plan_id, typed)
-    rows = await run_in_threadpool(execute, web.session, plan)
+    tag = {"scope": plan.scope, "plan": plan.id[:8]}
+    web.audit.record(s.who, plan.action, [{"host": h, "user": u, "watcher": w}
+                                          for h, u, w in plan.items], "started", **tag)
+
+    def each(row: dict) -> None:
+        web.audit.record(s.who, plan.action, [row], "ok" if row["ok"] else "failed", **tag)
+
+    try:
+        rows = await run_in_threadpool(execute, web.session, plan, None, each)
+    except Exception as e:  # execute reports per row; anything left is still recorded
+        web.audit.record(s.who, plan.action, [], clean(f"broke off: {type(e).__name__}"),
+                         **tag)
+        raise
+    finally:
+        for h in plan.hosts:
+            web.hub.bump(h)
     failed = [r for r in rows if not r["ok"]]
     result = "ok" if not failed else f"{len(failed)} of {len(rows)} failed"
-    web.audit.record(s.who, plan.action, [{"host": r["host"], "user": r["user"],
-                                           "watcher": r["watcher"], "ok": r["ok"],
-                                           "error": r["error"]} for r in rows], result,
-                     scope=plan.scope)
-    for h in plan.hosts:
-        web.hub.bump(h)
+    web.audit.record(s.who, plan.action, rows, result, **tag)
     return f"{plan.summary()}: {result}", rows
 
 

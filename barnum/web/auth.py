@@ -2,8 +2,13 @@
 
 - Two random tokens, operator and read-only, made at first start and kept in
   a 0600 JSON file (a file anyone else can read, or that is not a regular
-  file, is refused rather than trusted).  They are never regenerated, so a
-  bookmark keeps working; delete the file to rotate them.
+  file, is refused rather than trusted).  ``barnum web --rotate-token``
+  writes a new operator token there; a running server re-reads the file when
+  it changes, so the old token stops working at once, and so do the sessions
+  it opened.
+- A token is only ever POSTed (the sign-in form), never put in a URL, so it
+  stays out of the browser's history.  The link printed at start carries a
+  one-time code instead, exchanged by POST and dropped from the address bar.
 - A token opens a server-side session: the cookie holds only a random id
   (``HttpOnly``, ``SameSite=Strict``, ``Secure`` under TLS, no expiry beyond
   the browser session; the server forgets it after ``SESSION_TTL``).
@@ -15,6 +20,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import hmac
 import json
 import os
@@ -48,6 +55,132 @@ class Tokens:
         if hmac.compare_digest(p, self.readonly.encode()):
             return READONLY
         return None
+
+    def grant(self, role: str) -> str:
+        """A non-secret tag of the role's current token: a session opened under
+        another tag (before a rotation) is no longer valid."""
+        token = self.operator if role == OPERATOR else self.readonly
+        return hashlib.sha256(f"{role}:{token}".encode()).hexdigest()[:16]
+
+
+class TokenFile:
+    """The tokens of a file, re-read when the file changes (``--rotate-token`` from
+    another process).  A file that turns unreadable or unsafe grants nothing."""
+
+    def __init__(self, path: Path, warn=None) -> None:
+        self.path = Path(path)
+        self.warn = warn or (lambda _m: None)
+        self._lock = threading.Lock()
+        self._tokens: Tokens | None = load_or_create_tokens(self.path)
+        self._seen = self._stamp()
+
+    def _stamp(self) -> tuple | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
+
+    def current(self) -> Tokens | None:
+        stamp = self._stamp()
+        with self._lock:
+            if stamp != self._seen:
+                self._seen = stamp
+                try:
+                    if stamp is None:
+                        raise BarnumError(f"token file {self.path}: gone")
+                    self._tokens = load_or_create_tokens(self.path)
+                except BarnumError as e:
+                    self._tokens = None  # fail closed: nobody signs in until it is fixed
+                    self.warn(f"warning: {e}; no token is accepted until it is fixed")
+            return self._tokens
+
+    @property
+    def operator(self) -> str:
+        t = self.current()
+        return t.operator if t else ""
+
+    @property
+    def readonly(self) -> str:
+        t = self.current()
+        return t.readonly if t else ""
+
+    def role_of(self, presented: str | None) -> str | None:
+        t = self.current()
+        return t.role_of(presented) if t else None
+
+    def grant(self, role: str) -> str:
+        t = self.current()
+        return t.grant(role) if t else "none"
+
+
+def rotate_operator_token(path: Path) -> Tokens:
+    """A new random operator token in ``path`` (0600, replaced atomically); the
+    read-only token is kept.  The file must already be barnum's and safe."""
+    path = Path(path)
+    if not path.exists():
+        return load_or_create_tokens(path)  # first start: both new already
+    old = load_or_create_tokens(path)  # refuses an unsafe or foreign file
+    new = Tokens(secrets.token_urlsafe(32), old.readonly)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump({"operator": new.operator, "readonly": new.readonly}, f)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return new
+
+
+def default_state_dir() -> Path:
+    """Where ``barnum web`` keeps tokens.json and audit.log without --state-dir."""
+    return Path.home() / ".config" / "barnum" / "web"
+
+
+LOGIN_CODE_TTL = 900.0
+LOGIN_CODES_MAX = 100
+
+
+class LoginCodes:
+    """One-time sign-in codes (the link ``barnum web`` prints): each works once,
+    for ``LOGIN_CODE_TTL`` seconds, and only while the token it stands for is
+    current.  Kept by their hash, so a lookup reveals nothing by its timing."""
+
+    def __init__(self, ttl: float = LOGIN_CODE_TTL) -> None:
+        self.ttl = ttl
+        self._codes: dict[str, tuple[str, str, float]] = {}  # sha256 -> role, grant, expiry
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(code: str) -> str:
+        return hashlib.sha256(code.encode("utf-8", "replace")).hexdigest()
+
+    def issue(self, role: str, grant: str) -> str:
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            now = time.time()
+            for k in [k for k, v in self._codes.items() if v[2] < now]:
+                del self._codes[k]
+            while len(self._codes) >= LOGIN_CODES_MAX:
+                self._codes.pop(next(iter(self._codes)))
+            self._codes[self._key(code)] = (role, grant, now + self.ttl)
+        return code
+
+    def take(self, code: str | None) -> tuple[str, str] | None:
+        """(role, grant) of a valid code, which is then spent; else None."""
+        if not code or not isinstance(code, str) or len(code) > 200:
+            return None
+        with self._lock:
+            got = self._codes.pop(self._key(code), None)
+        if got is None or got[2] < time.time():
+            return None
+        return got[0], got[1]
 
 
 def load_or_create_tokens(path: Path) -> Tokens:
@@ -96,6 +229,7 @@ class Session:
     role: str
     csrf: str
     created: float
+    grant: str = ""  # the token's tag when the session opened (Tokens.grant)
 
     @property
     def who(self) -> str:
@@ -111,8 +245,9 @@ class Sessions:
         self._by_id: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def open(self, role: str) -> Session:
-        s = Session(secrets.token_urlsafe(32), role, secrets.token_urlsafe(32), time.time())
+    def open(self, role: str, grant: str = "") -> Session:
+        s = Session(secrets.token_urlsafe(32), role, secrets.token_urlsafe(32), time.time(),
+                    grant)
         with self._lock:
             self._expire()
             if len(self._by_id) >= SESSIONS_MAX:  # oldest out: a login flood stays bounded

@@ -309,6 +309,9 @@ def message_page(title: str, text: str, status_link: str = "/") -> str:
                   f'<p><a href="{e(status_link)}">back</a></p>')
 
 
+LOGIN_JS = '<script src="/static/login.js" defer></script>'  # drops ?code= from history
+
+
 def login_page(error: str = "") -> str:
     err = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
     body = ('<h1>barnum web: sign in</h1>' + err +
@@ -316,7 +319,17 @@ def login_page(error: str = "") -> str:
             '<input type="password" name="token" autocomplete="off" required autofocus></label> '
             '<button type="submit">sign in</button></form>'
             "<p>The operator and read-only tokens are in the token file named when "
-            "<code>barnum web</code> started.</p>")
+            "<code>barnum web</code> started.</p>" + LOGIN_JS)
+    return layout("barnum: sign in", body)
+
+
+def code_login_page(code: str) -> str:
+    """The printed link's page: a form that posts its one-time code (login.js
+    sends it at once and takes the code out of the address bar)."""
+    body = ('<h1>barnum web: sign in</h1>'
+            '<form method="post" action="/login" id="code-login">'
+            f'<input type="hidden" name="code" value="{e(code)}">'
+            '<button type="submit">sign in</button></form>' + LOGIN_JS)
     return layout("barnum: sign in", body)
 
 

@@ -54,11 +54,13 @@ def make_server(web: Web, listen: Listen, sock: socket.socket):
     return uvicorn.Server(config), port
 
 
-def url(listen: Listen, port: int, token: str | None = None) -> str:
+def url(listen: Listen, port: int, code: str | None = None) -> str:
+    """The page's address; with a one-time sign-in code (Web.login_code), the link
+    that signs in once (never a token: a URL stays in the browser's history)."""
     host = listen.public[0] if listen.public else (
         f"{'https' if listen.tls else 'http'}://"
         f"{'[' + listen.address + ']' if ':' in listen.address else listen.address}:{port}")
-    return f"{host}/login?token={token}" if token else f"{host}/"
+    return f"{host}/login?code={code}" if code else f"{host}/"
 
 
 class Background:
@@ -89,17 +91,19 @@ class Background:
 
 
 def default_state_dir() -> Path:
-    return Path.home() / ".config" / "barnum" / "web"
+    from barnum.web.auth import default_state_dir as d
+
+    return d()
 
 
 def assemble(session: Any, state_dir: Path, threshold: int = 5, warn: Any = None,
              journal: bool = True) -> Web:
     """The app's shared parts over an open session (the hub started)."""
     from barnum.web.audit import JOURNAL_SOCKET, Audit
-    from barnum.web.auth import load_or_create_tokens
+    from barnum.web.auth import TokenFile
     from barnum.web.hub import Hub
 
-    tokens = load_or_create_tokens(state_dir / "tokens.json")
+    tokens = TokenFile(state_dir / "tokens.json", warn)
     audit = Audit(state_dir / "audit.log", JOURNAL_SOCKET if journal else None, warn)
     hub = Hub(session).start()
     return Web(session, hub, tokens, Origins.for_bind("127.0.0.1", 0, False), audit, threshold)

@@ -1,5 +1,6 @@
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -110,7 +111,8 @@ def test_local_run_json_and_piped_human(users, tmp_path):
     from bailey.report import Instance, Report
 
     rep = Report(host="localhost", bailey_version="0.1.0", circusctl_args=[])
-    rep.instances.append(Instance("circus_user2_x.service", "user2", "User=", "enabled",
+    here_unit = f"circus_user2_{socket.gethostname().split('.')[0]}.service"  # bailey's name
+    rep.instances.append(Instance(here_unit, "user2", "User=", "enabled",
                                   "failed", "failed", state="unit-failed"))
     fake = _fake_bailey(tmp_path, rep.to_dict())
     base = [sys.executable, "-m", "barnum.cli", "--config", str(users), "--bailey", str(fake),
@@ -124,5 +126,5 @@ def test_local_run_json_and_piped_human(users, tmp_path):
     p = subprocess.run(base, capture_output=True, text=True, cwd=REPO, env=env)
     assert p.returncode == 1
     assert "\x1b[" not in p.stdout
-    assert "circus_user2_x.service  enabled  failed (failed)" in p.stdout
-    assert "barnum: localhost: circus_user2_x.service: unit failed" in p.stderr
+    assert f"{here_unit}  enabled  failed (failed)" in p.stdout
+    assert f"barnum: localhost: {here_unit}: unit failed" in p.stderr

@@ -5,6 +5,7 @@ key handling, shipped mode and the one-line errors without root or sshd.
 """
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -18,7 +19,16 @@ from bailey.report import Instance, Report
 from barnum import fleet
 from barnum.config import Config
 from barnum.discovery import Discovery
-from barnum.fleet import FleetResult, HostPlan, HostResult, Options, Plan, interpret, run_fleet
+from barnum.fleet import (
+    FleetResult,
+    HostPlan,
+    HostResult,
+    Options,
+    Plan,
+    interpret,
+    run_fleet,
+    unit_host,
+)
 
 CLIENT_KEY = paramiko.ECDSAKey.generate()
 HOST_KEY = paramiko.ECDSAKey.generate()
@@ -26,15 +36,16 @@ OTHER_HOST_KEY = paramiko.ECDSAKey.generate()
 
 
 def _doc(host="h", state="ok", errors=()):
+    """A document from ``host``: its unit is named for it, as bailey names them."""
     r = Report(host=host, bailey_version="0.1.0", circusctl_args=["status"], errors=list(errors))
-    r.instances.append(Instance("circus_u_h.service", "u", "User=", "enabled", "active",
+    r.instances.append(Instance(f"circus_u_{host}.service", "u", "User=", "enabled", "active",
                                 "running", state=state, watchers={"web": "active"}))
     return r.to_dict()
 
 
 class _Server(paramiko.ServerInterface):
-    def __init__(self, hang: bool) -> None:
-        self.hang = hang
+    def __init__(self, hang: bool, name: str = "") -> None:
+        self.hang, self.name = hang, name
 
     def check_channel_request(self, kind, chanid):
         return paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED  # noqa: E501
@@ -53,7 +64,8 @@ class _Server(paramiko.ServerInterface):
         time.sleep(0.05)  # let paramiko send the exec request's success reply first
         if self.hang:
             time.sleep(60)
-        p = subprocess.run(["sh", "-c", command], capture_output=True, timeout=60)
+        p = subprocess.run(["sh", "-c", command], capture_output=True, timeout=60,
+                           env={**os.environ, "FAKE_HOST": self.name})
         channel.sendall(p.stdout)
         channel.sendall_stderr(p.stderr)
         channel.send_exit_status(p.returncode)
@@ -63,12 +75,12 @@ class _Server(paramiko.ServerInterface):
 class SSHD:
     """A tiny SSH server: runs exec requests with the local sh; or hangs; or never speaks."""
 
-    def __init__(self, host_key=HOST_KEY, hang=False, mute=False):
+    def __init__(self, host_key=HOST_KEY, hang=False, mute=False, name=""):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
-        self.host_key, self.hang, self.mute = host_key, hang, mute
+        self.host_key, self.hang, self.mute, self.name = host_key, hang, mute, name
         self.transports = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -83,7 +95,7 @@ class SSHD:
                 continue
             t = paramiko.Transport(s)
             t.add_server_key(self.host_key)
-            t.start_server(server=_Server(self.hang))
+            t.start_server(server=_Server(self.hang, self.name))
             self.transports.append(t)
 
     def close(self):
@@ -98,8 +110,8 @@ def env(tmp_path):
     key = tmp_path / "id_ecdsa"
     CLIENT_KEY.write_private_key_file(str(key))
     servers = {
-        "good": SSHD(),
-        "good2": SSHD(),
+        "good": SSHD(name="good"),
+        "good2": SSHD(name="good2"),
         "hang": SSHD(hang=True),
         "mute": SSHD(mute=True),
         "changed": SSHD(host_key=OTHER_HOST_KEY),
@@ -119,9 +131,10 @@ def env(tmp_path):
         for n, p in blocks
     ))
     fake = tmp_path / "fake-bailey"
-    fake.write_text(f"#!/bin/sh\necho bailey-verbose-line >&2\ncat {tmp_path / 'doc.json'}\n")
+    fake.write_text(f"#!/bin/sh\necho bailey-verbose-line >&2\n"
+                    f"sed \"s/@HOST@/$FAKE_HOST/g\" {tmp_path / 'doc.json'}\n")
     fake.chmod(0o755)
-    (tmp_path / "doc.json").write_text(json.dumps(_doc()))
+    (tmp_path / "doc.json").write_text(json.dumps(_doc("@HOST@")))  # each server's own name
     yield {"cfg": str(cfg), "kh": kh, "fake": str(fake), "servers": servers, "tmp": tmp_path}
     for s in servers.values():
         s.close()
@@ -206,7 +219,8 @@ def test_pool_abandons_a_stuck_host(monkeypatch):
     def fake(job, options, deadline, log):
         if job.hp.host == "stuck":
             forever.wait()
-        return HostResult(job.hp.host, [], job.argv, stdout=json.dumps(_doc()), exit_status=0)
+        return HostResult(job.hp.host, [], job.argv, stdout=json.dumps(_doc(job.hp.host)),
+                          exit_status=0)
 
     monkeypatch.setattr(fleet, "_run_local", fake)
     p = Plan([HostPlan("stuck", local=True)] + [HostPlan(f"h{i}", local=True) for i in range(5)])
@@ -245,10 +259,10 @@ def test_exit_codes_and_json_shape():
             interpret(r)
         return r
 
-    ok = hr("a", _doc())
-    bad = hr("b", _doc(state="unit-failed"))
+    ok = hr("a", _doc("a"))
+    bad = hr("b", _doc("b", state="unit-failed"))
     down = hr("c", error="cannot connect")
-    hostfail = hr("d", _doc(errors=["systemctl failed"]))
+    hostfail = hr("d", _doc("d", errors=["systemctl failed"]))
     hostfail.report.instances.clear()
     assert FleetResult([ok]).exit_code == 0
     assert FleetResult([ok, bad]).exit_code == 1
@@ -284,7 +298,7 @@ def test_plan_no_hosts_is_usage_error():
 def test_local_host_runs_without_ssh(tmp_path):
     fake = tmp_path / "b"
     fake.write_text(f"#!{sys.executable}\nimport sys, json\n"
-                    f"print(json.dumps({_doc()!r}))\n")
+                    f"print(json.dumps({_doc(unit_host('localhost'))!r}))\n")
     fake.chmod(0o755)
     res = run_fleet(Plan([HostPlan("localhost", local=True)]), Options(bailey=str(fake)))
     assert res.hosts[0].report is not None and res.exit_code == 0

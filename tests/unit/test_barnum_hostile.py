@@ -38,9 +38,9 @@ json_value = st.recursive(
 )
 
 
-def _valid_doc(**over) -> dict:
-    rep = Report(host="h", bailey_version="0.1.0", circusctl_args=["status"])
-    rep.instances.append(Instance("circus_u_h.service", "u", "User=", "enabled", "active",
+def _valid_doc(host: str = "host1", **over) -> dict:
+    rep = Report(host=host, bailey_version="0.1.0", circusctl_args=["status"])
+    rep.instances.append(Instance(f"circus_u_{host}.service", "u", "User=", "enabled", "active",
                                   "running", state="ok", watchers={"web": "active"}))
     doc = rep.to_dict()
     doc["instances"][0].update(over)
@@ -76,10 +76,10 @@ def test_any_json_in_place_of_baileys_answer(values):
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(name=text, status=text, error=text, unit=text, stdout=text)
-def test_any_strings_in_a_valid_document(name, status, error, unit, stdout):
-    doc = _valid_doc(unit=unit, watchers={name: status}, error=error, stdout=stdout)
-    hosts = _hosts_from([json.dumps(doc), json.dumps(_valid_doc())])
+@given(name=text, status=text, error=text, stdout=text, notes=st.lists(text, max_size=3))
+def test_any_strings_in_a_valid_document(name, status, error, stdout, notes):
+    doc = _valid_doc(watchers={name: status}, error=error, stdout=stdout, notes=notes)
+    hosts = _hosts_from([json.dumps(doc), json.dumps(_valid_doc("host2"))])
     assert hosts[0].report is not None  # strings are shown, not refused
     out, err = _render_all(hosts)
     assert not CONTROL.search(out + err)
@@ -98,7 +98,7 @@ def test_any_strings_in_a_valid_document(name, status, error, unit, stdout):
     ({"argv": "ls"}, "instances[0].argv is a string, not a list of strings"),
 ])
 def test_mistyped_document_is_one_line_for_that_host_only(over, fault):
-    hosts = _hosts_from([json.dumps(_valid_doc(**over)), json.dumps(_valid_doc())])
+    hosts = _hosts_from([json.dumps(_valid_doc(**over)), json.dumps(_valid_doc("host2"))])
     assert hosts[0].error == f"bailey printed an invalid document: {fault}"
     assert hosts[1].error is None and hosts[1].report is not None
     out, err = _render_all(hosts)
@@ -185,3 +185,56 @@ def test_ssh_config_host_lines():
 def test_hosts_sort_naturally():
     assert natural_sorted(["host10", "host2", "host1", "db"]) == ["db", "host1", "host2",
                                                                   "host10"]
+
+
+# -- names a host reports must name an instance of that host (issue 18, section 1) ---------
+
+INJECTIONS = ["user1@host1,user1", "user1@host1", "*", "@itg", "u,!host2", "-x", "u&host3",
+              "U", "", "a" * 33, "u\x1b[2J", "u\nhost1", "1u", "u:w", "u/../v", "u@"]
+
+
+@pytest.mark.parametrize("user", INJECTIONS)
+def test_a_user_that_is_not_a_user_name_is_refused_for_that_instance_only(user):
+    doc = _valid_doc("host3", user=user, unit=f"circus_{user}_host3.service")
+    doc["instances"].append(_valid_doc("host3", user="u2", unit="circus_u2_host3.service")
+                            ["instances"][0])
+    (h, other) = _hosts_from([json.dumps(doc), json.dumps(_valid_doc("host2"))])
+    h.host = "host3"
+    interpret(h)
+    assert h.error is None and [i.user for i in h.report.instances] == ["u2"]
+    (note,) = h.report.errors
+    assert note.startswith("instance refused: ") and "not a valid user name" in note
+    assert "\n" not in note and not CONTROL.search(note)
+    assert other.report.instances[0].user == "u"  # the other host is untouched
+    out, _ = _render_all([h, other])
+    assert "instance refused" in out and "host2" in out and "web: active" in out
+
+
+@pytest.mark.parametrize("unit", ["circus_u_host1.service", "circus_u_host3.service.x",
+                                  "circus_v_host3.service", "circus_u_host3.socket",
+                                  "circus_u_host3", "x.service", "circus_u_host1,host3.service"])
+def test_a_unit_not_named_for_that_user_and_host_is_refused(unit):
+    rep = report_from_document(_valid_doc("host3", unit=unit), "host3")
+    assert rep.instances == [] and rep.errors[0].startswith("instance refused: unit ")
+    assert rep.exit == 3  # nothing left on the host: a host-level failure
+
+
+def test_the_host_is_the_connections_not_the_documents():
+    doc = _valid_doc("host1")  # claims to be host1, arrives over host3's connection
+    assert report_from_document(doc, "host1").instances
+    assert report_from_document(doc, "host3").instances == []
+    fq = _valid_doc("host3", unit="circus_u_host3.service")
+    assert report_from_document(fq, "host3.lab.example").instances  # bailey's short name
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(user=st.one_of(text, st.sampled_from(INJECTIONS)), unit=text)
+def test_any_user_and_unit_is_either_exact_or_refused(user, unit):
+    from barnum.config import is_valid_user
+
+    rep = report_from_document(_valid_doc("host3", user=user, unit=unit), "host3")
+    if rep.instances:
+        (i,) = rep.instances
+        assert is_valid_user(i.user) and i.unit == f"circus_{i.user}_host3.service"
+    else:
+        assert len(rep.errors) == 1 and not CONTROL.search(rep.errors[0])

@@ -28,13 +28,15 @@ def test_one_watcher_stopped_after_its_plan(tmp_path):
     r = _post(c, "/api/act", {"plan": plan["plan"]}).json()
     assert r["ok"] and r["results"] == [{"host": "host1", "user": "user1", "watcher": "ticker",
                                          "ok": True, "error": None}]
-    assert web.session.calls == [("circusctl", ["stop", "ticker"], ["user1@host1"])]
+    # structured addressing: the host and its users as data, never target text
+    assert web.session.calls == [("circusctl", ["stop", "ticker"], {"host1": ["user1"]})]
     again = _post(c, "/api/act", {"plan": plan["plan"]})  # a plan runs once
     assert again.status_code == 400 and len(web.session.calls) == 1
     audit = [json.loads(x) for x in (tmp_path / "audit.log").read_text().splitlines()]
-    assert len(audit) == 1
-    assert audit[0]["who"].startswith("operator/") and audit[0]["action"] == "stop"
-    assert audit[0]["items"][0]["watcher"] == "ticker" and audit[0]["result"] == "ok"
+    assert [a["result"] for a in audit] == ["started", "ok", "ok"]  # start, each, outcome
+    assert all(a["who"].startswith("operator/") and a["action"] == "stop" for a in audit)
+    assert len({a["plan"] for a in audit}) == 1
+    assert all(a["items"][0]["watcher"] == "ticker" for a in audit)
 
 
 def test_fleet_wide_needs_the_count_typed(tmp_path):
@@ -49,8 +51,10 @@ def test_fleet_wide_needs_the_count_typed(tmp_path):
     assert web.session.calls == []
     ok = _post(c, "/api/act", {"plan": plan["plan"], "typed": "10"}).json()
     assert ok["ok"] and len(ok["results"]) == 10
-    assert sorted(call[1][1] for call in web.session.calls) == ["sleeper", "ticker"]
-    assert all(len(call[2]) == 5 for call in web.session.calls)
+    for name in ("sleeper", "ticker"):  # each name on each host, its instances there
+        calls = [call[2] for call in web.session.calls if call[1][1] == name]
+        assert sorted(h for call in calls for h in call) == ["host1", "host2", "host3"]
+        assert sum(len(users) for call in calls for users in call.values()) == 5
 
 
 def test_one_name_fleet_wide_above_threshold_needs_the_name(tmp_path):
@@ -97,8 +101,8 @@ def test_forms_work_without_javascript(tmp_path):
     r = c.post("/act", data={"csrf": token, "plan": plan_id}, headers={"Origin": origin()})
     assert r.status_code == 200 and "ok" in r.text
     assert sorted(web.session.calls) == sorted([
-            ("circusctl", ["restart", "sleeper"], ["user2@host2"]),
-            ("circusctl", ["restart", "ticker"], ["user2@host2"])])
+            ("circusctl", ["restart", "sleeper"], {"host2": ["user2"]}),
+            ("circusctl", ["restart", "ticker"], {"host2": ["user2"]})])
 
 
 def test_filters_live_in_the_url(tmp_path):

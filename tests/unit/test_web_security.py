@@ -14,7 +14,15 @@ import pytest
 
 from barnum import BarnumError
 from barnum.web.auth import COOKIE, load_or_create_tokens
-from tests.unit.webkit import OPERATOR_TOKEN, READONLY_TOKEN, client, csrf_of, make_web, origin
+from tests.unit.webkit import (
+    OPERATOR_TOKEN,
+    READONLY_TOKEN,
+    client,
+    csrf_of,
+    make_web,
+    origin,
+    sign_in,
+)
 
 
 def test_tokens_made_once_in_a_0600_file(tmp_path):
@@ -43,20 +51,20 @@ def test_token_file_others_can_read_or_not_a_file_is_refused(tmp_path):
 def test_sign_in_sets_a_strict_httponly_cookie(tmp_path):
     web = make_web(tmp_path)
     c = client(web, role=None)
-    r = c.get(f"/login?token={OPERATOR_TOKEN}")
+    r = sign_in(c, OPERATOR_TOKEN)
     assert r.status_code == 303 and r.headers["location"] == "/"
     cookie = r.headers["set-cookie"]
     assert cookie.startswith(f"{COOKIE}=") and OPERATOR_TOKEN not in cookie
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
     tls = make_web(tmp_path, tls=True)
-    r = client(tls, role=None, tls=True).get(f"/login?token={OPERATOR_TOKEN}")
+    r = sign_in(client(tls, role=None, tls=True), OPERATOR_TOKEN, tls=True)
     assert "Secure" in r.headers["set-cookie"]
 
 
 def test_without_a_session_nothing_is_shown(tmp_path):
     c = client(make_web(tmp_path), role=None)
     assert c.get("/").status_code == 303
-    assert c.get("/login?token=wrong").status_code == 403
+    assert sign_in(c, "wrong").status_code == 403
     for path in ("/api/fleet", "/api/events", "/metrics", "/api/logs?host=host1&unit=x"):
         assert c.get(path).status_code == 401, path
     bearer = {"Authorization": f"Bearer {READONLY_TOKEN}"}

@@ -19,7 +19,7 @@ from bailey.report import Report
 from barnum.fleet import FleetResult, HostResult
 from barnum.hostsort import natural_sorted
 from barnum.session import HostState, Subscription
-from barnum.targets import group_members, resolve
+from barnum.targets import exact, group_members, resolve
 from barnum.web.app import Web, build_app
 from barnum.web.audit import Audit
 from barnum.web.auth import Origins, Tokens
@@ -50,6 +50,8 @@ class RecordedSession:
         return {h: replace(self.states[h]) for h in self.hosts}
 
     def resolve(self, targets):
+        if isinstance(targets, dict):  # structured, as the real session takes it
+            return exact(targets, self.hosts)
         return resolve(list(targets or []), self._hosts(), self.group_spec)
 
     def _hosts(self):
@@ -68,7 +70,7 @@ class RecordedSession:
         return {h: copy.deepcopy(v) for h, v in self._stats.items() if h in chosen}
 
     def circusctl(self, args, targets=None, timeout=None):
-        self.calls.append(("circusctl", list(args), list(targets or [])))
+        self.calls.append(("circusctl", list(args), copy.deepcopy(targets)))
         out = []
         for h, users in self.resolve(targets).items():
             rep = replace(self.states[h].report, circusctl_args=list(args))
@@ -124,9 +126,14 @@ def client(web: Web, role: str | None = "operator", tls: bool = False):
                    follow_redirects=False)
     if role:
         token = OPERATOR_TOKEN if role == "operator" else READONLY_TOKEN
-        r = c.get(f"/login?token={token}")
+        r = sign_in(c, token, tls)
         assert r.status_code == 303, r.text
     return c
+
+
+def sign_in(c, token: str, tls: bool = False):
+    """The sign-in form's POST, as a browser sends it (with our Origin)."""
+    return c.post("/login", data={"token": token}, headers={"Origin": origin(tls)})
 
 
 def csrf_of(c) -> str:
