@@ -19,7 +19,7 @@ from barnum.web.history import History
 
 STATS_EVERY = 5.0
 STATS_SOON = 0.5  # after a circus event, the host's stats again this soon
-KINDS = {"host", "unit", "circus", "instance", "resync", "gap", "restart"}
+KINDS = {"host", "unit", "circus", "instance", "resync", "gap", "restart", "rejected", "dropped"}
 
 
 class Hub:
@@ -101,7 +101,12 @@ class Hub:
             elif ev.kind == "host" and ev.data.get("state") == "up":
                 threading.Thread(target=self._refollow, args=(ev.host,), daemon=True,
                                  name="hub-refollow").start()
-            self.bump(ev.host)
+            elif ev.kind == "dropped":  # this reader fell behind: any host may have changed
+                for h in self.session.hosts:
+                    self.bump(h)
+                continue
+            if ev.host in self.versions:
+                self.bump(ev.host)
 
     def _real_name(self, host: str, data: dict) -> dict:
         """The event with the watcher as ``status`` names it (events use circus's res_name)."""
