@@ -506,8 +506,10 @@ def _parse(raw: bytes) -> dict[str, Any]:
         raise _LinkError("bailey sent JSON nested too deeply to read") from None
     except MemoryError:
         raise _LinkError(f"bailey sent a line too big to read ({len(raw)} bytes)") from None
-    except ValueError:
+    except json.JSONDecodeError:
         raise _LinkError("bailey sent a line that is not JSON") from None
+    except ValueError as e:
+        raise _LinkError(f"bailey sent {e}") from None
 
 
 class FleetSession:

@@ -105,7 +105,7 @@ def parse_line(raw: bytes) -> dict[str, Any]:
     """One protocol line as a dict; ValueError names what is wrong."""
     obj = json.loads(raw.decode("utf-8", "replace"))
     if not isinstance(obj, dict):
-        raise ValueError("a line is not a JSON object")
+        raise ValueError("a line that is not a JSON object")
     return obj
 
 

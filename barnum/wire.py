@@ -148,7 +148,7 @@ def log_line(raw: object, now: float, where: str = "line") -> dict[str, Any]:
     rec = _object(raw, where)
     t = rec.get("t")
     if t is not None and (isinstance(t, bool) or not isinstance(t, int | float)):
-        raise WireError(f"{where}.t is a {_kind(t)}, not a number")
+        raise WireError(f"{where}.t is {_a(t)}, not a number")
     return {"t": host_time(t, now), "priority": _count(rec.get("priority"), f"{where}.priority"),
             "pid": _count(rec.get("pid"), f"{where}.pid"),
             "message": _str(rec.get("message", ""), f"{where}.message")}
@@ -262,19 +262,19 @@ def _scalar(v: object) -> bool:
 
 def _object(v: object, where: str) -> dict[str, Any]:
     if not isinstance(v, dict):
-        raise WireError(f"{where} is a {_kind(v)}, not an object")
+        raise WireError(f"{where} is {_a(v)}, not an object")
     return v
 
 
 def _list(v: object, where: str) -> list[Any]:
     if not isinstance(v, list):
-        raise WireError(f"{where} is a {_kind(v)}, not a list")
+        raise WireError(f"{where} is {_a(v)}, not a list")
     return v
 
 
 def _str(v: object, where: str) -> str:
     if not isinstance(v, str):
-        raise WireError(f"{where} is a {_kind(v)}, not a string")
+        raise WireError(f"{where} is {_a(v)}, not a string")
     return clean(v)
 
 
@@ -284,7 +284,7 @@ def _opt_str(v: object, where: str) -> str | None:
 
 def _bool(v: object, where: str) -> bool:
     if not isinstance(v, bool):
-        raise WireError(f"{where} is a {_kind(v)}, not true or false")
+        raise WireError(f"{where} is {_a(v)}, not true or false")
     return v
 
 
@@ -302,7 +302,7 @@ def _number(v: object, where: str) -> float | None:
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, int | float):
-        raise WireError(f"{where} is a {_kind(v)}, not a number")
+        raise WireError(f"{where} is {_a(v)}, not a number")
     try:
         f = float(v)
     except OverflowError:
@@ -312,6 +312,12 @@ def _number(v: object, where: str) -> float | None:
     return f
 
 
+def _a(v: object) -> str:
+    """The JSON kind of ``v`` with its article: "an object", "a list", "null"."""
+    kind = _kind(v)
+    return kind if kind == "null" else ("an " if kind[0] in "aeiou" else "a ") + kind
+
+
 def _kind(v: object) -> str:
     return {dict: "object", list: "list", str: "string", bool: "boolean", int: "number",
             float: "number", type(None): "null"}.get(type(v), type(v).__name__)
@@ -319,6 +325,6 @@ def _kind(v: object) -> str:
 
 def _show(v: object) -> str:
     if isinstance(v, dict | list):
-        return f"a {_kind(v)}"
+        return _a(v)
     text = repr(v) if not isinstance(v, int) or abs(v) < 10**30 else "a huge number"
     return clean(text if len(text) <= 40 else text[:37] + "...")
