@@ -281,6 +281,12 @@ def interpret(result: HostResult) -> None:
         except ValueError as e:
             result.error = f"bailey printed unreadable JSON: {_first_line(e)}"
             return
+        except RecursionError:
+            result.error = "bailey printed JSON nested too deeply to read"
+            return
+        except MemoryError:
+            result.error = f"bailey printed a document too big to read ({len(text)} bytes)"
+            return
         try:
             result.report = report_from_document(doc, unit_host(result.host))
         except DocumentError as e:

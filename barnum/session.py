@@ -37,14 +37,24 @@ from barnum.fleet import FleetResult, HostResult, Options
 from barnum.hostsort import natural_sorted
 from barnum.remote import remote_command, shipped_argv
 from barnum.sanitize import clean
-from barnum.sessionstate import LineBuffer, LineTooLong, SeqCheck, apply_event, parse_line
+from barnum.sessionstate import (
+    LineBuffer,
+    LineTooLong,
+    RefreshGate,
+    SeqCheck,
+    apply_event,
+    parse_line,
+)
 from barnum.targets import Selection, exact, group_members, resolve
-from barnum.validate import DocumentError, report_from_document
+from barnum.wire import EVENTS, Checked, WireError, check_event, check_result
 
 PING_EVERY = 5.0
 BACKOFF = (1, 2, 4, 8, 10)
-MAX_LINE = 16 * 1024 * 1024
+MIN_LINE = 64 * 1024  # a max_output below this would refuse ordinary snapshots
 QUEUE_MAX = 10000
+QUEUE_BYTES = 32 * 1024 * 1024  # per subscription: a slow reader drops the oldest beyond
+REFRESH_GAP = 1.0  # seconds between two refreshes of one host asked for by its events
+NOTE_EVERY = 1.0  # at most one "rejected" event per host and second
 
 
 @dataclass
@@ -59,17 +69,30 @@ class HostState:
     last_seen: float | None = None
     since: float = field(default_factory=time.time)
     epoch: str | None = None
+    rejected: int = 0  # results and events from the host dropped for their shape
+    note: str | None = None  # why the last one was dropped (one clean line)
+
+    @property
+    def rejected_text(self) -> str | None:
+        """``N bad messages from bailey dropped (last: why)``, or None."""
+        if not self.rejected:
+            return None
+        return (f"{self.rejected} bad message{'s' if self.rejected != 1 else ''} from bailey "
+                f"dropped (last: {self.note})")
 
 
 @dataclass
 class SessionEvent:
     """One thing that happened: ``kind`` is host, unit, circus, instance, resync,
-    stats, log, gap or restart; ``data`` the protocol event's fields."""
+    stats, log, gap, restart, rejected (a host's message dropped for its shape) or
+    dropped (a slow reader lost ``count`` events; host ""); ``data`` the checked
+    fields (barnum.wire).  ``t`` is the session's own receive time, never the host's."""
 
     kind: str
     host: str
     data: dict[str, Any]
     t: float = field(default_factory=time.time)
+    size: int = 200  # about what it costs in memory (the line it came in)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "host": self.host, "t": round(self.t, 3), **{
@@ -77,33 +100,47 @@ class SessionEvent:
 
 
 class Subscription:
-    """A bounded, thread-safe queue of events: the oldest are dropped (and counted)."""
+    """A bounded, thread-safe queue of events, by count and by bytes: the oldest are
+    dropped, and the reader's next ``get`` is a ``dropped`` event with their count
+    (if its kinds take ``dropped``, or it takes every kind)."""
 
     def __init__(self, session: FleetSession | None, maxlen: int = QUEUE_MAX,
-                 kinds: set[str] | None = None) -> None:
+                 kinds: set[str] | None = None, max_bytes: int = QUEUE_BYTES) -> None:
         self._q: collections.deque[SessionEvent] = collections.deque()
         self._cond = threading.Condition()
         self._session = session
         self.maxlen = maxlen
+        self.max_bytes = max_bytes
         self.kinds = kinds
         self.dropped = 0
+        self._told = 0  # drops already reported to the reader
+        self.bytes = 0
         self.closed = False
 
     def put(self, ev: SessionEvent) -> None:
         if self.kinds is not None and ev.kind not in self.kinds:
             return
         with self._cond:
-            if len(self._q) >= self.maxlen:
-                self._q.popleft()
+            while self._q and (len(self._q) >= self.maxlen
+                               or self.bytes + ev.size > self.max_bytes):
+                self.bytes -= self._q.popleft().size
                 self.dropped += 1
             self._q.append(ev)
+            self.bytes += ev.size
             self._cond.notify()
 
     def get(self, timeout: float | None = None) -> SessionEvent | None:
         with self._cond:
+            if self.dropped > self._told and (self.kinds is None or "dropped" in self.kinds):
+                n, self._told = self.dropped - self._told, self.dropped
+                return SessionEvent("dropped", "", {"count": n, "why": "the reader was slow"})
             if not self._q and not self.closed:
                 self._cond.wait(timeout)
-            return self._q.popleft() if self._q else None
+            if not self._q:
+                return None
+            ev = self._q.popleft()
+            self.bytes -= ev.size
+            return ev
 
     def __iter__(self) -> Iterator[SessionEvent]:
         while True:
@@ -122,9 +159,11 @@ class Subscription:
 
 
 class _Pending:
-    def __init__(self) -> None:
+    def __init__(self, op: str) -> None:
+        self.op = op
         self.done = threading.Event()
         self.reply: dict[str, Any] | None = None
+        self.value: Any = None  # the result, checked by barnum.wire
 
 
 class _Link(threading.Thread):
@@ -145,6 +184,9 @@ class _Link(threading.Thread):
         self.sub_id: int | None = None
         self.ready = threading.Event()  # first attempt finished (up or failed)
         self.wake = threading.Event()
+        self.gate = RefreshGate(REFRESH_GAP)
+        self._noted = -NOTE_EVERY
+        self.max_line = max(session.options.max_output, MIN_LINE)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -178,8 +220,8 @@ class _Link(threading.Thread):
         return (chan, rid), self._request(chan, rid, op, timeout, args)
 
     def _request(self, chan: Any, rid: int, op: str, timeout: float,
-                 args: dict[str, Any]) -> dict[str, Any]:
-        p = _Pending()
+                 args: dict[str, Any]) -> Any:
+        p = _Pending(op)
         self.pending[rid] = p
         try:
             data = json.dumps({"id": rid, "op": op, **args}).encode() + b"\n"
@@ -194,7 +236,44 @@ class _Link(threading.Thread):
         reply = p.reply or {}
         if not reply.get("ok"):
             raise RuntimeError(f"bailey: {clean(reply.get('error') or 'no answer')}")
-        return reply.get("result")
+        return p.value
+
+    def want_refresh(self) -> None:
+        """A fresh snapshot is due (gap, restart, an event about something unknown):
+        at most one refresh runs per host, one more waits, REFRESH_GAP apart."""
+        with self.lock:
+            start = self.gate.want()
+        if start:
+            threading.Thread(target=self._refresher, daemon=True,
+                             name=f"refresh-{self.host}").start()
+
+    def _refresher(self) -> None:
+        while not self.s.closing.is_set():
+            with self.lock:
+                delay = self.gate.delay(time.monotonic())
+            if delay and self.s.closing.wait(delay):
+                break
+            with self.lock:
+                self.gate.started(time.monotonic())
+            self.s._refresh_host(self)
+            with self.lock:
+                if not self.gate.finished():
+                    return
+        with self.lock:
+            self.gate.finished(cancel=True)
+
+    def reject(self, why: str) -> None:
+        """A message of the wrong shape from this host: dropped, counted, noted."""
+        now = time.monotonic()
+        with self.lock:
+            self.state.rejected += 1
+            self.state.note = clean(" ".join(str(why).split()))[:300]
+            tell = now - self._noted >= NOTE_EVERY
+            if tell:
+                self._noted = now
+            data = {"count": self.state.rejected, "reason": self.state.note}
+        if tell:
+            self.s._publish(SessionEvent("rejected", self.host, data))
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -257,21 +336,32 @@ class _Link(threading.Thread):
         chan.sendall(json.dumps({"id": rid, "op": "subscribe"}).encode() + b"\n")
 
     def _first_line(self, chan, timeout: float) -> dict[str, Any] | None:
-        """bailey's hello, or None when the command ended without one."""
-        self.buf = LineBuffer(MAX_LINE)
+        """bailey's hello, or None when the command ended without one.
+
+        One deadline for the whole hello: a host that trickles a byte now and
+        then never keeps the link "connecting".
+        """
+        self.buf = LineBuffer(self.max_line)
         self.backlog: list[bytes] = []
-        chan.settimeout(timeout)
+        deadline = time.monotonic() + timeout
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _LinkError(f"bailey --serve sent no hello within {timeout:g}s")
+            chan.settimeout(left)
             try:
                 data = chan.recv(65536)
             except TimeoutError:
-                raise _LinkError(f"bailey --serve said nothing within {timeout:g}s") from None
+                continue  # the deadline check above words it
             if not data:
                 return None
-            lines = self.buf.feed(data)
+            try:
+                lines = self.buf.feed(data)
+            except LineTooLong as e:
+                raise _LinkError(f"bailey --serve sent {e} before its hello") from None
             if lines:
                 self.backlog = lines[1:]
-                return parse_line(lines[0])
+                return _parse(lines[0])
 
     def _hello(self, hello: dict[str, Any]) -> None:
         if hello.get("event") != "hello" or hello.get("protocol") != "bailey-serve/1":
@@ -311,10 +401,7 @@ class _Link(threading.Thread):
                 self.set_state("stale", f"last heard {silent:.0f}s ago")
 
     def _line(self, raw: bytes) -> None:
-        try:
-            msg = parse_line(raw)
-        except ValueError:
-            raise _LinkError("bailey sent a line that is not JSON") from None
+        msg = _parse(raw)
         with self.lock:
             self.state.last_seen = time.time()
         if self.copy().state in ("stale", "connecting"):
@@ -322,40 +409,75 @@ class _Link(threading.Thread):
         order = self.seq.check(msg.get("epoch"), msg.get("seq"))
         if order in ("gap", "restart"):
             self.s._publish(SessionEvent(order, self.host, {}))
-            threading.Thread(target=self.s._refresh_host, args=(self,), daemon=True).start()
-        if "id" in msg:
-            if msg["id"] == self.sub_id and msg.get("ok"):
-                self._snapshot(msg.get("result", {}).get("snapshot"))
-                return
-            p = self.pending.get(msg["id"]) if isinstance(msg["id"], int) else None
-            if p is not None:
+            self.want_refresh()
+        try:
+            if "id" in msg:
+                self._answer(msg)
+            else:
+                self._event(msg, len(raw))
+        except WireError as e:
+            self.reject(str(e))
+        except _LinkError:
+            raise
+        except Exception as e:  # a shape no check foresaw: still only this message
+            self.reject(f"a message barnum could not use ({type(e).__name__})")
+
+    def _answer(self, msg: dict[str, Any]) -> None:
+        """A response: to the subscription, to a waiting request, or to a ping."""
+        rid = msg["id"]
+        if isinstance(rid, bool) or not isinstance(rid, int):
+            raise WireError(f"an answer whose id is a {type(rid).__name__}, not a number")
+        now = time.time()
+        if rid == self.sub_id:
+            if not msg.get("ok"):
+                raise _LinkError(f"subscribe refused: {clean(str(msg.get('error'))[:200])}")
+            self._snapshot(check_result("subscribe", msg.get("result"), now, self.host))
+            return
+        if rid == 0:
+            return  # our pings' answers: that the line came is all they say
+        p = self.pending.get(rid)
+        if p is None:
+            raise WireError(f"an answer to a request never made (id {rid})")
+        if msg.get("ok") is True:
+            try:
+                p.value = check_result(p.op, msg.get("result"), now, self.host)
                 p.reply = msg
+            except WireError as e:
+                p.reply = {"ok": False, "error": f"sent an invalid {p.op} answer: {e}"}
                 p.done.set()
-            elif msg["id"] == self.sub_id:
-                raise _LinkError(f"subscribe refused: {msg.get('error')}")
-            return
+                raise
+        else:
+            err = msg.get("error")
+            p.reply = {"ok": False, "error": err if isinstance(err, str) else "refused"}
+        p.done.set()
+
+    def _event(self, msg: dict[str, Any], size: int) -> None:
         kind = msg.get("event")
-        if not isinstance(kind, str):
-            return
+        if kind == "hello":
+            raise WireError("a second hello")
+        if kind not in EVENTS:
+            return  # a later bailey's event this barnum does not know: ignored
+        data = check_event(msg, time.time(), self.host)
         if kind == "stats":
             with self.lock:
-                self.state.stats = msg.get("result")
+                self.state.stats = data["result"]
+        elif kind == "resync":
+            report = data.pop("report")
+            with self.lock:
+                self.state.report = report
         elif kind != "log":
             with self.lock:
-                new = apply_event(self.state.report, msg, self.host)
+                new = apply_event(self.state.report, data, self.host)
                 if new is not None:
                     self.state.report = new
             if new is None and kind in ("unit", "circus"):
-                threading.Thread(target=self.s._refresh_host, args=(self,), daemon=True).start()
-        self.s._publish(SessionEvent(kind, self.host, _clean_event(msg)))
+                self.want_refresh()
+        data.pop("event", None)
+        self.s._publish(SessionEvent(kind, self.host, data, size=size))
 
-    def _snapshot(self, doc: object) -> None:
-        try:
-            rep = report_from_document(doc, self.host)
-        except DocumentError as e:
-            raise _LinkError(f"bailey sent an invalid snapshot: {e}") from None
+    def _snapshot(self, checked: Checked) -> None:
         with self.lock:
-            self.state.report = rep
+            self.state.report = checked.report
         self.set_state("up")
         self.ready.set()
         self.s._publish(SessionEvent("resync", self.host, {}))
@@ -376,17 +498,18 @@ class _LinkError(Exception):
     """A host-level problem already worded for the operator."""
 
 
-def _clean_event(msg: dict[str, Any]) -> dict[str, Any]:
-    """An event's fields with every string cleaned (nested ones too)."""
-    def walk(v: Any) -> Any:
-        if isinstance(v, str):
-            return clean(v)
-        if isinstance(v, dict):
-            return {clean(k): walk(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        return v
-    return walk(msg)
+def _parse(raw: bytes) -> dict[str, Any]:
+    """One line as a JSON object, or the host's error in plain words."""
+    try:
+        return parse_line(raw)
+    except RecursionError:
+        raise _LinkError("bailey sent JSON nested too deeply to read") from None
+    except MemoryError:
+        raise _LinkError(f"bailey sent a line too big to read ({len(raw)} bytes)") from None
+    except json.JSONDecodeError:
+        raise _LinkError("bailey sent a line that is not JSON") from None
+    except ValueError as e:
+        raise _LinkError(f"bailey sent {e}") from None
 
 
 class FleetSession:
@@ -529,12 +652,8 @@ class FleetSession:
             v = results[h]
             if isinstance(v, _Failure):
                 r.error = v.msg
-            else:
-                try:
-                    r.report = report_from_document(v, h)
-                    r.document = v
-                except DocumentError as e:
-                    r.error = f"bailey sent an invalid document: {e}"
+            else:  # checked as it arrived (barnum.wire)
+                r.report, r.document = v.report, v.document
             out.append(r)
         return FleetResult(out, groups=self.groups())
 
@@ -547,10 +666,8 @@ class FleetSession:
         def fn(link: _Link, users: list[str]) -> Any:
             doc = link.request("status", t, **({"users": users} if users else {}))
             if not users:
-                with contextlib.suppress(DocumentError):
-                    rep = report_from_document(doc, link.host)
-                    with link.lock:
-                        link.state.report = rep
+                with link.lock:
+                    link.state.report = doc.report
             return doc
 
         return self._fleet_result(self._each(targets, fn, t), chosen, ["status"])
@@ -572,20 +689,19 @@ class FleetSession:
         t = timeout or self.options.timeout
 
         def fn(link: _Link, users: list[str]) -> Any:
-            return _clean_event(link.request("stats", t, **({"users": users} if users else {})))
+            return link.request("stats", t, **({"users": users} if users else {}))
 
         return {h: (v.msg if isinstance(v, _Failure) else v)
                 for h, v in self._each(targets, fn, t).items()}
 
     def logs(self, unit: str, host: str, n: int = 50) -> list[dict]:
         result = self.links[host].request("logs", self.options.timeout, unit=unit, n=n)
-        return _clean_event(result)["lines"]
+        return result["lines"]
 
     def output(self, host: str, unit: str, watcher: str, stream: str, n: int = 200) -> dict:
         """A watcher's stdout/stderr file tail (bailey's ``output`` op), strings cleaned."""
-        result = self.links[host].request("output", self.options.timeout, unit=unit,
-                                          watcher=watcher, stream=stream, n=n)
-        return _clean_event(result)
+        return self.links[host].request("output", self.options.timeout, unit=unit,
+                                        watcher=watcher, stream=stream, n=n)
 
     def units(self, targets: list[str] | None = None) -> list[tuple[str, str, str]]:
         """(host, user, unit) of every targeted instance the session knows."""
@@ -617,7 +733,7 @@ class FleetSession:
 
     def follow(self, targets: list[str] | None = None, n: int = 10) -> Subscription:
         """Log events of the targets' units, after their last ``n`` lines (as events too)."""
-        sub = self.subscribe(kinds={"log"})
+        sub = self.subscribe(kinds={"log", "dropped"})
         for h, _user, unit in self.units(targets):
             link = self.links[h]
             with contextlib.suppress(Exception):

@@ -66,11 +66,46 @@ class SeqCheck:
         return "gap" if seq != expected else None
 
 
+@dataclass
+class RefreshGate:
+    """One host's refreshes asked for by its events: at most one running, one more
+    pending however many are asked for, and ``gap`` seconds between two starts.
+
+    The caller holds a lock around every call; ``want`` True means "start the
+    one worker", which loops on ``delay``, ``started``, refresh, ``finished``.
+    """
+
+    gap: float
+    running: bool = False
+    pending: bool = False
+    last: float = float("-inf")
+
+    def want(self) -> bool:
+        if self.running:
+            self.pending = True
+            return False
+        self.running = True
+        return True
+
+    def delay(self, now: float) -> float:
+        return max(0.0, self.last + self.gap - now)
+
+    def started(self, now: float) -> None:
+        self.last, self.pending = now, False
+
+    def finished(self, cancel: bool = False) -> bool:
+        """True: the worker refreshes once more (asked for while it ran)."""
+        if self.pending and not cancel:
+            return True
+        self.running = self.pending = False
+        return False
+
+
 def parse_line(raw: bytes) -> dict[str, Any]:
     """One protocol line as a dict; ValueError names what is wrong."""
     obj = json.loads(raw.decode("utf-8", "replace"))
     if not isinstance(obj, dict):
-        raise ValueError("a line is not a JSON object")
+        raise ValueError("a line that is not a JSON object")
     return obj
 
 

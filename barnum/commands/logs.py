@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import TYPE_CHECKING
 
@@ -27,9 +28,20 @@ def line_text(host: str, user: str, rec: dict) -> str:
 
 
 def merged(batches: list[tuple[str, str, list[dict]]]) -> list[tuple[str, str, dict]]:
-    """Pure: lines of many units in time order (stable for equal times)."""
+    """Pure: lines of many units in time order (stable for equal times; a line with
+    no usable time sorts first)."""
     rows = [(h, u, rec) for h, u, recs in batches for rec in recs]
-    return sorted(rows, key=lambda r: r[2].get("t") or 0.0)
+    return sorted(rows, key=lambda r: _time_key(r[2].get("t")))
+
+
+def _time_key(t: object) -> float:
+    if isinstance(t, bool) or not isinstance(t, int | float):
+        return 0.0
+    try:
+        t = float(t)
+    except OverflowError:
+        return 0.0
+    return t if math.isfinite(t) else 0.0
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -68,6 +80,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             users = {(h, unit): u for h, u, unit in session.units(ctx.targets)}
             try:
                 for ev in sub:
+                    if ev.kind == "dropped":
+                        ctx.err(f"warning: {ev.data.get('count')} lines dropped "
+                                "(this terminal read too slowly)")
+                        continue
                     rec = ev.data.get("line") or {}
                     show(ev.host, users.get((ev.host, ev.data.get("unit")), "?"), rec)
                     sys.stdout.flush()

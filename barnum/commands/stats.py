@@ -81,16 +81,23 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         stats = session.stats(ctx.targets)
     finally:
         session.close()
+    errors = show(stats, args.sort, args.json, make_console(), sys.stdout)
+    for host, err in errors.items():
+        ctx.err(f"{host}: {err}")
+    return EXIT_HOST if errors else EXIT_OK
+
+
+def show(stats: dict[str, Any], sort: str, as_json: bool, console: Any, out: Any
+         ) -> dict[str, str]:
+    """The table (or the JSON document) of every host that answered; host -> error."""
     errors = {h: v for h, v in stats.items() if not isinstance(v, dict)}
     for inst_err in [(h, i) for h, v in stats.items() if isinstance(v, dict)
                      for i in v.get("instances", []) if i.get("error")]:
         errors.setdefault(inst_err[0], inst_err[1]["error"])
-    table = sort_rows(rows(stats), args.sort)
-    if args.json:
-        sys.stdout.write(json.dumps({"schema": "barnum-stats/1", "watchers": table,
-                                     "errors": errors}, indent=2, sort_keys=True) + "\n")
+    table = sort_rows(rows(stats), sort)
+    if as_json:
+        out.write(json.dumps({"schema": "barnum-stats/1", "watchers": table,
+                              "errors": errors}, indent=2, sort_keys=True) + "\n")
     else:
-        make_console().print(table_of(table))
-    for host, err in errors.items():
-        ctx.err(f"{host}: {err}")
-    return EXIT_HOST if errors else EXIT_OK
+        console.print(table_of(table))
+    return errors

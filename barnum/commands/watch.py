@@ -77,7 +77,8 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
                       Text(st.state, style="red"), "", "", "")
             continue
         age = f"stale: {st.error}" if st.state == "stale" else ""
-        t.add_row(Text(host, style="bold"), Text(age, style="yellow"), "", "", "", "")
+        note = "; ".join(x for x in (age, st.rejected_text) if x)
+        t.add_row(Text(host, style="bold"), Text(note, style="yellow"), "", "", "", "")
         for inst in st.report.instances:
             key = (host, inst.unit, None)
             style = "reverse" if tracker.recent(key, now) else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -569,6 +570,8 @@ async def logs_page(request: Request) -> Response:
         try:
             around = float(with_around)
         except ValueError:
+            around = None
+        if around is not None and not math.isfinite(around):
             around = None
     lines: list[dict] = []
     try:

@@ -19,6 +19,7 @@ from barnum.sanitize import clean
 FLAP_WINDOW = 60.0  # seconds
 FLAP_EXITS = 3  # exits of one watcher within the window: flapping
 FLAPPED_MEMORY = 3600.0  # "flapped in the last hour"
+SKEW_MAX = 300.0  # circus's own event time is believed only this close to the receive time
 TIMELINE_MAX = 50
 SAMPLES_MAX = 60  # sparkline points (at one stats poll every few seconds: minutes)
 
@@ -51,6 +52,18 @@ def _int(v: Any) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
+def _when(stamp: Any, received: float) -> float:
+    """circus's time of the event (more exact), unless missing or far from when the
+    session got it: a host's clock never moves a moment out of order or out of range."""
+    try:
+        if isinstance(stamp, int | float) and not isinstance(stamp, bool) \
+                and abs(float(stamp) - received) <= SKEW_MAX:
+            return float(stamp)
+    except OverflowError:
+        pass
+    return received
+
+
 class History:
     """Bounded memory of reap/spawn moments, flapping and cpu/mem samples."""
 
@@ -66,8 +79,7 @@ class History:
         if action not in ("spawn", "reap") or not isinstance(watcher, str):
             return
         inner = data.get("data") if isinstance(data.get("data"), dict) else {}
-        stamp = inner.get("time")
-        when = float(stamp) if isinstance(stamp, int | float) else t
+        when = _when(inner.get("time"), t)
         pid = _int(inner.get("process_pid", inner.get("pid")))
         m = Moment(when, action, pid, _int(inner.get("exit_code")) if action == "reap" else None)
         key = (host, clean(user or "?"), watcher)

@@ -19,7 +19,7 @@ from barnum.web.history import History
 
 STATS_EVERY = 5.0
 STATS_SOON = 0.5  # after a circus event, the host's stats again this soon
-KINDS = {"host", "unit", "circus", "instance", "resync", "gap", "restart"}
+KINDS = {"host", "unit", "circus", "instance", "resync", "gap", "restart", "rejected", "dropped"}
 
 
 class Hub:
@@ -91,16 +91,25 @@ class Hub:
         for ev in self._sub:
             if self.closing.is_set():
                 return
-            if ev.kind == "circus":
-                self.history.note_circus(ev.host, self._real_name(ev.host, ev.data), ev.t)
-                with self.lock:
-                    self._due.setdefault(ev.host, time.time() + STATS_SOON)
-            elif ev.kind in ("resync", "instance", "unit"):
-                with self.lock:
-                    self._due.setdefault(ev.host, time.time() + STATS_SOON)
-            elif ev.kind == "host" and ev.data.get("state") == "up":
-                threading.Thread(target=self._refollow, args=(ev.host,), daemon=True,
-                                 name="hub-refollow").start()
+            self.note(ev)
+
+    def note(self, ev: Any) -> None:
+        """One session event into the history, the stats schedule and the versions."""
+        if ev.kind == "circus":
+            self.history.note_circus(ev.host, self._real_name(ev.host, ev.data), ev.t)
+            with self.lock:
+                self._due.setdefault(ev.host, time.time() + STATS_SOON)
+        elif ev.kind in ("resync", "instance", "unit"):
+            with self.lock:
+                self._due.setdefault(ev.host, time.time() + STATS_SOON)
+        elif ev.kind == "host" and ev.data.get("state") == "up":
+            threading.Thread(target=self._refollow, args=(ev.host,), daemon=True,
+                             name="hub-refollow").start()
+        elif ev.kind == "dropped":  # this reader fell behind: any host may have changed
+            for h in self.session.hosts:
+                self.bump(h)
+            return
+        if ev.host in self.versions:
             self.bump(ev.host)
 
     def _real_name(self, host: str, data: dict) -> dict:

@@ -186,6 +186,8 @@ def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, 
         hv = HostView(host, st.state, st.error, st.last_seen,
                       None if st.last_seen is None else max(0.0, now - st.last_seen),
                       errors=list(rep.errors) if rep else [])
+        if getattr(st, "rejected_text", None):
+            hv.errors.append(st.rejected_text)
         if hv.down:
             counters.hosts_down += 1
         else:

@@ -9,6 +9,7 @@ page's own JS (``static/web.js``) only replaces fragments rendered here.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -109,11 +110,22 @@ _LABEL = {"start": "start", "stop": "stop", "restart": "restart", "reload": "rel
           "incr": "+1", "decr": "\u22121"}
 
 
+def clock(t: object, fmt: str = "%H:%M:%S") -> str:
+    """A time for a person, or "" when it is no time (NaN, far out of range, not a number)."""
+    if isinstance(t, bool) or not isinstance(t, int | float):
+        return ""
+    try:
+        return time.strftime(fmt, time.localtime(t))
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
 def _moment(m: Moment, host: str, unit: str) -> str:
-    when = time.strftime("%H:%M:%S", time.localtime(m.t))
+    when = clock(m.t)
     text = e(m.describe())
     if m.action == "reap":
-        link = "/logs?" + urlencode({"host": host, "unit": unit, "around": f"{m.t:.0f}"})
+        link = "/logs?" + urlencode({"host": host, "unit": unit, "around": f"{m.t:.0f}"}) \
+            if math.isfinite(m.t) else "/logs?" + urlencode({"host": host, "unit": unit})
         text += f' <a href="{e(link)}">journal around it</a>'
     return f'<li class="{e(m.action)}"><time>{e(when)}</time> {text}</li>'
 
@@ -339,8 +351,7 @@ def logs_page(host: str, unit: str, lines: list[dict], ctx: PageContext,
     what = f"{unit} on {host}"
     note = ""
     if around is not None:
-        when = time.strftime("%H:%M:%S", time.localtime(around))
-        note = f"<p>lines within a minute of {e(when)}</p>"
+        note = f"<p>lines within a minute of {e(clock(around))}</p>"
     err = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
     follow = "" if around is not None else " data-follow=\"1\""
     body = (f'<header><h1>journal: {e(what)}</h1><a href="/?{e(ctx.qs)}">back to the fleet</a>'
@@ -372,7 +383,5 @@ def output_page(host: str, unit: str, watcher: str, stream: str, result: dict | 
 
 
 def log_line(ln: dict) -> str:
-    t = ln.get("t") or ln.get("time")
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if isinstance(
-        t, int | float) else ""
+    stamp = clock(ln.get("t") or ln.get("time"), "%Y-%m-%d %H:%M:%S")
     return f'<span class="ln">{e(stamp)} {e(ln.get("message", ""))}\n</span>'

@@ -79,8 +79,24 @@ def test_subscription_is_bounded_and_counts_drops():
     for n in range(5):
         sub.put(SessionEvent("circus", "h", {"n": n}))
     assert sub.dropped == 2
+    note = sub.get(0)  # first the reader learns what it lost, then what is left
+    assert (note.kind, note.data["count"]) == ("dropped", 2)
     assert [sub.get(0).data["n"] for _ in range(3)] == [2, 3, 4]
     assert sub.get(0.01) is None
+
+
+def test_subscription_is_bounded_by_bytes_too():
+    sub = Subscription(None, max_bytes=10 * 1024 * 1024)
+    for n in range(200):  # 200 events of 1 MiB each, nobody reading
+        sub.put(SessionEvent("log", "h", {"n": n}, size=1024 * 1024))
+    assert sub.bytes <= 10 * 1024 * 1024 and sub.dropped == 190
+    assert sub.get(0).data == {"count": 190, "why": "the reader was slow"}
+    assert [sub.get(0).data["n"] for _ in range(10)] == list(range(190, 200))
+    assert sub.bytes == 0
+    only_logs = Subscription(None, maxlen=1, kinds={"log"})
+    only_logs.put(SessionEvent("log", "h", {"n": 1}))
+    only_logs.put(SessionEvent("log", "h", {"n": 2}))
+    assert only_logs.get(0).data == {"n": 2}  # a reader that takes no "dropped" notes
 
 
 def test_flapping_after_repeated_exits():

@@ -1,0 +1,258 @@
+"""A compromised host against the live session, on the real fleet (issue 18, sections 2, 6, 7).
+
+The victim runs a fake ``bailey --serve`` (a script in its /usr/local/bin
+named bailey-fake; the other host's bailey-fake is the real bailey).  It says
+hello and subscribes like bailey, then answers with what the red team sent:
+stats of the wrong shape, log lines whose time is a word, circus events from
+the year 10^292 and NaN, a flood of unit events for unknown units, a status
+of the wrong shape and an answer to a request never made.  Other modes
+trickle a byte every 2 s and never say hello, or send JSON nested too deeply.
+The healthy host must show through every front end, each exits with a host
+error (3), and nothing says "internal error".
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tests.e2e.test_barnum_e2e import HARD_LIMIT, barnum_cmd, healthy_hosts
+from tests.waiting import until
+
+pytestmark = pytest.mark.fleet
+
+FAKE = "bailey-fake"
+TIMEOUT = 4
+
+SERVE = r'''#!/usr/bin/python3
+import json, sys, time
+MODE, HOST = %(mode)r, %(host)r
+UNIT = "circus_user1_%%s.service" %% HOST
+seq = 0
+
+def emit(obj):
+    global seq
+    seq += 1
+    obj.update(seq=seq, epoch="f" * 16, t=float("nan"))
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+if MODE == "trickle":
+    while True:
+        sys.stdout.write(" ")
+        sys.stdout.flush()
+        time.sleep(2)
+if MODE == "deep":
+    sys.stdout.write("[" * 200000 + "\n")
+    sys.stdout.flush()
+    time.sleep(300)
+
+def doc(bad=False):
+    inst = {"unit": UNIT, "user": "user1", "user_source": "User=",
+            "unit_file_state": "enabled", "active_state": "active", "sub_state": "running",
+            "state": "ok", "watchers": {"sleeper": "active"}}
+    if bad:
+        inst["watchers"] = ["sleeper"]
+    return {"schema": "bailey/1", "host": HOST, "bailey_version": "0.1.0",
+            "circusctl_args": ["status"], "dry_run": False, "errors": [], "instances": [inst]}
+
+emit({"event": "hello", "protocol": "bailey-serve/1", "bailey_version": "0.1.0",
+      "host": HOST, "pid": 1})
+for line in sys.stdin:
+    req = json.loads(line)
+    rid, op = req.get("id"), req.get("op")
+    if op == "subscribe":
+        emit({"id": rid, "ok": True, "result": {"snapshot": doc()}})
+        for t in (1e300, float("nan"), -1e300, "soon"):
+            emit({"event": "circus", "unit": UNIT, "user": "user1", "watcher": "sleeper",
+                  "action": "reap", "data": {"time": t, "process_pid": 7, "exit_code": 1}})
+        emit({"event": "stats", "result": {"instances": [{"watchers": "many"}]}})
+        emit({"id": 4242, "ok": True, "result": []})
+        for n in range(300):
+            emit({"event": "unit", "unit": "circus_u%%d_%%s.service" %% (n, HOST),
+                  "active_state": "active"})
+        seq += 50
+        emit({"event": "log", "sub": 1, "unit": UNIT, "line": {"t": "soon", "message": "x"}})
+    elif op == "stats":
+        emit({"id": rid, "ok": True, "result": {"instances": [{
+            "unit": UNIT, "user": "user1", "watchers": [{
+                "name": "sleeper", "status": "active", "numprocesses": "one",
+                "processes": {"cpu": "lots"}}]}]}})
+    elif op == "logs":
+        emit({"id": rid, "ok": True, "result": {"unit": UNIT, "lines": [
+            {"t": 1e300, "message": "far"}, {"t": "soon", "message": "word"}]}})
+    elif op in ("status", "circusctl"):
+        emit({"id": rid, "ok": True, "result": doc(bad=True)})
+    elif op == "ping":
+        emit({"id": rid, "ok": True, "result": {"t": float("inf")}})
+        emit({"event": "circus", "unit": UNIT, "data": "not an object"})
+    else:
+        emit({"id": rid, "ok": False, "error": "no"})
+'''
+
+
+@pytest.fixture
+def compromised(fleet):
+    """``install(mode)``: bailey-fake is the fake on the victim, the real bailey elsewhere."""
+    victim, other = healthy_hosts(fleet)[:2]
+    made = []
+
+    def install(mode: str) -> tuple[str, str]:
+        for h in (victim, other):
+            path = fleet._hostdir(h) / "bin" / FAKE
+            path.unlink(missing_ok=True)
+            made.append(path)
+        (fleet._hostdir(other) / "bin" / FAKE).symlink_to("bailey")
+        script = fleet._hostdir(victim) / "bin" / FAKE
+        script.write_text(SERVE % {"mode": mode, "host": victim})
+        script.chmod(0o755)
+        return victim, other
+
+    yield install
+    for p in made:
+        p.unlink(missing_ok=True)
+
+
+def barnum(fleet, name: str, *args: str) -> subprocess.CompletedProcess:
+    cmd = [*barnum_cmd(), name, "--config", str(fleet.users_file), "--ssh-config",
+           str(fleet.ssh_config), "--bailey", FAKE, "--timeout", str(TIMEOUT), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=HARD_LIMIT,
+                          stdin=subprocess.DEVNULL)
+
+
+def no_crash(p: subprocess.CompletedProcess) -> None:
+    text = p.stdout + p.stderr
+    assert "internal error" not in text and "Traceback" not in text, text[-2000:]
+
+
+def test_cli_stats_logs_and_shell_show_the_other_host(fleet, compromised):
+    victim, other = compromised("hostile")
+    user_unit = f"circus_user1_{other}.service"
+
+    p = barnum(fleet, "stats", victim, other)
+    no_crash(p)
+    assert p.returncode == 3, p.stderr
+    assert any(ln.startswith(f"{other} ") and "sleeper" in ln for ln in p.stdout.splitlines())
+    assert f"{victim}: bailey: sent an invalid stats answer: stats.instances[0].watchers[0]" \
+           ".processes is an object, not a list" in p.stderr
+
+    p = barnum(fleet, "stats", "--json", victim, other)
+    no_crash(p)
+    assert p.returncode == 3
+    doc = json.loads(p.stdout)
+    assert {w["host"] for w in doc["watchers"]} == {other}
+    assert doc["errors"][victim].startswith("bailey: sent an invalid stats answer")
+
+    p = barnum(fleet, "logs", "-n", "3", victim, other)
+    no_crash(p)
+    assert p.returncode == 3
+    assert any(ln.startswith(f"{other} user1: ") for ln in p.stdout.splitlines()), p.stdout
+    assert (f"{victim}: circus_user1_{victim}.service: bailey: sent an invalid logs answer: "
+            "logs.lines[1].t is a string, not a number") in p.stderr
+
+    p = barnum(fleet, "shell", "-c", "status", victim, other)
+    no_crash(p)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert user_unit in p.stdout
+    assert "sent an invalid status answer: status: instances[0].watchers is a list" in p.stdout
+
+
+def test_watch_json_goes_on_and_notes_the_dropped_messages(fleet, compromised):
+    victim, other = compromised("hostile")
+    cmd = [*barnum_cmd(), "watch", "--json", "--config", str(fleet.users_file),
+           "--ssh-config", str(fleet.ssh_config), "--bailey", FAKE, "--timeout", str(TIMEOUT),
+           victim, other]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    lines: list[dict] = []
+
+    def read() -> None:
+        for raw in proc.stdout:
+            lines.append(json.loads(raw))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        first = until(lambda: [x for x in lines if x["kind"] == "resync"
+                               and x["host"] == other and x["report"]], within=HARD_LIMIT)
+        assert first, lines[:5]
+        noted = until(lambda: [x for x in lines if x["kind"] == "rejected"
+                               and x["host"] == victim], within=15)
+        assert noted and noted[0]["count"] >= 1, [x["kind"] for x in lines][:40]
+        assert proc.poll() is None  # still watching
+        threads = int(subprocess.run(["ps", "-o", "nlwp=", "-p", str(proc.pid)],
+                                     capture_output=True, text=True).stdout.strip())
+        assert threads < 40, threads  # 300 unit events for unknown units: one refresh thread
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    assert "internal error" not in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("mode, reason", [
+    ("trickle", f"bailey --serve sent no hello within {TIMEOUT}s"),
+    ("deep", "bailey sent JSON nested too deeply to read"),
+])
+def test_a_host_that_never_says_a_usable_hello_is_down_with_a_reason(fleet, compromised,
+                                                                    mode, reason):
+    victim, other = compromised(mode)
+    t0 = time.monotonic()
+    p = barnum(fleet, "stats", victim, other)
+    no_crash(p)
+    assert p.returncode == 3
+    assert f"{victim}: {reason}" in p.stderr, p.stderr
+    assert any(ln.startswith(f"{other} ") for ln in p.stdout.splitlines()), p.stdout
+    assert time.monotonic() - t0 < 3 * TIMEOUT + 10
+
+
+def test_web_endpoints_show_the_other_host(fleet, compromised, tmp_path):
+    import httpx
+
+    from barnum.config import load_config
+    from barnum.fleet import Options
+    from barnum.session import FleetSession
+    from barnum.web.server import Background, Listen, assemble
+
+    victim, other = compromised("hostile")
+    cfg = load_config(fleet.users_file)
+    opts = Options.from_config(cfg, ssh_config=str(fleet.ssh_config), timeout=TIMEOUT,
+                               bailey=FAKE)
+    session = FleetSession(cfg, opts, targets=[victim, other]).open()
+    web = assemble(session, tmp_path, threshold=5, journal=False)
+    bg = Background(web, Listen("127.0.0.1", 0)).start()
+    base = f"http://127.0.0.1:{bg.port}"
+    try:
+        with httpx.Client(base_url=base, follow_redirects=False, timeout=HARD_LIMIT) as c:
+            r = c.post("/login", data={"token": web.tokens.operator}, headers={"Origin": base})
+            assert r.status_code == 303, r.text
+            # the victim's reaps with absurd times reach the history (a timeline entry)
+            assert until(lambda: session.host_states()[victim].rejected >= 3, within=15)
+            for path in ("/", "/api/fleet", "/metrics",
+                         f"/logs?host={victim}&unit=circus_user1_{victim}.service",
+                         f"/logs?host={other}&unit=circus_user1_{other}.service"):
+                r = c.get(path)
+                assert r.status_code == 200, (path, r.status_code, r.text[:300])
+                assert "Internal Server Error" not in r.text
+            page = c.get("/").text
+            assert f'id="host-{other}"' in page and f"circus_user1_{other}.service" in page
+            assert "bad messages from bailey dropped" in page
+            fleet_doc = c.get("/api/fleet").json()
+            hosts = {h["host"]: h for h in fleet_doc["hosts"]}
+            assert hosts[other]["state"] == "up" and hosts[other]["instances"]
+            assert any("dropped" in e for e in hosts[victim]["errors"])
+            assert f'barnum_host_up{{host="{other}",state="up"}} 1' in c.get("/metrics").text
+            victim_logs = c.get(f"/logs?host={victim}&unit=circus_user1_{victim}.service").text
+            assert "sent an invalid logs answer" in victim_logs
+    finally:
+        bg.stop()
+        web.hub.close()
+        session.close()
