@@ -27,7 +27,8 @@ PREFIX = "barnum: "
 
 EPILOG = """\
 targets:
-  host, user@host, or fnmatch globs of either (*@host1, user1@*, host[1-3]).
+  host, user@host; in either part ClusterShell's numeric ranges (host[1-12],
+  node[01-10/2], rack[1-2]-node[1-3]) and the globs * and ? (*@host1, user1@*).
   None: every host found in the users' ~/circus/<host>/circus.ini trees.
   A host alone means every circus instance on it; user@host only that user's.
   @group (the users file's groups:), user@@group; set operations, left to
