@@ -1,6 +1,7 @@
 """``barnum``: the command line, a thin layer over barnum.fleet.
 
     barnum [options] [targets] [-- bailey args [-- circusctl args]]
+    barnum [options] COMMAND [options] [targets]
 
 Errors are one line on stderr (``--debug`` shows tracebacks); see
 ``barnum --help`` for exit codes.  Heavy imports (fabric, paramiko, rich) wait
@@ -27,7 +28,8 @@ PREFIX = "barnum: "
 
 EPILOG = """\
 targets:
-  host, user@host, or fnmatch globs of either (*@host1, user1@*, host[1-3]).
+  host, user@host; in either part ClusterShell's numeric ranges (host[1-12],
+  node[01-10/2], rack[1-2]-node[1-3]) and the globs * and ? (*@host1, user1@*).
   None: every host found in the users' ~/circus/<host>/circus.ini trees.
   A host alone means every circus instance on it; user@host only that user's.
   @group (the users file's groups:), user@@group; set operations, left to
@@ -53,9 +55,11 @@ exit codes:
 """
 
 
-# Subcommands: the first argument, when it is one of these words, names a
-# command module with ``configure(parser)`` and ``run(args, ctx) -> int``.  A
-# host with one of these names stays reachable as ``barnum -t NAME``.
+# Subcommands: the first word that is not an option (or an option's value), when
+# it is one of these, names a command module with ``configure(parser)`` and
+# ``run(args, ctx) -> int``; common options go before or after it (``barnum
+# --config F shell -c status``).  A host with one of these names stays
+# reachable as ``barnum -t NAME``.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("barnum.commands.watch", "live view of the fleet"),
     "logs": ("barnum.commands.logs", "journal lines of the circus units, merged"),
@@ -110,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="barnum",
         usage="%(prog)s [options] [targets ...] [-- bailey args [-- circusctl args]]\n"
-        "       %(prog)s COMMAND [options] [targets ...]",
+        "       %(prog)s [options] COMMAND [options] [targets ...]",
         description="Run bailey (and through it circusctl) on every circus host, "
         "over SSH, in parallel, and show the fleet's state.",
         epilog=f"commands (barnum COMMAND --help):\n{commands}\n\n{EPILOG}",
@@ -126,6 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="group: a section per users-file group (groups:)")
     p.add_argument("--version", action="version", version=f"barnum {__version__}")
     return p
+
+
+def option_table(p: argparse.ArgumentParser) -> dict[str, bool]:
+    """Each option string of ``p``: whether it takes a value (argsplit.find_command)."""
+    return {o: a.nargs != 0 for a in p._actions for o in a.option_strings}
+
+
+def split_command(argv: list[str]):
+    """barnum's own arguments to (subcommand or None, its arguments): argsplit's rule
+    with the overview's options, the ones that may stand before a subcommand."""
+    from barnum.argsplit import find_command
+
+    return find_command(argv, SUBCOMMANDS, option_table(build_parser()))
 
 
 def command_parser(name: str) -> argparse.ArgumentParser:
@@ -323,23 +340,33 @@ def _allow(found: Discovery, config: Config, options: Options, err: _Err) -> lis
     return a.skipped
 
 
-def _main(argv: list[str], err: _Err) -> int:
+def parse_argv(argv: list[str]) -> argparse.Namespace:
+    """The command line as a namespace: ``_command`` names the subcommand (None for the
+    overview), ``passthrough`` holds the ``--`` split.  argparse's SystemExit on
+    ``--help``, ``--version`` or a usage error (already printed)."""
     from barnum.argsplit import split_argv
 
     split = split_argv(argv)
-    if split.barnum and split.barnum[0] in SUBCOMMANDS:
-        try:
-            args = command_parser(split.barnum[0]).parse_args(split.barnum[1:])
-        except SystemExit as e:
-            return e.code if isinstance(e.code, int) else EXIT_USAGE
-        args.passthrough = split
+    cmd = split_command(split.barnum)
+    if cmd.name is not None:
+        args = command_parser(cmd.name).parse_args(cmd.args)
+    else:
+        args = build_parser().parse_args(split.barnum)
+        args._command = None
+    args.passthrough = split
+    return args
+
+
+def _main(argv: list[str], err: _Err) -> int:
+    try:
+        args = parse_argv(argv)
+    except SystemExit as e:  # --help, --version, or a usage error (already printed)
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    split = args.passthrough
+    if args._command is not None:
         if not getattr(args._module, "NEEDS_CONTEXT", True):
             return args._module.run(args, None)
         return args._module.run(args, load_context(args, err))
-    try:
-        args = build_parser().parse_args(split.barnum)
-    except SystemExit as e:  # --help, --version, or a usage error (already printed)
-        return e.code if isinstance(e.code, int) else EXIT_USAGE
 
     from barnum.fleet import plan
 

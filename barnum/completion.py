@@ -48,7 +48,7 @@ def _typed_words() -> list[str]:
 
 def complete_targets(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
     """argcomplete completer: targets; subcommand names too where the first word goes."""
-    from barnum.cli import SUBCOMMANDS
+    from barnum.cli import SUBCOMMANDS, split_command
 
     words = _typed_words()
     if "--" in words[1:]:  # bailey's and circusctl's arguments: not ours to guess
@@ -58,7 +58,7 @@ def complete_targets(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> 
                                 getattr(parsed_args, "ssh_config", None))
     except Exception:  # no users file, unreadable tree: offer what we can
         out = []
-    if len(words) <= 1 and not getattr(parsed_args, "_command", None):
+    if not split_command(words[1:]).word:  # only options so far: a subcommand may come
         out = [*SUBCOMMANDS, *out]
     return [c for c in out if c.startswith(prefix)]
 
@@ -67,9 +67,9 @@ def completion_parser(words: list[str]) -> argparse.ArgumentParser:
     """The parser for the line typed: the overview's, or ``barnum COMMAND``'s."""
     import importlib
 
-    from barnum.cli import SUBCOMMANDS, add_common_options, build_parser
+    from barnum.cli import SUBCOMMANDS, add_common_options, build_parser, split_command
 
-    name = words[1] if len(words) > 1 and words[1] in SUBCOMMANDS else None
+    name = split_command(words[1:]).name
     if name is None:
         p = build_parser()
     else:

@@ -1,37 +1,45 @@
 """Target expressions: hosts, ``user@host``, groups, and set operations on them.
 
-The grammar, after ClusterShell's node sets::
+The grammar is ClusterShell's node sets, with barnum's ``user@`` and globs::
 
     expr  := ['!'] term (op term)*
     op    := ','  union          (host1,host2)
            | '!'  exclusion      (@itg!host2, also written @itg,!host2)
            | '&'  intersection   (@itg&@web)
            | '^'  symmetric difference
-    term  := host-glob | user-glob@host-glob | @group | user-glob@@group
+    term  := name | user@name | @group | user@@group
+
+A name (host or user part) is barnum.nodenames' pattern: numeric ranges in
+brackets (``host[1-12]``, ``node[01-10/2]``, ``rack[1-2]-node[1-3]``) and
+shell globs ``*`` and ``?``.  A bracket is always a range; one that is not
+(``host[a-c]``) is an ExpressionError, never an fnmatch class.
 
 Operators have one precedence and apply left to right, as in ClusterShell:
 ``a,b&c`` is ``(a,b)&c`` and ``@itg,host7!host2`` is ``(@itg,host7)!host2``.
 ``,!`` is exclusion (ClusterShell's spelling), not "union with a negation".
 A leading ``!`` excludes from everything: ``!host2`` is every host but host2.
-A comma inside ``[...]`` belongs to the glob (``host[1,2]``), not to the
+A comma inside ``[...]`` belongs to the range (``host[1,2]``), not to the
 expression.  Several targets on a command line are a union, as before.
 
 What an expression selects is a set of *atoms* over the discovered fleet:
 ``(host, user)`` for each user with a circus config on that host, and
 ``(host, None)`` for "the host as a whole" (every instance bailey finds
 there).  A host term selects all of a host's atoms; ``user@host`` only the
-user atoms.  Everything here is pure: no I/O, no discovery.
+user atoms.  A range selects the named hosts that exist; a term that selects
+none is an error.  :func:`fold` prints a set of names in this grammar.
+Everything here is pure: no I/O, no discovery.
 """
 
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from barnum import BarnumError
+from barnum.nodenames import PatternError, parse_pattern
+from barnum.nodenames import fold as fold  # the set printer, beside the set parser
 
 Atom = tuple[str, "str | None"]
 OPS = {",": "union", "!": "exclusion", "&": "intersection", "^": "symmetric difference"}
@@ -44,11 +52,11 @@ class ExpressionError(BarnumError):
 
 @dataclass(frozen=True)
 class Term:
-    """One operand: a host glob, a ``user@host`` glob pair, or a group (``group`` set)."""
+    """One operand: a host pattern, a ``user@host`` pattern pair, or a group."""
 
     text: str
-    host: str | None = None  # glob; None for a group term
-    user: str | None = None  # glob; None means the host as a whole
+    host: str | None = None  # pattern (barnum.nodenames); None for a group term
+    user: str | None = None  # pattern; None means the host as a whole
     group: str | None = None  # for @group and user@@group
 
 
@@ -106,11 +114,24 @@ def parse_term(text: str, whole: str | None = None) -> Term:
         user, _, name = text.partition("@@")
         if not user or "@" in user or not GROUP_RE.match(name):
             raise bad
+        _check_patterns(text, where, user)
         return Term(text, user=user, group=name)
     user, sep, host = text.rpartition("@")
     if not host or (sep and (not user or "@" in user)):
         raise bad
+    _check_patterns(text, where, host, user if sep else None)
     return Term(text, host=host, user=user if sep else None)
+
+
+def _check_patterns(text: str, where: str, *patterns: str | None) -> None:
+    """Brackets must read as numeric ranges (ClusterShell's), never as fnmatch classes."""
+    for p in patterns:
+        if p is None:
+            continue
+        try:
+            parse_pattern(p)
+        except PatternError as e:
+            raise ExpressionError(f"bad target {text!r}{where}: {e}") from None
 
 
 def parse(text: str) -> Expr:
@@ -179,16 +200,19 @@ class Evaluator:
         return out
 
     def term(self, t: Term, whole: str) -> set[Atom]:
+        user = parse_pattern(t.user) if t.user is not None else None
         if t.group is not None:
             atoms = self.group(t.group)
-            if t.user is not None:
-                atoms = {(h, u) for h, u in atoms
-                         if u is not None and fnmatch.fnmatchcase(u, t.user)}
-        elif t.user is None:
-            atoms = {a for a in self.all if fnmatch.fnmatchcase(a[0], t.host or "")}
+            if user is not None:
+                atoms = {(h, u) for h, u in atoms if u is not None and user.matches(u)}
         else:
-            atoms = {(h, u) for h, u in self.all if u is not None
-                     and fnmatch.fnmatchcase(h, t.host or "") and fnmatch.fnmatchcase(u, t.user)}
+            host = parse_pattern(t.host or "")
+            names = {h for h in self.hosts if host.matches(h)}
+            if user is None:
+                atoms = {a for a in self.all if a[0] in names}
+            else:
+                atoms = {(h, u) for h, u in self.all
+                         if u is not None and h in names and user.matches(u)}
         if not atoms and self.strict:
             raise ExpressionError(self._nothing(t, whole))
         return atoms

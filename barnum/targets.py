@@ -2,10 +2,11 @@
 
 A target without ``@`` selects a host and leaves the user list empty, so
 bailey looks at every circus instance on it.  A target with ``@`` selects
-those users only.  Both parts may be fnmatch globs (``*@host1``,
-``user1@*``, ``host[1-3]``).  A target that matches nothing is a usage error
-listing close matches, because a typo must not silently shrink a fleet run.
-Groups (``@itg``) and set operations are barnum.nodeset's.
+those users only.  Both parts may hold numeric ranges (``host[1-12]``,
+ClusterShell's) and ``*``/``?`` globs (``*@host1``, ``user1@*``).  A target
+that matches nothing is a usage error listing close matches, because a typo
+must not silently shrink a fleet run.  Groups (``@itg``), ranges and set
+operations are barnum.nodeset's.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ touched; ``--dry-run`` prints the order and the commands and connects to nothing
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import sys
 from typing import TYPE_CHECKING
 
@@ -50,12 +49,22 @@ def split_words(words: list[str], hosts: list[str]) -> tuple[list[str], list[str
     for w in words:
         if ":" in w:
             watchers.append(w)
-        elif "@" in w or any(c in w for c in OPS) or any(
-                fnmatch.fnmatchcase(h, w) for h in hosts):
+        elif "@" in w or any(c in w for c in OPS) or _names_a_host(w, hosts):
             targets.append(w)
         else:
             watchers.append(w)
     return watchers, targets
+
+
+def _names_a_host(word: str, hosts: list[str]) -> bool:
+    """Whether ``word`` read as a host pattern (``host[1-12]``, ``web*``) selects a host."""
+    from barnum.nodenames import PatternError, parse_pattern
+
+    try:
+        pattern = parse_pattern(word)
+    except PatternError:
+        return False  # not a pattern: a watcher name
+    return any(pattern.matches(h) for h in hosts)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

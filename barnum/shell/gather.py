@@ -2,19 +2,18 @@
 
 Each instance's answer is text: one line (``ok``, ``3``, an error) or
 several (``circusctl options``).  Instances with the same answer become one
-block named by all of them, names folded where they share a numbered
-pattern (``user1@host[1-3]``).  One-line answers print as
-``names (n): answer``; longer ones as a header line and the answer indented.
+block named by all of them, folded as a target expression that selects
+exactly them when typed back (``user1@host[1-3]``: barnum.nodeset.fold).
+One-line answers print as ``names (n): answer``; longer ones as a header
+line and the answer indented.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from barnum.hostsort import natural_key
-
-_NUM = re.compile(r"^(.*?)(\d+)(\D*)$")
+from barnum.nodeset import fold
 
 
 @dataclass(frozen=True)
@@ -59,49 +58,3 @@ def gather(answers: list[Answer]) -> list[Block]:
 def _who_key(who: str) -> tuple:
     user, _, host = who.rpartition("@")
     return (natural_key(host), natural_key(user))
-
-
-def fold(names: list[str]) -> str:
-    """``user1@host1,user1@host2,user1@host3`` -> ``user1@host[1-3]`` (pure).
-
-    Names that differ only in one trailing number of the host part fold
-    into ranges; the rest are listed as they are, comma-separated.
-    """
-    patterns: dict[tuple[str, str, str], list[str]] = {}
-    order: list[tuple[str, str, str]] = []
-    plain: list[str] = []
-    for who in names:
-        user, at, host = who.rpartition("@")
-        m = _NUM.match(host)
-        if not m:
-            plain.append(who)
-            continue
-        key = (user + at + m.group(1), m.group(3), str(len(m.group(2)))
-               if m.group(2).startswith("0") else "")
-        if key not in patterns:
-            order.append(key)
-        patterns.setdefault(key, []).append(m.group(2))
-    parts = []
-    for key in order:
-        nums = patterns[key]
-        prefix, suffix, _ = key
-        if len(nums) == 1:
-            parts.append(f"{prefix}{nums[0]}{suffix}")
-        else:
-            parts.append(f"{prefix}[{_ranges(nums)}]{suffix}")
-    return ",".join(parts + plain)
-
-
-def _ranges(nums: list[str]) -> str:
-    """``1,2,3,5`` -> ``1-3,5`` (zero-padded numbers keep their width)."""
-    values = sorted({int(n): n for n in nums}.items())
-    out: list[str] = []
-    start = prev = values[0]
-    for v in [*values[1:], None]:
-        if v is not None and v[0] == prev[0] + 1:
-            prev = v
-            continue
-        out.append(start[1] if start == prev else f"{start[1]}-{prev[1]}")
-        if v is not None:
-            start = prev = v
-    return ",".join(out)

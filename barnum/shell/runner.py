@@ -20,6 +20,7 @@ from rich.text import Text
 
 from barnum import EXIT_HOST, EXIT_OK, EXIT_USAGE, BarnumError
 from barnum.hostsort import natural_sorted
+from barnum.nodeset import fold
 from barnum.sanitize import clean, clean_lines
 from barnum.shell.events import ECHO_AFTER, EventView
 from barnum.shell.gather import Answer, gather
@@ -224,7 +225,7 @@ class Shell:
         if not unfinished:
             return EXIT_OK
         self.console.print(Text(
-            f"cancelled: no answer yet from {', '.join(unfinished)} "
+            f"cancelled: no answer yet from {fold(unfinished)} "
             "(what was sent there may still complete)", style="yellow"))
         return EXIT_INTERRUPTED
 
@@ -402,7 +403,7 @@ class Shell:
             for u in users:
                 by_user.setdefault(u, []).append(h)
         for u in sorted(by_user):
-            self.console.print(Text(clean(f"{u}: {', '.join(natural_sorted(by_user[u]))}")))
+            self.console.print(Text(clean(f"{u}: {fold(by_user[u])}")))
         return EXIT_OK
 
     def do_groups(self, cmd: Command) -> int:
@@ -415,7 +416,7 @@ class Shell:
             sel = as_targets({h: u for h, u in now.get(name, {}).items()})
             self.console.print(Text(clean(
                 f"@{name}: {', '.join(self.groups[name])} -> "
-                f"{', '.join(sel) if sel else 'no host of this session'}")))
+                f"{fold(sel) if sel else 'no host of this session'}")))
         return EXIT_OK
 
     def do_help(self, cmd: Command) -> int:
@@ -430,8 +431,8 @@ class Shell:
             if name in HELP:
                 usage, what = HELP[name]
                 self.console.print(Text(f"{usage.ljust(width)}  {what}"))
-        self.console.print(Text("targets: host, user@host, globs (host[1-3], user1@*), "
-                                "@group; commands may be joined with ;"))
+        self.console.print(Text("targets: host, user@host, ranges and globs (host[1-12], "
+                                "user1@*), @group; commands may be joined with ;"))
         return EXIT_OK
 
     def do_exit(self, cmd: Command) -> int:

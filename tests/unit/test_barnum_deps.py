@@ -155,7 +155,8 @@ def test_a_back_edge_is_a_cycle_named(g, data):
 def test_start_words_split_into_watchers_and_targets():
     from barnum.commands.startstop import split_words
 
-    assert split_words(["kafka", "user1@host1:spark", "@itg", "host[12]", "user1@host5",
-                        "host1,!host2", "web"], ["host1", "host2", "web"]) == (
-        ["kafka", "user1@host1:spark"],
-        ["@itg", "host[12]", "user1@host5", "host1,!host2", "web"])
+    assert split_words(["kafka", "user1@host1:spark", "@itg", "host[1-2]", "user1@host5",
+                        "host1,!host2", "web", "host[10-12]", "host[9]", "tick[a-b]"],
+                       ["host1", "host2", "web", "host11"]) == (
+        ["kafka", "user1@host1:spark", "host[9]", "tick[a-b]"],
+        ["@itg", "host[1-2]", "user1@host5", "host1,!host2", "web", "host[10-12]"])

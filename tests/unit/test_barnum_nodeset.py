@@ -60,7 +60,7 @@ def test_intersection():
 
 
 def test_symmetric_difference():
-    assert sel("@itg^host[23]") == {"host1": [], "host3": []}
+    assert sel("@itg^host[2-3]") == {"host1": [], "host3": []}
 
 
 def test_left_to_right_one_precedence():
@@ -89,9 +89,48 @@ def test_nested_groups():
     assert sel("@front") == {"host1": [], "web1": [], "web2": []}
 
 
-def test_comma_inside_brackets_belongs_to_the_glob():
+def test_comma_inside_brackets_belongs_to_the_range():
     assert sel("host[1,3]") == {"host1": [], "host3": []}
-    assert sel("host[!1]&@itg") == {"host2": []}
+    assert sel("host[1,3-4]!host4") == {"host1": [], "host3": []}
+
+
+@pytest.mark.parametrize("bad", ["host[!1]&@itg", "host[23-]", "web[a-c]", "user[x]@@itg",
+                                 "@itg,host[1", "host[1-2][3]"])
+def test_a_bracket_is_a_range_or_a_usage_error(bad):
+    """Never an fnmatch class: host[!1] used to mean "host, then not 1"."""
+    with pytest.raises(ExpressionError, match="bad target"):
+        parse(bad)
+    with pytest.raises(TargetError) as e:
+        sel(bad)
+    assert e.value.exit_code == 2
+
+
+def test_a_range_selects_the_named_hosts_that_exist():
+    many = {f"host{i}": ["user1"] for i in range(1, 13)}
+    assert resolve(["host[1-12]"], many) == {f"host{i}": [] for i in range(1, 13)}
+    assert resolve(["host[10-12]"], many) == {"host10": [], "host11": [], "host12": []}
+    assert resolve(["host[2-20/5]"], many) == {"host2": [], "host7": [], "host12": []}
+    assert resolve(["host[9-99]"], many) == {"host9": [], "host10": [], "host11": [],
+                                              "host12": []}
+    with pytest.raises(TargetError, match="unknown target 'host\\[13-20\\]'"):
+        resolve(["host[13-20]"], many)
+
+
+def test_padding_is_part_of_the_name():
+    padded = {f"node{i:02d}": ["user1"] for i in range(1, 11)} | {"node1": ["user1"]}
+    assert resolve(["node[01-10/2]"], padded) == {
+        f"node0{i}": [] for i in (1, 3, 5, 7, 9)}
+    assert resolve(["node[1-3]"], padded) == {"node1": []}
+    assert resolve(["node[08-10]"], padded) == {"node08": [], "node09": [], "node10": []}
+
+
+def test_several_range_dimensions_and_globs():
+    racks = {f"rack{r}-node{n}": ["user1"] for r in (1, 2, 3) for n in (1, 2, 3, 4)}
+    assert resolve(["rack[1-2]-node[1-3]"], racks) == {
+        f"rack{r}-node{n}": [] for r in (1, 2) for n in (1, 2, 3)}
+    assert resolve(["rack3-node*"], racks) == {f"rack3-node{n}": [] for n in (1, 2, 3, 4)}
+    assert resolve(["rack[2-3]-node?!rack*-node[1-3]"], racks) == {
+        "rack2-node4": [], "rack3-node4": []}
 
 
 def test_several_targets_are_a_union():

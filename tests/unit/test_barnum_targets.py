@@ -24,11 +24,21 @@ def test_whole_host_wins_over_users():
         (["user1@*"], {"host1": ["user1"], "host2": ["user1"]}),
         (["host[1-2]"], {"host1": [], "host2": []}),
         (["host?"], {"host1": [], "host2": [], "host3": []}),
-        (["user[23]@*"], {"host1": ["user2"], "host3": ["user3"], "web": ["user2"]}),
+        (["user[2-3]@*"], {"host1": ["user2"], "host3": ["user3"], "web": ["user2"]}),
+        (["user[2,3]@host[1-12]"], {"host1": ["user2"], "host3": ["user3"]}),
     ],
 )
-def test_globs(targets, expected):
+def test_globs_and_ranges(targets, expected):
     assert resolve(targets, HOSTS) == expected
+
+
+@pytest.mark.parametrize("bad", ["host[23-]", "host[!1]", "user[a-z]@*", "host[1-3",
+                                 "host1]", "host[08-9]"])
+def test_a_bracket_that_is_no_range_is_a_usage_error(bad):
+    with pytest.raises(TargetError) as e:
+        resolve([bad], HOSTS)
+    assert e.value.exit_code == 2
+    assert "\n" not in str(e.value)
 
 
 def test_unknown_host_suggests():

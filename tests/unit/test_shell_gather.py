@@ -7,15 +7,36 @@ from barnum.shell.events import Echo, EventView, event_line
 from barnum.shell.gather import Answer, gather
 from barnum.shell.gather import fold as fold_names
 from barnum.shell.runner import EXIT_INTERRUPTED, worst
+from barnum.shell.selection import resolve_set
 
 
 def test_fold():
     assert fold_names(["user1@host1", "user1@host2", "user1@host3"]) == "user1@host[1-3]"
     assert fold_names(["host1", "host2", "host4", "host5", "host9"]) == "host[1-2,4-5,9]"
-    assert fold_names(["user1@host1", "user2@host1"]) == "user1@host1,user2@host1"
-    assert fold_names(["db", "host1"]) == "host1,db"
+    assert fold_names(["user1@host1", "user2@host1"]) == "user[1-2]@host1"
+    assert fold_names(["db", "host1"]) == "db,host1"
     assert fold_names(["node01", "node02", "node03"]) == "node[01-03]"
     assert fold_names(["host1"]) == "host1"
+    assert fold_names(["host10", "host11", "host12"]) == "host[10-12]"
+
+
+def test_a_gathered_block_typed_back_selects_exactly_its_instances():
+    """The shell prints blocks; `target <names>` must then select just those instances."""
+    hosts = {f"host{i}": ["user1", "user2"] for i in (1, 2, 3, 10, 11, 12)}
+    answers = [Answer(f"user1@host{i}", "ok") for i in (1, 10, 11, 12)] + [
+        Answer("user2@host2", "ok"), Answer("user2@host3", "ok"), Answer("host3", "down", True)]
+    for block in gather(answers):
+        got = resolve_set([fold_names(block.names)], hosts)
+        want: dict[str, list[str]] = {}
+        for who in block.names:
+            user, _, host = who.rpartition("@")
+            if user:
+                want.setdefault(host, []).append(user)
+            else:
+                want[host] = []
+        assert got == {h: sorted(u) for h, u in sorted(want.items())}
+    assert fold_names([a.who for a in answers if a.text == "ok"]) == \
+        "user1@host[1,10-12],user2@host[2-3]"
 
 
 def test_identical_answers_are_one_block_failures_first():
@@ -29,7 +50,7 @@ def test_identical_answers_are_one_block_failures_first():
     assert lines == [
         "user1@host3 (1): circusctl exited 3: error: program x not found",
         "host4 (1): timed out after 5s",
-        "user1@host[1-2],user2@host[1-2] (4): ok",
+        "user[1-2]@host[1-2] (4): ok",
     ]
 
 

@@ -34,14 +34,14 @@ def lines(answers) -> list[str]:
 
 def test_an_error_reply_is_one_line_per_instance_gathered():
     assert lines(_answers("host1", host_result("stop_nope"), first=True)) == [
-        "user1@host1,user2@host1 (2): circusctl exited 3: error: program nope not found"]
+        "user[1-2]@host1 (2): circusctl exited 3: error: program nope not found"]
 
 
 def test_a_reply_is_the_first_line_for_actions_and_whole_for_circusctl():
     assert lines(_answers("host1", host_result("numwatchers"), first=True)) == [
-        "user1@host1,user2@host1 (2): 2"]
+        "user[1-2]@host1 (2): 2"]
     assert lines(_answers("host1", host_result("status"), first=False)) == [
-        "user1@host1,user2@host1 (2):", "  sleeper: active", "  ticker: active"]
+        "user[1-2]@host1 (2):", "  sleeper: active", "  ticker: active"]
 
 
 def test_a_host_error_answers_once_for_the_host():
