@@ -19,7 +19,7 @@ import select
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from barnum import EXIT_OK
@@ -67,10 +67,25 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
     from rich.table import Table
     from rich.text import Text
 
+    from barnum.expect import KINDS
+    from barnum.sanitize import clean
+
     t = Table(box=None, pad_edge=False, expand=False)
     for col in ("host", "unit / watcher", "state", "procs", "cpu%", "mem%"):
         t.add_column(col, justify="right" if col in ("procs", "cpu%", "mem%") else "left")
     per_watcher = _stats_index(stats)
+    problems = unmet(session)
+    for f in problems:  # problems first: what barnum check says, above the hosts
+        what = " ".join(x for x in (f.user, f.watcher) if x) or (f.unit or "")
+        t.add_row(Text(f.host, style="bold red"), Text(what, style="red"),
+                  Text("NOT AS EXPECTED: " + clean(KINDS[f.kind] + (
+                      f" ({f.detail})" if f.detail else "")), style="red"),
+                  "", "", "")
+    if problems or getattr(session.config, "expect", None):
+        from barnum.commands.check import unmet_line
+
+        t.caption = unmet_line(len(problems))
+    expected_bad = {(f.host, f.user) for f in problems if f.user}
     for host, st in session.host_states().items():
         if st.state not in ("up", "stale") or st.report is None:
             t.add_row(Text(host, style="bold red"), Text(st.error or st.state, style="red"),
@@ -82,9 +97,11 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
             key = (host, inst.unit, None)
             style = "reverse" if tracker.recent(key, now) else ""
             state = f"{inst.active_state} ({inst.sub_state})"
+            bad = inst.active_state != "active" or (host, inst.user) in expected_bad
+            if (host, inst.user) in expected_bad:
+                state += " NOT AS EXPECTED"
             t.add_row("", Text("  " + inst.unit, style=style),
-                      Text(state, style="green" if inst.active_state == "active" else "red"),
-                      "", "", "")
+                      Text(state, style="red" if bad else "green"), "", "", "")
             for name, status in sorted((inst.watchers or {}).items()):
                 wkey = (host, inst.unit, name)
                 flap = tracker.flapping(wkey, now)
@@ -96,6 +113,23 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
                     Text(label, style="red" if flap or status != "active" else "green"),
                     Text(procs), Text(s.get("cpu", "")), Text(s.get("mem", "")))
     return t
+
+
+def unmet(session: FleetSession) -> list:
+    """``barnum check``'s problems now (FleetSession.check: the CLI's own comparison);
+    none when the users file expects nothing."""
+    if not getattr(session.config, "expect", None):
+        return []
+    return session.check().problems
+
+
+def check_line(session: FleetSession) -> dict | None:
+    """The NDJSON line for the expectations (kind ``check``), or None: nothing expected."""
+    if not getattr(session.config, "expect", None):
+        return None
+    c = session.check()
+    return {"kind": "check", "exit": c.exit_code, "problems": len(c.problems),
+            "findings": [asdict(f) for f in c.findings if f.severity != "note"]}
 
 
 def _stats_index(stats: dict[str, Any]) -> dict[tuple, dict[str, str]]:
@@ -131,9 +165,16 @@ def _ndjson(session: FleetSession) -> int:
             line = {"kind": "resync", "host": host, "state": st.state, "error": st.error,
                     "report": st.report.to_dict() if st.report else None}
             out.write(json.dumps(line, sort_keys=True) + "\n")
+        last = check_line(session)
+        if last is not None:
+            out.write(json.dumps(last, sort_keys=True) + "\n")
         out.flush()
         for ev in sub:
             out.write(json.dumps(ev.to_dict(), sort_keys=True, default=str) + "\n")
+            now = check_line(session) if last is not None else None
+            if now is not None and now != last:  # a line only when the findings change
+                last = now
+                out.write(json.dumps(now, sort_keys=True) + "\n")
             out.flush()
     except BrokenPipeError:
         with contextlib.suppress(OSError):

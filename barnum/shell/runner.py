@@ -258,7 +258,8 @@ class Shell:
         from barnum.fleet import FleetResult
         from barnum.render import host_lines, summary_line
 
-        per_host = self._host_targets(self._sel(cmd))
+        sel = self._sel(cmd)
+        per_host = self._host_targets(sel)
         took: dict[str, float] = {}
 
         def refresh(h: str, t: list[str]) -> FleetResult:
@@ -280,9 +281,28 @@ class Shell:
         self.failed = [*([h.host for h in hosts if h.error]), *(
             f"{i.user}@{h.host}" for h in hosts if h.report
             for i in h.report.instances if not i.healthy)]
+        unmet = self._unmet(sel, per_host)
+        self.failed += [f"{f.user}@{f.host}" for f in unmet
+                        if f.user and f"{f.user}@{f.host}" not in self.failed]
         pending = [t for h in out.unfinished for t in per_host[h]]
         self.failed += pending
-        return self._unfinished(pending) or result.exit_code
+        code = self._unfinished(pending) or result.exit_code
+        return EXIT_INSTANCE if unmet and code == EXIT_OK else code
+
+    def _unmet(self, sel: Selection, per_host: dict[str, list[str]]) -> list:
+        """``barnum check``'s problems over what ``status`` just read (FleetSession.check:
+        the same comparison as the CLI and the web page), printed as it prints them."""
+        from barnum.commands.check import finding_text, unmet_line
+
+        if not getattr(self.session.config, "expect", None):
+            return []
+        everything = set(sel) == set(self.session.hosts) and not any(sel.values())
+        targets = None if everything else [t for ts in per_host.values() for t in ts]
+        problems = self.session.check(targets).problems
+        for f in problems:
+            self.console.print(finding_text(f))
+        self.console.print(unmet_line(len(problems)))
+        return problems
 
     def do_stats(self, cmd: Command) -> int:
         from barnum.commands.stats import rows, sort_rows, table_of
