@@ -75,7 +75,8 @@ def unmet_line(problems: int):
     """The one-line count the front ends print under their table."""
     from rich.text import Text
 
-    return Text(f"{_n(problems, 'expectation')} not met (barnum check)",
+    verdict = "NOT as expected" if problems else "as expected"
+    return Text(f"check: {verdict}: {_n(problems, 'problem')}",
                 style="bold red" if problems else "green")
 
 

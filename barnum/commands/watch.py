@@ -63,28 +63,21 @@ class Tracker:
 
 
 def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: float):
-    """The table for one frame (rich renderable), from the session's state."""
+    """One frame (rich renderable) from the session's state: ``barnum check``'s problems
+    first when the users file expects anything, then the table."""
     from rich.table import Table
     from rich.text import Text
-
-    from barnum.expect import KINDS
-    from barnum.sanitize import clean
 
     t = Table(box=None, pad_edge=False, expand=False)
     for col in ("host", "unit / watcher", "state", "procs", "cpu%", "mem%"):
         t.add_column(col, justify="right" if col in ("procs", "cpu%", "mem%") else "left")
     per_watcher = _stats_index(stats)
     problems = unmet(session)
-    for f in problems:  # problems first: what barnum check says, above the hosts
-        what = " ".join(x for x in (f.user, f.watcher) if x) or (f.unit or "")
-        t.add_row(Text(f.host, style="bold red"), Text(what, style="red"),
-                  Text("NOT AS EXPECTED: " + clean(KINDS[f.kind] + (
-                      f" ({f.detail})" if f.detail else "")), style="red"),
-                  "", "", "")
-    if problems or getattr(session.config, "expect", None):
-        from barnum.commands.check import unmet_line
+    head: list = []
+    if getattr(session.config, "expect", None):  # problems first: barnum check's lines
+        from barnum.commands.check import finding_text, unmet_line
 
-        t.caption = unmet_line(len(problems))
+        head = [unmet_line(len(problems)), *(finding_text(f) for f in problems)]
     expected_bad = {(f.host, f.user) for f in problems if f.user}
     for host, st in session.host_states().items():
         if st.state not in ("up", "stale") or st.report is None:
@@ -112,7 +105,11 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
                     "", Text("    " + name, style="reverse" if tracker.recent(wkey, now) else ""),
                     Text(label, style="red" if flap or status != "active" else "green"),
                     Text(procs), Text(s.get("cpu", "")), Text(s.get("mem", "")))
-    return t
+    if not head:
+        return t
+    from rich.console import Group
+
+    return Group(*head, t)
 
 
 def unmet(session: FleetSession) -> list:

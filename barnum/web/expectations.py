@@ -14,6 +14,7 @@ from typing import Any
 from barnum.expect import KINDS, PROBLEM, Finding
 from barnum.session import HostState
 
+SHOWN_ALREADY = {"unit-failed", "instance-error", "host-error"}  # the row says so itself
 ABSENT = "absent"  # the state of an expected host that is not in this session
 MISSING = "missing"  # the state of an expected instance or watcher that has no unit / no watcher
 
@@ -58,7 +59,7 @@ def place(row: Any, found: list[Finding], flt: Any) -> None:
     from barnum.web.model import WatcherRow
 
     for f in found:
-        if (f.host, f.user) != (row.host, row.user):
+        if (f.host, f.user) != (row.host, row.user) or f.kind in SHOWN_ALREADY:
             continue
         if f.watcher is None:
             row.expect.append(text(f))

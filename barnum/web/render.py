@@ -68,7 +68,7 @@ def counters(c: Counters) -> str:
              ("watchers active", c.watchers_active, "ok"),
              ("watchers stopped", c.watchers_stopped, "warn"),
              ("watchers flapped (last hour)", c.watchers_flapped, "bad"),
-             ("expectations not met", c.expectations_unmet, "bad")]
+             ("not as expected (barnum check)", c.expectations_unmet, "bad")]
     cells = "".join(
         f'<li class="counter {cls if n else ""}" data-counter="{e(label)}">'
         f'<span class="n">{n}</span> {e(label)}</li>' for label, n, cls in items)
@@ -165,9 +165,8 @@ def size_text(n: int | None) -> str:
 
 
 def expect_notes(texts: list[str]) -> str:
-    """Unmet expectations, in barnum check's words."""
-    return "".join(f'<span class="flag expect">\u2717 not as expected: {e(t)}</span>'
-                   for t in texts)
+    """Unmet expectations, in barnum check's words (and its mark, FAIL)."""
+    return "".join(f'<span class="flag expect">\u2717 FAIL: {e(t)}</span>' for t in texts)
 
 
 def instance_row(i: InstanceRow, ctx: PageContext) -> str:

@@ -69,12 +69,12 @@ def test_web_page_counts_shows_and_sorts_unmet_expectations(fleet, browser, serv
     try:
         pg.goto(served["url"])
         pg.wait_for_selector("#live.on", timeout=10000)
-        counter = pg.locator('[data-counter="expectations not met"] .n')
+        counter = pg.locator('[data-counter="not as expected (barnum check)"] .n')
         expect(counter).to_have_text(str(len(checked)), timeout=15000)
         inactive = pg.locator('#host-host3 tr.inst[data-user="user2"]')
         expect(inactive).to_have_class(re.compile(r"\bproblem\b"))
         expect(inactive.locator(".notes")).to_contain_text(
-            "not as expected: expected instance's unit is not active")
+            "FAIL: expected instance's unit is not active")
         expect(inactive).to_be_visible()  # a problem host is never folded
         users = [r.get_attribute("data-user") for r in pg.locator("#host-host3 tr.inst").all()]
         assert users.index("user2") < users.index("user1"), users  # problems first
@@ -146,4 +146,46 @@ def test_shell_status_lists_the_unmet_expectations(fleet, users_file, checked):
     assert r.returncode != 0, r.stdout
     assert "FAIL host3 user2: expected instance's unit is not active" in r.stdout
     assert "FAIL host2 user3: expected instance has no unit on the host" in r.stdout
-    assert f"{len(checked)} expectations not met (barnum check)" in r.stdout
+    assert f"check: NOT as expected: {len(checked)} problems" in r.stdout
+
+
+def test_watch_in_a_terminal_puts_unmet_expectations_first(fleet, users_file, checked,
+                                                           tmp_path):
+    import shlex
+    import shutil
+
+    if shutil.which("tmux") is None:
+        pytest.skip("needs tmux")
+    sock = f"barnum-expect-{os.getpid()}"
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(["tmux", "-L", sock, *args], capture_output=True, text=True,
+                              timeout=10).stdout
+
+    cmd = shlex.join([*barnum_cmd(), "watch", "--config", str(users_file), "--ssh-config",
+                      str(fleet.ssh_config), "--timeout", "5", "host2", "host3"])
+    # the pane's own size, not one inherited from the environment (rich reads COLUMNS)
+    tmux("new-session", "-d", "-s", "w", "-x", "160", "-y", "50",
+         f"env -u COLUMNS -u LINES {cmd}; sleep 60")
+    try:
+        deadline = time.monotonic() + 30
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = tmux("capture-pane", "-p", "-t", "w")
+            if "check: NOT as expected" in screen and "circus_user1_host3" in screen:
+                break
+            time.sleep(0.2)
+        lines = screen.splitlines()
+        mine = {(k, h, u) for k, h, u, _ in checked if h in ("host2", "host3")}
+        assert lines[0] == f"check: NOT as expected: {len(mine)} problems", screen
+        fails = [ln for ln in lines[1:] if ln.startswith("FAIL ")]
+        assert lines[1:1 + len(mine)] == fails, screen  # problems first, then the table
+        assert "FAIL host3 user2: expected instance's unit is not active (disabled, " \
+            "inactive (dead))" in fails, screen
+        assert "FAIL host2 user3: expected instance has no unit on the host (no such unit)" \
+            in fails, screen
+        assert len(fails) == len(mine)
+        row = next(ln for ln in lines if "circus_user2_host3" in ln)
+        assert "NOT AS EXPECTED" in row, screen
+    finally:
+        tmux("kill-server")

@@ -14,6 +14,7 @@ from tests.unit.webkit import RecordedSession, client, make_web
 # user2@host3 is inactive (disabled) in the snapshot: the demo's case
 EXPECT = {"host1": {"user1": ["ticker", "kafka"]}, "host2": {"user3": []},
           "host3": {"user2": ["sleeper"]}, "host9": {"user1": []}}
+COUNTER = re.escape('data-counter="not as expected (barnum check)">')
 
 
 def _page(tmp_path, expect=None, query=""):
@@ -53,7 +54,7 @@ def test_unmet_expectations_agree_with_barnum_check(tmp_path):
     assert ("watcher-missing", "host1", "user1", "kafka") in kinds
     assert ("missing-instance", "host9", "user1", None) in kinds
     n = len(chk.problems)
-    assert re.search(rf'data-counter="expectations not met"><span class="n">{n}</span>', page)
+    assert re.search(COUNTER + rf'<span class="n">{n}</span>', page)
     bodies = _tbodies(page)
     # every host with an unmet expectation is a problem: open, before the healthy ones
     assert all("problem" in bodies[h] and "folded" not in bodies[h]
@@ -61,7 +62,12 @@ def test_unmet_expectations_agree_with_barnum_check(tmp_path):
     # the inactive expected instance: its own row says so, and is a problem row
     inst = re.search(r'<tr class="inst problem" data-host="host3" data-user="user2">.*?</tr>',
                      page).group(0)
-    assert "not as expected: expected instance&#x27;s unit is not active" in inst
+    assert "FAIL: expected instance&#x27;s unit is not active" in inst
+    # a failed unit nothing expects: a check problem, but its row says so already
+    failed = re.search(r'<tr class="inst problem" data-host="host3" data-user="user3">.*?</tr>',
+                       page).group(0)
+    assert "FAIL:" not in failed and "unit-failed" in failed
+    assert ("unit-failed", "host3", "user3", None) in kinds
     # a missing instance gets a row of its own
     missing = re.search(r'<tr class="inst problem" data-host="host2" data-user="user3">.*?'
                         r"</tr>", page).group(0)
@@ -102,7 +108,7 @@ def test_metrics_carry_each_unmet_expectation(tmp_path):
 
 def test_nothing_expected_nothing_unmet(tmp_path):
     web, page = _page(tmp_path)
-    assert re.search(r'data-counter="expectations not met"><span class="n">0</span>', page)
+    assert re.search(COUNTER + r'<span class="n">0</span>', page)
     fams = {f.name: f for f in text_string_to_metric_families(
         client(web, "readonly").get("/metrics").text)}
     assert fams["barnum_expectation_unmet"].samples == []
