@@ -84,7 +84,8 @@ class HostView:
 
     @property
     def problem(self) -> bool:
-        return self.down or bool(self.errors) or any(i.problem for i in self.instances)
+        return self.down or self.state == "stale" or bool(self.errors) \
+            or any(i.problem for i in self.instances)
 
 
 @dataclass

@@ -113,3 +113,13 @@ def test_nothing_expected_nothing_unmet(tmp_path):
         client(web, "readonly").get("/metrics").text)}
     assert fams["barnum_expectation_unmet"].samples == []
     assert fams["barnum_check_problems"].samples[0].value == 0
+
+
+def test_a_stale_host_is_a_problem_open_and_first(tmp_path):
+    session = RecordedSession()
+    session.states["host2"].state = "stale"
+    session.states["host2"].error = "no answer for 12 s"
+    web = make_web(tmp_path, session)
+    bodies = _tbodies(client(web, "readonly").get("/").text)
+    assert "folded" not in bodies["host2"] and "problem" in bodies["host2"]
+    assert list(bodies).index("host2") < list(bodies).index("host1")
