@@ -7,7 +7,7 @@ the tests parse it with ``prometheus_client``'s own parser.
 from __future__ import annotations
 
 from barnum.sanitize import clean
-from barnum.web.expectations import ABSENT
+from barnum.web.expectations import ABSENT, MISSING
 from barnum.web.model import FleetView
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -65,6 +65,8 @@ def render(view: FleetView) -> str:
         add("barnum_host_up", 0 if h.down else 1, host=h.host, state=h.state)
         add("barnum_host_freshness_seconds", h.age, host=h.host)
         for i in h.instances:
+            if i.state == MISSING:
+                continue  # no such unit: only its finding above
             lab = {"host": h.host, "user": i.user, "unit": i.unit}
             add("barnum_unit_active", int(i.active_state == "active"), **lab,
                 state=i.active_state)

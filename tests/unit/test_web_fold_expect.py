@@ -104,6 +104,8 @@ def test_metrics_carry_each_unmet_expectation(tmp_path):
     assert got == want and len(want) >= 4
     assert fams["barnum_check_problems"].samples[0].value == len(want)
     assert "host9" not in {s.labels["host"] for s in fams["barnum_host_up"].samples}
+    units = {s.labels["unit"] for s in fams["barnum_unit_active"].samples}
+    assert "circus_user3_host2.service" not in units  # missing: no unit to describe
 
 
 def test_nothing_expected_nothing_unmet(tmp_path):
