@@ -30,7 +30,7 @@ _HELP = {
     "barnum_expectation_unmet": ("gauge", "1 per problem barnum check finds against the users "
                                  "file's expect: (kind as in barnum check --json)"),
     "barnum_check_problems": ("gauge", "how many problems barnum check finds "
-                                        "(0 when nothing is expected)"),
+                              "(absent when the users file expects nothing)"),
 }
 
 
@@ -58,7 +58,7 @@ def render(view: FleetView) -> str:
     for f in view.unmet:
         add("barnum_expectation_unmet", 1, host=f.host, user=f.user or "",
             watcher=f.watcher or "", kind=f.kind)
-    add("barnum_check_problems", len(view.unmet))
+    add("barnum_check_problems", view.counters.expectations_unmet)  # None: nothing expected
     for h in view.hosts:
         if h.state == ABSENT:
             continue  # expected, not in the session: only its finding above

@@ -97,7 +97,7 @@ class Counters:
     watchers_active: int = 0
     watchers_stopped: int = 0
     watchers_flapped: int = 0  # flapping now or within the last hour, across the targets
-    expectations_unmet: int = 0  # barnum check's problems within the targets
+    expectations_unmet: int | None = None  # barnum check's problems; None: nothing expected
 
 
 @dataclass
@@ -193,7 +193,7 @@ def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, 
     counters = Counters()
     hosts: list[HostView] = []
     unmet = expectations.unmet(check, flt, set(host_states))
-    counters.expectations_unmet = len(unmet)
+    counters.expectations_unmet = None if check is None else len(unmet)
     for host, st in [*host_states.items(), *expectations.absent_hosts(unmet, host_states)]:
         if host not in flt.selection and host in host_states:
             continue

@@ -71,7 +71,8 @@ def counters(c: Counters) -> str:
              ("not as expected (barnum check)", c.expectations_unmet, "bad")]
     cells = "".join(
         f'<li class="counter {cls if n else ""}" data-counter="{e(label)}">'
-        f'<span class="n">{n}</span> {e(label)}</li>' for label, n, cls in items)
+        f'<span class="n">{n}</span> {e(label)}</li>' for label, n, cls in items
+        if n is not None)  # no expectation counter when the users file expects nothing
     return f'<ul id="counters" class="counters">{cells}</ul>'
 
 
