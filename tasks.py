@@ -104,9 +104,10 @@ def fleet_status(c, name="barnum"):
         "repeats": "timed runs per figure, after one warm-up",
         "name": "fleet name (two benches at once need different ones)",
         "scale": "only the per-size rows (floor, naive, overview): for big fleets",
+        "web": "only barnum web's rows (first paint of the table...), at each size",
     }
 )
-def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False):
+def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False, web=False):
     """Time barnum against OpenSSH and naive baselines on a real fleet."""
     from pathlib import Path
 
@@ -114,7 +115,7 @@ def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False)
 
     size_list = [2, 3] if quick else [int(s) for s in sizes.split(",")]
     results = run(size_list, 2 if quick else int(repeats), Path(".bench"), name=name,
-                  scale=scale)
+                  scale=scale, web=web)
     print(to_markdown(results))
     print("written: .bench/results.md .bench/results.json")
 

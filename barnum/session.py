@@ -577,7 +577,7 @@ class FleetSession:
     def host_states(self) -> dict[str, HostState]:
         return {h: self.links[h].copy() for h in self.hosts}
 
-    def snapshot(self, targets: list[str] | None = None) -> FleetResult:
+    def snapshot(self, targets: list[str] | Selection | None = None) -> FleetResult:
         """The latest known state, as the one-shot CLI's result type."""
         chosen = self.resolve(targets) if targets else self.chosen
         out = []
@@ -604,7 +604,7 @@ class FleetSession:
         (an empty user list: the whole host; a group with no host here: {})."""
         return group_members(self._hosts(), self.config.groups)
 
-    def check(self, targets: list[str] | None = None):
+    def check(self, targets: list[str] | Selection | None = None):
         """The latest state against the users file's ``expect:`` (barnum.expect.Check:
         findings, ``cells`` for a matrix, ``exit_code``), without a request."""
         from barnum.expect import check

@@ -145,17 +145,29 @@ def measure(name: str, hosts: int, fn: Callable[[], None], repeats: int) -> Meas
 
 
 def run(sizes: list[int], repeats: int, out_dir: Path, name: str = "bench",
-        scale: bool = False) -> dict:
+        scale: bool = False, web: bool = False) -> dict:
     """Boot the fleet, measure everything, write results; returns the results.
 
     ``scale``: only the per-size rows (floor, naive, overview), so a big
     fleet's figures do not wait for the single-host and live rows.
+    ``web``: only barnum web's rows, at every size (the page at fleet scale).
     """
     fleet = Fleet(name, bench_layout(max(sizes))).up()
     try:
+        if web:
+            return _run_web(fleet, sizes, repeats, out_dir)
         return _run(fleet, sizes, repeats, out_dir, scale)
     finally:
         fleet.down()
+
+
+def _run_web(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
+    results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+                     "measures": [], "ratios": {}}
+    for n in sizes:
+        _web_rows(fleet, [], results, n, repeats)
+    _write(results, out_dir)
+    return results
 
 
 def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path,
@@ -257,11 +269,20 @@ def _web_rows(fleet: Fleet, measures: list[Measure], results: dict, n: int,
         return
     web = measure_web(fleet, [f"host{k}" for k in range(1, n + 1)], repeats,
                       idle=20.0 if repeats > 2 else 8.0)
-    measures.append(Measure("web: page load to full table (warm)", n, web["load_samples"]))
-    measures.append(Measure("web: nsenter stop to DOM update", 1, web["latency_samples"]))
+    mine = [Measure("web: page load to full table (warm)", n, web["load_samples"]),
+            Measure("web: first paint of the table, healthy hosts folded", n,
+                    web["paint_samples"]),
+            Measure("web: first paint of the table, every host open", n,
+                    web["unfolded_paint_samples"]),
+            Measure("web: nsenter stop to DOM update", 1, web["latency_samples"])]
+    measures += mine
     results["measures"] += [{**asdict(m), "median": m.median, "cpu_median": None}
-                            for m in measures[-2:]]
+                            for m in mine]
     results["ratios"].update({
+        f"web first paint of the table p50 (ms) @{n}": web["paint_p50"] * 1000,
+        f"web first paint, every host open p50 (ms) @{n}": web["unfolded_paint_p50"] * 1000,
+        f"web page KiB folded @{n}": web["page_bytes"] / 1024,
+        f"web page KiB every host open @{n}": web["unfolded_page_bytes"] / 1024,
         f"web full table p50 (ms) @{n}": web["load_p50"] * 1000,
         "web change to DOM p50 (ms)": web["latency_p50"] * 1000,
         "web change to DOM p95 (ms)": web["latency_p95"] * 1000,

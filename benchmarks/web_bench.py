@@ -5,6 +5,10 @@ and Debian's Chromium (Playwright) opens the page:
 
 - full table: from ``page.goto`` to every host's rows in the DOM and the
   event stream open, with the session already warm (a second page load);
+- first paint of the table: the browser's own clock (Element Timing on the
+  table's caption, from navigation start), with healthy hosts folded as the
+  page serves them, and unfolded for contrast (a target filter opens every
+  host); and the document's size;
 - change to DOM: ``circusctl stop`` run on a host (nsenter; circusctl's own
   Python start is included, as in the session's row) to the row's status
   cell saying ``stopped`` (a MutationObserver stamps it; both clocks are this
@@ -52,6 +56,23 @@ ACTIVE = """([host, user, watcher]) => {
 FULL = """n => document.querySelectorAll('tbody.host').length === n
   && document.querySelectorAll('tr.w').length > 0"""
 
+ALL_UP = """n => document.querySelectorAll('tbody.host .hstate .up').length === n"""
+
+# The browser's own figures for the page just loaded, in ms from navigation start:
+# first contentful paint, the table's first paint (Element Timing on its caption),
+# the response's end, and the document's size in bytes.
+PAINT = """() => new Promise(resolve => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const fcp = performance.getEntriesByName("first-contentful-paint")[0];
+  const out = {fcp: fcp ? fcp.startTime : null, response_end: nav.responseEnd,
+               bytes: nav.decodedBodySize, table: null};
+  new PerformanceObserver(list => {
+    const e = list.getEntries().find(x => x.identifier === "fleet-table");
+    if (e) { out.table = e.renderTime || e.loadTime; resolve(out); }
+  }).observe({type: "element", buffered: true});
+  setTimeout(() => resolve(out), 5000);
+})"""
+
 
 def _wait(page, js: str, arg, within: float = 10.0) -> None:
     """Poll from here: the page's CSP (no eval) forbids Playwright's wait_for_function."""
@@ -60,6 +81,29 @@ def _wait(page, js: str, arg, within: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"not true within {within}s: {js[:60]}")
         time.sleep(0.005)
+
+
+def _all_up(page, base: str, n: int, within: float = 300.0) -> None:
+    """Until every host is up on the page (a big fleet's session takes a while)."""
+    deadline = time.monotonic() + within
+    while not page.evaluate(ALL_UP, n):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not all {n} hosts up on the page within {within:.0f}s")
+        time.sleep(2.0)
+        page.goto(base + "/")
+
+
+def _paints(page, url: str, repeats: int, n: int) -> list[dict]:
+    """The browser's paint figures for ``repeats`` fresh loads of ``url``."""
+    out = []
+    for _ in range(max(3, repeats)):
+        page.goto(url)
+        _wait(page, FULL, n)
+        figures = page.evaluate(PAINT)
+        if figures["table"] is None:
+            raise RuntimeError("the browser reported no paint of the table (Element Timing)")
+        out.append(figures)
+    return out
 
 
 def p95(samples: list[float]) -> float:
@@ -109,6 +153,7 @@ def measure_web(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -> di
             page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
             page.goto(login)  # sign in; the session is warm from here on
             page.wait_for_selector("#live.on")
+            _all_up(page, base, len(hosts))
             loads = []
             for _ in range(max(3, repeats)):
                 t0 = time.perf_counter()
@@ -116,6 +161,8 @@ def measure_web(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -> di
                 _wait(page, FULL, len(hosts))
                 page.wait_for_selector("#live.on")
                 loads.append(time.perf_counter() - t0)
+            paints = _paints(page, base + "/", repeats, len(hosts))
+            unfolded = _paints(page, base + "/?t=" + "+".join(hosts), repeats, len(hosts))
             latency, after_event = [], []
             for _ in range(max(5, repeats)):
                 page.evaluate(OBSERVE, [hosts[0], "user1", "ticker"])
@@ -151,6 +198,13 @@ def measure_web(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -> di
             os.environ["TMPDIR"] = old_tmp
         shutil.rmtree(tmp, ignore_errors=True)
     return {"load_samples": loads, "latency_samples": latency,
+            "paint_samples": [p["table"] / 1000 for p in paints],
+            "fcp_samples": [p["fcp"] / 1000 for p in paints if p["fcp"] is not None],
+            "page_bytes": paints[-1]["bytes"],
+            "unfolded_paint_samples": [p["table"] / 1000 for p in unfolded],
+            "unfolded_page_bytes": unfolded[-1]["bytes"],
+            "paint_p50": statistics.median(p["table"] for p in paints) / 1000,
+            "unfolded_paint_p50": statistics.median(p["table"] for p in unfolded) / 1000,
             "load_p50": statistics.median(loads), "latency_p50": statistics.median(latency),
             "latency_p95": p95(latency), "idle_cpu_fraction": idle_cpu, "hosts": len(hosts),
             "event_to_dom_p50": statistics.median(after_event) if after_event

@@ -48,9 +48,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     for f in sorted(c.findings, key=lambda f: order[f.severity]):  # stable: hosts in order
         if args.quiet and f.severity == "note":
             continue
-        t = Text(f"{MARK[f.severity]} ", style=STYLE[f.severity])
-        t.append(f.line())  # Text, never markup: names from hosts print as themselves
-        console.print(t)
+        console.print(finding_text(f))
     expected = [x for x in c.cells if x.expected]
     good = [x for x in expected if x.status == "ok" and all(
         v in ("ok", "unexpected") for v in x.watchers.values())]
@@ -61,6 +59,25 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         f"{_n(len(c.notes), 'note')}",
         style="bold " + {0: "green", 1: "red", 3: "yellow"}[c.exit_code]))
     return c.exit_code
+
+
+def finding_text(f):
+    """``FAIL host3 user3: expected instance's unit is not active (...)``, as rich Text
+    (never markup: names from hosts print as themselves); the shell and watch use it too."""
+    from rich.text import Text
+
+    t = Text(f"{MARK[f.severity]} ", style=STYLE[f.severity])
+    t.append(f.line())
+    return t
+
+
+def unmet_line(problems: int):
+    """The one-line count the front ends print under their table."""
+    from rich.text import Text
+
+    verdict = "NOT as expected" if problems else "as expected"
+    return Text(f"check: {verdict}: {_n(problems, 'problem')}",
+                style="bold red" if problems else "green")
 
 
 def _n(k: int, word: str) -> str:

@@ -19,7 +19,7 @@ import select
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from barnum import EXIT_OK
@@ -63,7 +63,8 @@ class Tracker:
 
 
 def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: float):
-    """The table for one frame (rich renderable), from the session's state."""
+    """One frame (rich renderable) from the session's state: ``barnum check``'s problems
+    first when the users file expects anything, then the table."""
     from rich.table import Table
     from rich.text import Text
 
@@ -71,6 +72,13 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
     for col in ("host", "unit / watcher", "state", "procs", "cpu%", "mem%"):
         t.add_column(col, justify="right" if col in ("procs", "cpu%", "mem%") else "left")
     per_watcher = _stats_index(stats)
+    problems = unmet(session)
+    head: list = []
+    if getattr(session.config, "expect", None):  # problems first: barnum check's lines
+        from barnum.commands.check import finding_text, unmet_line
+
+        head = [unmet_line(len(problems)), *(finding_text(f) for f in problems)]
+    expected_bad = {(f.host, f.user) for f in problems if f.user}
     for host, st in session.host_states().items():
         if st.state not in ("up", "stale") or st.report is None:
             t.add_row(Text(host, style="bold red"), Text(st.error or st.state, style="red"),
@@ -83,9 +91,11 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
             key = (host, inst.unit, None)
             style = "reverse" if tracker.recent(key, now) else ""
             state = f"{inst.active_state} ({inst.sub_state})"
+            bad = inst.active_state != "active" or (host, inst.user) in expected_bad
+            if (host, inst.user) in expected_bad:
+                state += " NOT AS EXPECTED"
             t.add_row("", Text("  " + inst.unit, style=style),
-                      Text(state, style="green" if inst.active_state == "active" else "red"),
-                      "", "", "")
+                      Text(state, style="red" if bad else "green"), "", "", "")
             for name, status in sorted((inst.watchers or {}).items()):
                 wkey = (host, inst.unit, name)
                 flap = tracker.flapping(wkey, now)
@@ -96,7 +106,28 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
                     "", Text("    " + name, style="reverse" if tracker.recent(wkey, now) else ""),
                     Text(label, style="red" if flap or status != "active" else "green"),
                     Text(procs), Text(s.get("cpu", "")), Text(s.get("mem", "")))
-    return t
+    if not head:
+        return t
+    from rich.console import Group
+
+    return Group(*head, t)
+
+
+def unmet(session: FleetSession) -> list:
+    """``barnum check``'s problems now (FleetSession.check: the CLI's own comparison);
+    none when the users file expects nothing."""
+    if not getattr(session.config, "expect", None):
+        return []
+    return session.check().problems
+
+
+def check_line(session: FleetSession) -> dict | None:
+    """The NDJSON line for the expectations (kind ``check``), or None: nothing expected."""
+    if not getattr(session.config, "expect", None):
+        return None
+    c = session.check()
+    return {"kind": "check", "exit": c.exit_code, "problems": len(c.problems),
+            "findings": [asdict(f) for f in c.findings if f.severity != "note"]}
 
 
 def _stats_index(stats: dict[str, Any]) -> dict[tuple, dict[str, str]]:
@@ -132,9 +163,16 @@ def _ndjson(session: FleetSession) -> int:
             line = {"kind": "resync", "host": host, "state": st.state, "error": st.error,
                     "report": st.report.to_dict() if st.report else None}
             out.write(json.dumps(line, sort_keys=True) + "\n")
+        last = check_line(session)
+        if last is not None:
+            out.write(json.dumps(last, sort_keys=True) + "\n")
         out.flush()
         for ev in sub:
             out.write(json.dumps(ev.to_dict(), sort_keys=True, default=str) + "\n")
+            now = check_line(session) if last is not None else None
+            if now is not None and now != last:  # a line only when the findings change
+                last = now
+                out.write(json.dumps(now, sort_keys=True) + "\n")
             out.flush()
     except BrokenPipeError:
         with contextlib.suppress(OSError):

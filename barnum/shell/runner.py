@@ -287,7 +287,8 @@ class Shell:
         from barnum.fleet import FleetResult
         from barnum.render import host_lines, summary_line
 
-        per_host = self._host_targets(self._sel(cmd))
+        sel = self._sel(cmd)
+        per_host = self._host_targets(sel)
         took: dict[str, float] = {}
 
         def refresh(h: str, t: Selection) -> FleetResult:
@@ -309,8 +310,26 @@ class Shell:
         self.failed = [*((h.host, None) for h in hosts if h.error), *(
             (h.host, i.user) for h in hosts if h.report
             for i in h.report.instances if not i.healthy)]
+        unmet = self._unmet(sel)
+        self.failed += [(f.host, f.user) for f in unmet
+                        if f.user and (f.host, f.user) not in self.failed]
         self.failed += self._pending(per_host, out.unfinished)
-        return self._unfinished(out.unfinished) or result.exit_code
+        code = self._unfinished(out.unfinished) or result.exit_code
+        return EXIT_INSTANCE if unmet and code == EXIT_OK else code
+
+    def _unmet(self, sel: Selection) -> list:
+        """``barnum check``'s problems over what ``status`` just read (FleetSession.check:
+        the same comparison as the CLI and the web page), printed as it prints them."""
+        from barnum.commands.check import finding_text, unmet_line
+
+        if not getattr(self.session.config, "expect", None):
+            return []
+        everything = set(sel) == set(self.session.hosts) and not any(sel.values())
+        problems = self.session.check(None if everything else sel).problems
+        for f in problems:
+            self.console.print(finding_text(f))
+        self.console.print(unmet_line(len(problems)))
+        return problems
 
     def do_stats(self, cmd: Command) -> int:
         from barnum.commands.stats import rows, sort_rows, table_of

@@ -64,7 +64,15 @@ class Hub:
         with self.lock:
             stats = dict(self.stats)
         return model.build(self.session.host_states(), stats, self.history, flt,
-                           time.time() if now is None else now)
+                           time.time() if now is None else now, self.check())
+
+    def check(self) -> Any:
+        """``barnum check``'s comparison over the session (None: the users file expects
+        nothing), so the page, /metrics and the CLI agree by construction."""
+        config = getattr(self.session, "config", None)
+        if not getattr(config, "expect", None):
+            return None
+        return self.session.check()
 
     def whole(self) -> model.Filter:
         return model.Filter({h: [] for h in self.session.hosts})

@@ -7,6 +7,7 @@ the tests parse it with ``prometheus_client``'s own parser.
 from __future__ import annotations
 
 from barnum.sanitize import clean
+from barnum.web.expectations import ABSENT, MISSING
 from barnum.web.model import FleetView
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -26,6 +27,10 @@ _HELP = {
     "barnum_watcher_mem_percent": ("gauge", "memory of the watcher's processes, summed (%)"),
     "barnum_watcher_rss_bytes": ("gauge", "resident memory of the watcher's processes"),
     "barnum_watcher_flapping": ("gauge", "1 if the watcher exited 3 times in the last minute"),
+    "barnum_expectation_unmet": ("gauge", "1 per problem barnum check finds against the users "
+                                 "file's expect: (kind as in barnum check --json)"),
+    "barnum_check_problems": ("gauge", "how many problems barnum check finds "
+                              "(absent when the users file expects nothing)"),
 }
 
 
@@ -36,6 +41,8 @@ def label_value(v: object) -> str:
 
 
 def _labels(**kw: object) -> str:
+    if not kw:
+        return ""
     return "{" + ",".join(f'{k}="{label_value(v)}"' for k, v in kw.items()) + "}"
 
 
@@ -48,10 +55,18 @@ def render(view: FleetView) -> str:
             text = str(int(value)) if isinstance(value, int) else repr(float(value))
             samples[name].append(f"{name}{_labels(**labels)} {text}")
 
+    for f in view.unmet:
+        add("barnum_expectation_unmet", 1, host=f.host, user=f.user or "",
+            watcher=f.watcher or "", kind=f.kind)
+    add("barnum_check_problems", view.counters.expectations_unmet)  # None: nothing expected
     for h in view.hosts:
+        if h.state == ABSENT:
+            continue  # expected, not in the session: only its finding above
         add("barnum_host_up", 0 if h.down else 1, host=h.host, state=h.state)
         add("barnum_host_freshness_seconds", h.age, host=h.host)
         for i in h.instances:
+            if i.state == MISSING:
+                continue  # no such unit: only its finding above
             lab = {"host": h.host, "user": i.user, "unit": i.unit}
             add("barnum_unit_active", int(i.active_state == "active"), **lab,
                 state=i.active_state)

@@ -38,10 +38,12 @@ class WatcherRow:
     mem_series: list[float] = field(default_factory=list)
     timeline: list[Moment] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)  # "stdout"/"stderr" circus writes to files
+    expect: list[str] = field(default_factory=list)  # unmet expectations (barnum.expect)
 
     @property
     def problem(self) -> bool:
-        return self.flapping or bool(self.flags) or self.status not in ("active", "stopped")
+        return self.flapping or bool(self.flags) or bool(self.expect) \
+            or self.status not in ("active", "stopped")
 
 
 @dataclass
@@ -58,11 +60,12 @@ class InstanceRow:
     watchers: list[WatcherRow] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     memory_current: int | None = None  # systemd's MemoryCurrent (bytes); None: not accounted
+    expect: list[str] = field(default_factory=list)  # unmet expectations (barnum.expect)
 
     @property
     def problem(self) -> bool:
-        return self.state in ("unit-failed", "error") or bool(self.flags) \
-            or any(w.problem for w in self.watchers)
+        return self.state in ("unit-failed", "error", "missing") or bool(self.flags) \
+            or bool(self.expect) or any(w.problem for w in self.watchers)
 
 
 @dataclass
@@ -81,7 +84,8 @@ class HostView:
 
     @property
     def problem(self) -> bool:
-        return self.down or bool(self.errors) or any(i.problem for i in self.instances)
+        return self.down or self.state == "stale" or bool(self.errors) \
+            or any(i.problem for i in self.instances)
 
 
 @dataclass
@@ -93,6 +97,7 @@ class Counters:
     watchers_active: int = 0
     watchers_stopped: int = 0
     watchers_flapped: int = 0  # flapping now or within the last hour, across the targets
+    expectations_unmet: int | None = None  # barnum check's problems; None: nothing expected
 
 
 @dataclass
@@ -100,6 +105,7 @@ class FleetView:
     hosts: list[HostView]
     counters: Counters
     now: float
+    unmet: list[Any] = field(default_factory=list)  # barnum.expect.Finding, problems only
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,8 +170,9 @@ def watcher_flags(status: str, running: int | None, wanted: int | None) -> list[
 
 
 def _instance_matches(state: str, row: InstanceRow) -> bool:
-    bad = row.state in ("unit-failed", "error")
-    return (state == "failed" and bad) or (state == "problem" and (bad or bool(row.flags)))
+    bad = row.state in ("unit-failed", "error", "missing")
+    return (state == "failed" and bad) or (state == "problem" and (
+        bad or bool(row.flags) or bool(row.expect)))
 
 
 def _watcher_matches(state: str, w: WatcherRow) -> bool:
@@ -173,14 +180,22 @@ def _watcher_matches(state: str, w: WatcherRow) -> bool:
 
 
 def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, flt: Filter,
-          now: float) -> FleetView:
-    """The whole view: filtered, problems first, natural order otherwise."""
+          now: float, check: Any = None) -> FleetView:
+    """The whole view: filtered, problems first, natural order otherwise.
+
+    ``check``: barnum.expect.check's result for the users file's ``expect:`` (None:
+    nothing expected); its problems are placed on the rows (barnum.web.expectations).
+    """
+    from barnum.web import expectations
+
     idx = stats_index(stats)
     unit_mem = unit_memory(stats)
     counters = Counters()
     hosts: list[HostView] = []
-    for host, st in host_states.items():
-        if host not in flt.selection:
+    unmet = expectations.unmet(check, flt, set(host_states))
+    counters.expectations_unmet = None if check is None else len(unmet)
+    for host, st in [*host_states.items(), *expectations.absent_hosts(unmet, host_states)]:
+        if host not in flt.selection and host in host_states:
             continue
         rep = st.report
         hv = HostView(host, st.state, st.error, st.last_seen,
@@ -188,7 +203,9 @@ def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, 
                       errors=list(rep.errors) if rep else [])
         if getattr(st, "rejected_text", None):
             hv.errors.append(st.rejected_text)
-        if hv.down:
+        if hv.state == expectations.ABSENT:
+            pass  # expected, but not a host of this session: no channel to count
+        elif hv.down:
             counters.hosts_down += 1
         else:
             counters.hosts_up += 1
@@ -215,6 +232,7 @@ def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, 
                                [s for s in ("stdout", "stderr")
                                 if f"{s}:{name}" in inst.stream_files])
                 row.watchers.append(w)
+            expectations.place(row, unmet, flt)
             row.watchers.sort(key=lambda w: (not w.problem, natural_key(w.name)))
             _count(counters, row)
             if flt.watcher and not row.watchers:
@@ -224,12 +242,13 @@ def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, 
                 if not row.watchers:
                     continue
             hv.instances.append(row)
+        hv.instances += expectations.missing_rows(hv, unmet, flt)
         hv.instances.sort(key=lambda i: (not i.problem, natural_key(i.user)))
         if flt.state and not (hv.instances or (hv.down and flt.state in ("down", "problem"))):
             continue
         hosts.append(hv)
     hosts.sort(key=lambda h: (not h.problem, natural_key(h.host)))
-    return FleetView(hosts, counters, now)
+    return FleetView(hosts, counters, now, unmet)
 
 
 def _count(c: Counters, row: InstanceRow) -> None:

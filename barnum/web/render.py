@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from barnum.sanitize import html as e
 from barnum.web.actions import ACTIONS
+from barnum.web.expectations import ABSENT, MISSING
 from barnum.web.history import Moment
 from barnum.web.model import STATES, Counters, FleetView, HostView, InstanceRow, WatcherRow
 
@@ -50,6 +51,7 @@ def layout(title: str, body: str, csrf: str = "", refresh_meta: bool = False) ->
         f'<meta name="csrf-token" content="{e(csrf)}">{meta}'
         '<link rel="icon" href="data:,">'
         '<link rel="stylesheet" href="/static/web.css">'
+        '<noscript><link rel="stylesheet" href="/static/nojs.css"></noscript>'
         '<script src="/static/web.js" defer></script>'
         f"</head><body>{body}</body></html>\n")
 
@@ -66,10 +68,12 @@ def counters(c: Counters) -> str:
              ("instances failed", c.instances_failed, "bad"),
              ("watchers active", c.watchers_active, "ok"),
              ("watchers stopped", c.watchers_stopped, "warn"),
-             ("watchers flapped (last hour)", c.watchers_flapped, "bad")]
+             ("watchers flapped (last hour)", c.watchers_flapped, "bad"),
+             ("not as expected (barnum check)", c.expectations_unmet, "bad")]
     cells = "".join(
         f'<li class="counter {cls if n else ""}" data-counter="{e(label)}">'
-        f'<span class="n">{n}</span> {e(label)}</li>' for label, n, cls in items)
+        f'<span class="n">{n}</span> {e(label)}</li>' for label, n, cls in items
+        if n is not None)  # no expectation counter when the users file expects nothing
     return f'<ul id="counters" class="counters">{cells}</ul>'
 
 
@@ -146,7 +150,8 @@ def watcher_row(w: WatcherRow, ctx: PageContext) -> str:
     outputs = "".join(
         f' <a class="output {s}" href="{e(output_href(w.host, w.unit, w.name, s))}">{s}</a>'
         for s in w.outputs)
-    notes = "".join(f'<span class="flag">\u26a0 {e(f)}</span>' for f in w.flags)
+    notes = expect_notes(w.expect) + "".join(
+        f'<span class="flag">\u26a0 {e(f)}</span>' for f in w.flags)
     cls = "w" + (" problem" if w.problem else "") + (f" st-{e(w.status)}")
     trend = sparkline(w.cpu_series, f"cpu of {w.name}") + sparkline(w.mem_series,
                                                                     f"memory of {w.name}")
@@ -172,10 +177,18 @@ def size_text(n: int | None) -> str:
     return f"{n} B"
 
 
+def expect_notes(texts: list[str]) -> str:
+    """Unmet expectations, in barnum check's words (and its mark, FAIL)."""
+    return "".join(f'<span class="flag expect">\u2717 FAIL: {e(t)}</span>' for t in texts)
+
+
 def instance_row(i: InstanceRow, ctx: PageContext) -> str:
     systemd = (f'{e(i.unit_file_state)} \u00b7 {e(i.active_state)} ({e(i.sub_state)}) '
                f'\u00b7 restarts {i.n_restarts} \u00b7 mem {e(size_text(i.memory_current))}')
-    notes = "".join(f'<span class="flag">\u26a0 {e(f)}</span>' for f in i.flags)
+    if i.state == MISSING:
+        systemd = "expected, no such unit"
+    notes = expect_notes(i.expect) + "".join(
+        f'<span class="flag">\u26a0 {e(f)}</span>' for f in i.flags)
     if i.error and not i.flags:
         notes += f'<span class="flag">{e(i.state)}: {e(i.error)}</span>'
     logs = "/logs?" + urlencode({"host": i.host, "unit": i.unit})
@@ -191,8 +204,25 @@ def instance_row(i: InstanceRow, ctx: PageContext) -> str:
         + "".join(watcher_row(w, ctx) for w in i.watchers))
 
 
+def folded(h: HostView, ctx: PageContext) -> bool:
+    """A healthy host shows as one line until opened; problems stay open, and so does
+    everything when the page is filtered (the operator asked to see those rows)."""
+    return not h.problem and not ctx.query
+
+
+def host_summary(h: HostView) -> str:
+    """The folded line's counts: instances, and watchers active of all."""
+    ws = [w for i in h.instances for w in i.watchers]
+    active = sum(w.status == "active" for w in ws)
+    inst = len(h.instances)
+    return (f"{inst} instance{'' if inst == 1 else 's'} \u00b7 {active} of {len(ws)} "
+            f"watcher{'' if len(ws) == 1 else 's'} active")
+
+
 def host_tbody(h: HostView, ctx: PageContext) -> str:
-    if h.state == "connecting" and not h.error:
+    if h.state == ABSENT:
+        state = f'<strong class="down">NOT FOUND</strong> <span class="reason">{e(h.error)}</span>'
+    elif h.state == "connecting" and not h.error:
         state = '<strong class="stale">CONNECTING</strong>'
     elif h.down:
         state = f'<strong class="down">DOWN</strong> <span class="reason">' \
@@ -204,9 +234,16 @@ def host_tbody(h: HostView, ctx: PageContext) -> str:
     seen = "" if h.last_seen is None else f'{h.last_seen:.3f}'
     fresh = f'<span class="fresh" data-seen="{seen}">{e(age_text(h.age))}</span>'
     errs = "".join(f'<span class="flag">{e(x)}</span>' for x in h.errors)
-    cls = "host" + (" problem" if h.problem else "") + (" is-down" if h.down else "")
+    fold = folded(h, ctx)
+    cls = "host" + (" problem" if h.problem else "") + (" is-down" if h.down else "") \
+        + (" folded" if fold else "")
+    name = f'<span class="hname">{e(h.host)}</span>'
+    if fold:  # a real button: a click or Enter/Space opens it (static/web.js)
+        name = (f'<button type="button" class="fold" aria-expanded="false" '
+                f'aria-controls="host-{e(h.host)}" title="show this host\'s rows">{name}</button>')
+    summary = "" if h.down else f'<span class="hsum">{e(host_summary(h))}</span> '
     head = (f'<tr class="hostrow"><th colspan="{len(COLUMNS)}" scope="rowgroup">'
-            f'<span class="hname">{e(h.host)}</span> <span class="hstate">{state}</span> '
+            f'{name} <span class="hstate">{state}</span> {summary}'
             f"{fresh} {errs}</th></tr>")
     rows = "".join(instance_row(i, ctx) for i in h.instances)
     if not h.instances and not h.down:
@@ -218,8 +255,9 @@ def host_tbody(h: HostView, ctx: PageContext) -> str:
 def table(view: FleetView, ctx: PageContext) -> str:
     head = "".join(f'<th scope="col">{e(c)}</th>' for c in COLUMNS)
     bodies = "".join(host_tbody(h, ctx) for h in view.hosts)
-    return (f'<table id="fleet"><caption>circus instances and watchers, problems first'
-            f"</caption><thead><tr>{head}</tr></thead>{bodies}</table>")
+    return (f'<table id="fleet"><caption elementtiming="fleet-table">circus instances and '
+            "watchers, problems first; healthy hosts folded to one line</caption>"
+            f"<thead><tr>{head}</tr></thead>{bodies}</table>")
 
 
 def _filters(ctx: PageContext) -> str:

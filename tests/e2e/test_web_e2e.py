@@ -8,6 +8,7 @@ them by itself.  Screenshots of the main states go to .artifacts/web/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -40,8 +41,8 @@ def pids(fleet, host, user, watcher) -> str:
     return circusctl(fleet, host, _endpoint(fleet, user), "list", watcher).stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def served(fleet, tmp_path_factory):
+@contextlib.contextmanager
+def serving(fleet, users_file, state):
     """barnum web on the fleet, in this process (uvicorn in a thread, port 0)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (invoke setup installs it)")
@@ -50,10 +51,9 @@ def served(fleet, tmp_path_factory):
     from barnum.session import FleetSession
     from barnum.web.server import Background, Listen, assemble, url
 
-    cfg = load_config(fleet.users_file)
+    cfg = load_config(users_file)
     opts = Options.from_config(cfg, ssh_config=str(fleet.ssh_config), timeout=TIMEOUT)
     session = FleetSession(cfg, opts).open()
-    state = tmp_path_factory.mktemp("web-state")
     web = assemble(session, state, threshold=5, journal=False)
     bg = Background(web, Listen("127.0.0.1", 0)).start()
     try:
@@ -63,6 +63,12 @@ def served(fleet, tmp_path_factory):
         bg.stop()
         web.hub.close()
         session.close()
+
+
+@pytest.fixture(scope="module")
+def served(fleet, tmp_path_factory):
+    with serving(fleet, fleet.users_file, tmp_path_factory.mktemp("web-state")) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +111,16 @@ def page(browser, served):
 
 def row(pg, host, user, watcher):
     return pg.locator(f'tr.w[data-host="{host}"][data-user="{user}"][data-watcher="{watcher}"]')
+
+
+def open_host(pg, host):
+    """Unfold a healthy host (one line until opened), as the operator does: its button."""
+    from playwright.sync_api import expect
+
+    body = pg.locator(f"#host-{host}")
+    if "folded" in (body.get_attribute("class") or ""):
+        body.locator("button.fold").click()
+    expect(body).not_to_have_class(re.compile(r"\bfolded\b"))
 
 
 def shot(pg, name):
@@ -172,6 +188,7 @@ def test_stop_clicked_and_confirmed_stops_it_on_the_host(fleet, page, served):
 
     host, user = "host1", "user1"
     r = row(page, host, user, "ticker")
+    open_host(page, host)
     try:
         r.locator('button[data-action="stop"]').click()
         dialog = page.locator("#confirm")
@@ -324,6 +341,7 @@ def test_unit_journal_is_followed_live(fleet, page):
 
     host, user = "host1", "user2"
     unit = f"circus_{user}_{host}.service"
+    open_host(page, host)
     page.locator(f'tr.inst[data-host="{host}"][data-user="{user}"] a.unit').click()
     page.wait_for_selector("pre#log")
     raw = fleet.exec(host, ["journalctl", "--no-pager", "-o", "cat", "-u", unit, "-n", "100"])
@@ -424,6 +442,7 @@ def test_watcher_stdout_file_shows_its_last_lines(fleet, page, chatter):
     expect(link).to_have_count(1, timeout=15000)  # arrives live: no reload
     assert row(page, host, user, "chatter").locator("a.output.stderr").count() == 0
     _until(lambda: out.exists() and out.read_text().count("\n") >= 5, 10)
+    open_host(page, host)
     link.click()
     page.wait_for_selector("pre#output")
     shown = [t.rstrip("\n") for t in page.locator("pre#output .ln").all_text_contents()]
@@ -489,3 +508,53 @@ def test_journal_follow_survives_a_reconnect_and_ends_with_the_last_page(fleet, 
     assert _until(lambda: (host, unit) not in hub.following(), 10)
     assert _until(lambda: not _followers(fleet, host, unit), 10), \
         "journalctl -f still runs on the host with no page watching"
+
+
+def test_healthy_host_is_one_line_opens_by_keyboard_and_stays_live(fleet, page):
+    """At fleet scale a healthy host is its header line (counts, freshness); Enter on
+    its button opens it; it keeps updating while folded and stays open after."""
+    from playwright.sync_api import expect
+
+    host, user = "host2", "user1"
+    body = page.locator(f"#host-{host}")
+    r = row(page, host, user, "ticker")
+    expect(body).to_have_class(re.compile(r"\bfolded\b"))
+    expect(r).to_be_hidden()
+    classes = [b.get_attribute("class") for b in page.locator("tbody.host").all()]
+    flags = ["problem" in c.split() for c in classes]
+    assert flags[0] and flags == sorted(flags, reverse=True), classes  # problems first
+    assert all("folded" not in c.split() for c, bad in zip(classes, flags, strict=True) if bad)
+    summary = body.locator(".hsum")
+    total = len(truth_watchers(fleet, host, "user1")) + len(truth_watchers(fleet, host, "user2"))
+    expect(summary).to_have_text(f"2 instances \u00b7 {total} of {total} watchers active")
+    expect(body.locator(".fresh")).to_contain_text("s ago")
+    try:
+        assert circusctl(fleet, host, _endpoint(fleet, user), "stop", "ticker").returncode == 0
+        expect(summary).to_have_text(  # counts follow the host while it is folded
+            f"2 instances \u00b7 {total - 1} of {total} watchers active", timeout=5000)
+        expect(r).to_be_hidden()
+        page.mouse.move(0, 0)
+        body.locator("button.fold").focus()
+        page.keyboard.press("Enter")
+        expect(body.locator("button.fold")).to_have_attribute("aria-expanded", "true")
+        expect(r).to_be_visible()
+        expect(r.locator(".status")).to_have_text("stopped")  # the current row, not stale
+        shot(page, "host-opened")
+        form = r.locator("form.act")
+        assert form.evaluate("f => getComputedStyle(f).opacity") == "0"  # until hover/focus
+        for _ in range(60):  # the row's buttons are in the tab order
+            page.keyboard.press("Tab")
+            if page.evaluate(
+                    "([h, u]) => !!document.activeElement.closest("
+                    "`tr.w[data-host='${h}'][data-user='${u}'][data-watcher='ticker']`)",
+                    [host, user]):
+                break
+        else:
+            pytest.fail("Tab never reached the row's buttons")
+        assert form.evaluate("f => getComputedStyle(f).opacity") == "1"
+    finally:
+        circusctl(fleet, host, _endpoint(fleet, user), "start", "ticker")
+    expect(r.locator(".status")).to_have_text("active", timeout=5000)
+    expect(body).not_to_have_class(re.compile(r"\bfolded\b"))  # a live update kept it open
+    body.locator("button.fold").click()
+    expect(r).to_be_hidden()

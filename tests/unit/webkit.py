@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 from bailey.report import Report
 from barnum.fleet import FleetResult, HostResult
@@ -31,8 +32,9 @@ READONLY_TOKEN = "ro-" + "r" * 40
 
 
 class RecordedSession:
-    def __init__(self, edit=None, groups=None) -> None:
+    def __init__(self, edit=None, groups=None, expect=None) -> None:
         self.group_spec = groups or {}
+        self.config = SimpleNamespace(expect=expect or {}, groups=self.group_spec)
         doc = json.loads(SNAPSHOT.read_text())
         if edit:
             edit(doc)
@@ -59,6 +61,21 @@ class RecordedSession:
 
     def groups(self):
         return group_members(self._hosts(), self.group_spec)
+
+    def check(self, targets=None):
+        """As FleetSession.check: barnum.expect.check over the recorded states."""
+        from barnum.expect import check
+
+        chosen = self.resolve(targets)
+        out = []
+        for h in natural_sorted(chosen):
+            st = self.states[h]
+            r = HostResult(h, chosen[h], [], report=st.report)
+            if st.state not in ("up", "stale") or st.report is None:
+                r.error = st.error or st.state
+            out.append(r)
+        return check(FleetResult(out), self.config.expect, self.discovery_hosts,
+                     self.group_spec, whole_fleet=not targets)
 
     def subscribe(self, kinds=None):
         s = Subscription(None, kinds=kinds)

@@ -4,6 +4,24 @@
 (function () {
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   let skew = 0; // server clock minus ours, seconds
+  const opened = new Set(); // hosts the operator unfolded; kept across live updates
+
+  function setOpen(tb, open) {
+    tb.classList.toggle("folded", !open);
+    const b = tb.querySelector("button.fold");
+    if (b) b.setAttribute("aria-expanded", String(open));
+  }
+
+  function folding() {
+    document.addEventListener("click", function (ev) {
+      const b = ev.target.closest && ev.target.closest("button.fold");
+      if (!b) return;
+      const tb = b.closest("tbody");
+      const open = tb.classList.contains("folded");
+      if (open) opened.add(tb.dataset.host); else opened.delete(tb.dataset.host);
+      setOpen(tb, open);
+    });
+  }
 
   function fragment(html) {
     const t = document.createElement("template");
@@ -39,6 +57,7 @@
       const old = document.getElementById("host-" + d.host);
       if (!d.html) { if (old) old.remove(); return; }
       const el = fragment(d.html);
+      if (opened.has(d.host) && el.classList.contains("folded")) setOpen(el, true);
       if (old) old.replaceWith(el); else table.appendChild(el);
       document.body.dataset.updated = String(Date.now());
     });
@@ -143,5 +162,5 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { live(); actions(); logs(); });
+  document.addEventListener("DOMContentLoaded", function () { folding(); live(); actions(); logs(); });
 })();
