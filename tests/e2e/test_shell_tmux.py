@@ -200,7 +200,7 @@ def test_a_watcher_stopped_on_a_host_shows_above_the_line_being_typed(fleet, ter
 
 
 def test_a_host_lost_and_back_is_reported_above_the_typed_line(fleet, term):
-    term.start("host3", timeout="2")
+    term.start("host3", timeout="4")
     term.keys("hos")
     term.wait_typed("barnum[host3]> hos")
     with fleet.host_down("host3"):  # silent: the session's pings go unanswered

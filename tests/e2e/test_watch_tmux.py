@@ -30,7 +30,7 @@ def test_watch_shows_a_change_made_on_the_host_and_quits_on_q(fleet, tmux, tmp_p
     term, done = tmux("watch"), tmp_path / "exit"
     term.start_then_record_exit(
         [*barnum_cmd(), "watch", "--config", str(fleet.users_file), "--ssh-config",
-         str(fleet.ssh_config), "--timeout", "5", HOST], done, width=140, height=40)
+         str(fleet.ssh_config), "--timeout", "15", HOST], done, width=140, height=40)
     term.wait(lambda s: f"circus_{USER}_{HOST}.service" in s and "ticker" in s
               and "sleeper" in s and not _ticker_stopped(s), what="the instance's watchers")
     try:
