@@ -40,6 +40,7 @@ class RunResult:
 
     number: int
     seconds: float
+    commit: str = ""
     passed: int = 0
     skipped: int = 0
     failed: dict[str, str] = field(default_factory=dict)
@@ -50,8 +51,8 @@ class RunResult:
         return not self.failed and not self.note and self.passed > 0
 
     def line(self, runs: int) -> str:
-        head = (f"run {self.number}/{runs}: {self.passed} passed, {len(self.failed)} failed, "
-                f"{self.skipped} skipped in {self.seconds:.0f} s")
+        head = (f"run {self.number}/{runs} [{self.commit}]: {self.passed} passed, "
+                f"{len(self.failed)} failed, {self.skipped} skipped in {self.seconds:.0f} s")
         if self.note:
             head += f" ({self.note})"
         return "\n".join([head, *(f"  FAILED {t}: {why}" for t, why in self.failed.items())])
@@ -86,6 +87,15 @@ def stop(procs: list[subprocess.Popen]) -> None:
         p.wait()
 
 
+def _commit() -> str:
+    """The checkout's commit, "+" when files differ from it: which tests a run ran."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    return (git("rev-parse", "--short", "HEAD") or "?") + ("+" if git("status", "--porcelain",
+                                                                      "tests", "barnum") else "")
+
+
 def one_run(number: int, files: list[Path], k: str, fleet: str) -> RunResult:
     OUT.mkdir(parents=True, exist_ok=True)
     xml, log = OUT / f"run-{number}.xml", OUT / f"run-{number}.log"
@@ -93,6 +103,7 @@ def one_run(number: int, files: list[Path], k: str, fleet: str) -> RunResult:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
            f"--junitxml={xml}", *map(str, files)] + (["-k", k] if k else [])
     env = {**os.environ, "BARNUM_TEST_FLEET": fleet, "BARNUM_REQUIRE_FLEET": "1"}
+    commit = _commit()
     start = time.monotonic()
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -110,7 +121,7 @@ def one_run(number: int, files: list[Path], k: str, fleet: str) -> RunResult:
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
-    result = RunResult(number, time.monotonic() - start, note=note)
+    result = RunResult(number, time.monotonic() - start, commit=commit, note=note)
     if xml.exists():
         parse_junit(xml, result)
     elif not note:
