@@ -70,6 +70,26 @@ def test(c, k="", unit=False):
     lint(c)
 
 
+@task(
+    help={
+        "runs": "how many runs in a row",
+        "burn": "busy-loop processes kept running meanwhile (2 keeps 2 cores busy)",
+        "k": "only tests matching this pytest -k expression",
+        "name": "fleet name (BARNUM_TEST_FLEET; each run boots and removes it)",
+    }
+)
+def flakes(c, runs=10, burn=2, k="", name=""):
+    """The tmux and Chromium end-to-end tests, RUNS times under a CPU burner; a summary per run."""
+    import os
+
+    from tests.flakes import hunt
+
+    setup(c)
+    results = hunt(int(runs), int(burn), k, name or os.environ.get("BARNUM_TEST_FLEET", "flakes"))
+    if not all(r.ok for r in results):
+        sys.exit(1)
+
+
 @task(help={"hosts": "how many hosts", "name": "fleet name (prefix of everything it makes)"})
 def fleet_up(c, hosts=3, name="barnum"):
     """Boot a fleet of real hosts (root only); prints its ssh_config."""
@@ -211,4 +231,4 @@ fleet.add_task(fleet_up, "up")
 fleet.add_task(fleet_down, "down")
 fleet.add_task(fleet_status, "status")
 
-ns = Collection(setup, lint, test, bench, demo, fleet)
+ns = Collection(setup, lint, test, flakes, bench, demo, fleet)

@@ -220,6 +220,8 @@ def classify(exc: BaseException, conn: Connection | None, timeout: float,
         return (f"authentication failed for {user}: private key is encrypted "
                 "(load it into ssh-agent; barnum never prompts)")
     if isinstance(exc, paramiko.AuthenticationException):
+        if "timeout" in msg.lower():  # sshd slow to answer (a loaded host): not a refusal
+            return f"timed out after {secs} authenticating as {user} at {addr}"
         return f"authentication failed for {user} (key refused)"
     if isinstance(exc, paramiko.SSHException):
         if "not found in known_hosts" in msg:

@@ -6,88 +6,80 @@ Keys go in with ``tmux send-keys``; the screen comes back with
 
 from __future__ import annotations
 
-import itertools
-import os
 import shlex
 import shutil
-import subprocess
 import time
 
 import pytest
 
+from barnum.nodeset import fold
 from tests.e2e.test_barnum_e2e import barnum_cmd, circusctl, running
-
-_RUNS = itertools.count()  # tmux servers: never reuse one that may still be shutting down
+from tests.e2e.tmux import WAIT, Tmux, last_index, lines_of
+from tests.waiting import until
 
 pytestmark = [pytest.mark.fleet,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
 
 
+def is_prompt(line: str) -> bool:
+    return line.startswith("barnum[") and "]>" in line
+
+
 @pytest.fixture
 def term(fleet, tmp_path):
     """Start ``barnum shell ARGS`` in a tmux window; keys(), screen(), wait_for(), exit code."""
-    socks: list[str] = []
-
-    def tmux(*args: str) -> str:
-        return subprocess.run(["tmux", "-L", socks[-1], *args], capture_output=True,
-                              text=True, timeout=10).stdout
+    servers: list[Tmux] = []
 
     class Term:
         def start(self, *args: str, timeout: str = "10", state: str | None = None) -> None:
-            socks.append(f"barnum-shell-{os.getpid()}-{next(_RUNS)}")  # a server per run
-            self.done = tmp_path / f"exit{len(socks)}"
-            cmd = shlex.join([*barnum_cmd(), "shell", "--config", str(fleet.users_file),
-                              "--ssh-config", str(fleet.ssh_config), "--timeout", timeout, *args])
-            env = f"XDG_STATE_HOME={shlex.quote(state or str(tmp_path / 'state'))}"
-            p = subprocess.run(["tmux", "-L", socks[-1], "new-session", "-d", "-s", "w", "-x",
-                                "150", "-y", "50", f"{env} {cmd}; echo $? > "
-                                f"{shlex.quote(str(self.done))}; sleep 120"],
-                               capture_output=True, text=True, timeout=10)
-            assert p.returncode == 0, p.stderr
-            self.wait_for(lambda s: "barnum[" in s, 30)
+            servers.append(Tmux("shell"))  # a server per run
+            self.tmux = servers[-1]
+            self.done = tmp_path / f"exit{len(servers)}"
+            env = f"XDG_STATE_HOME={state or tmp_path / 'state'}"
+            self.tmux.start_then_record_exit(
+                [*barnum_cmd(), "shell", "--config", str(fleet.users_file), "--ssh-config",
+                 str(fleet.ssh_config), "--timeout", timeout, *args], self.done,
+                env=shlex.quote(env))
+            self.at_prompt()
 
         def keys(self, *keys: str) -> None:
-            tmux("send-keys", "-t", "w", *keys)
+            self.tmux.keys(*keys)
 
         def screen(self) -> str:
-            return tmux("capture-pane", "-p", "-t", "w")
+            return self.tmux.screen()
 
-        def wait_for(self, pred, within: float = 15.0) -> str:
-            deadline = time.monotonic() + within
-            while True:
-                s = self.screen()
-                if pred(s):
-                    return s
-                assert time.monotonic() < deadline, "screen never matched:\n" + s
-                time.sleep(0.1)
+        def wait_for(self, pred, within: float = WAIT) -> str:
+            return self.tmux.wait(pred, within)
 
-        def exit_code(self, within: float = 15.0) -> int:
-            deadline = time.monotonic() + within
-            while not self.done.exists():
-                assert time.monotonic() < deadline, "shell did not exit:\n" + self.screen()
-                time.sleep(0.1)
-            return int(self.done.read_text())
+        def exit_code(self, within: float = WAIT) -> int:
+            return self.tmux.exit_status(self.done, within)
 
-        def at_prompt(self) -> None:
-            """Wait until the prompt is back (keys typed before it may meet a cooked tty)."""
-            def back(s: str) -> bool:
-                lines = [ln for ln in s.splitlines() if ln.strip()]
-                return bool(lines) and lines[-1].startswith("barnum[") \
-                    and lines[-1].endswith(">")
-            self.wait_for(back)
+        def at_prompt(self) -> str:
+            """Wait until an empty prompt is the last line (keys typed before it may meet a
+            cooked tty)."""
+            def empty_prompt_last(s: str) -> bool:
+                last = lines_of(s)[-1]
+                return is_prompt(last) and last.endswith(">")
+            return self.wait_for(empty_prompt_last)
 
         def command(self, text: str) -> None:
             self.at_prompt()
             self.keys(text, "Enter")
 
-        def prompt_line(self) -> str:
-            lines = [ln for ln in self.screen().splitlines() if ln.startswith("barnum[")]
-            return lines[-1] if lines else ""
+        def wait_typed(self, line: str, within: float = WAIT) -> str:
+            """Wait until ``line`` is the last prompt line, whole (it is redrawn in pieces)."""
+            return self.wait_for(lambda s: prompt_of(s) == line, within)
 
-    t = Term()
-    yield t
-    for sock in socks:
-        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
+    yield Term()
+    for t in servers:
+        t.kill()
+
+
+def prompt_of(screen: str) -> str:
+    """The last prompt line on the screen, "" if none."""
+    lines = lines_of(screen)
+    at = last_index(lines, is_prompt)
+    return lines[at] if at >= 0 else ""
 
 
 def endpoint(fleet, user: str) -> str:
@@ -101,13 +93,25 @@ def watchers_on(fleet, host: str, user: str) -> dict[str, str]:
 
 
 def wait_watcher(fleet, host: str, user: str, watcher: str, state: str,
-                 within: float = 10.0) -> None:
+                 within: float = WAIT) -> None:
     """Until circusctl on the host says ``watcher`` is ``state`` (circus stops in the
     background: circusctl stop answers before the process is gone)."""
-    deadline = time.monotonic() + within
-    while (now := watchers_on(fleet, host, user).get(watcher)) != state:
-        assert time.monotonic() < deadline, f"{watcher} on {user}@{host}: {now}, not {state}"
-        time.sleep(0.1)
+    now = until(lambda: watchers_on(fleet, host, user).get(watcher) == state, within)
+    assert now, f"{watcher} on {user}@{host}: {watchers_on(fleet, host, user)}, not {state}"
+
+
+def no_bailey_left(fleet, host: str) -> None:
+    """bailey --serve saw EOF and exited: nothing left on the host."""
+    assert until(lambda: not fleet.exec(host, ["pgrep", "-f", "bailey --serve"]).stdout.strip(),
+                 WAIT), f"bailey --serve left on {host}"
+
+
+def above_prompt(screen: str, text: str, prompt: str) -> bool:
+    """``text`` on a line above the last prompt line, and that prompt line is ``prompt``
+    whole: the event was printed and the prompt redrawn below it."""
+    lines = lines_of(screen)
+    at = last_index(lines, lambda ln: text in ln)
+    return 0 <= at < last_index(lines, is_prompt) and prompt_of(screen) == prompt
 
 
 def test_stop_tab_completes_the_fleets_watchers_even_one_added_since(fleet, term):
@@ -118,31 +122,34 @@ def test_stop_tab_completes_the_fleets_watchers_even_one_added_since(fleet, term
     assert truth >= {"sleeper", "ticker"}
 
     def menu(screen: str) -> set[str]:
-        lines = screen.splitlines()
-        at = max(i for i, ln in enumerate(lines) if ln.startswith("barnum["))
-        return {ln.strip() for ln in lines[at + 1:] if ln.strip()}
+        lines = lines_of(screen)
+        return {ln.strip() for ln in lines[last_index(lines, is_prompt) + 1:]}
 
     term.keys("stop ", "Tab")
-    screen = term.wait_for(lambda s: menu(s) == truth)
-    assert menu(screen) == truth, screen
+    term.wait_for(lambda s: menu(s) == truth)
     # a watcher added on a host while the shell runs completes too
     add = circusctl(fleet, "host2", endpoint(fleet, "user2"), "add", "--start", "latecomer",
                     "sleep 1000")
     assert add.returncode == 0, add.stderr
+
+    def offered() -> bool:  # the session hears of it by push; Tab asks the session again
+        term.keys("C-u")
+        term.wait_typed("barnum[host1]>")
+        term.keys("stop la")
+        term.wait_typed("barnum[host1]> stop la")
+        term.keys("Tab")
+        try:
+            term.wait_for(lambda s: "stop latecomer" in prompt_of(s), 5)
+        except AssertionError:
+            return False
+        return True
+
     try:
-        term.wait_for(lambda s: True)
-        deadline = time.monotonic() + 10
-        while True:  # the session hears of it by push; Tab asks the session again
-            term.keys("C-u", "stop la")
-            time.sleep(0.3)
-            term.keys("Tab")
-            time.sleep(0.5)
-            if "stop latecomer" in term.prompt_line():
-                break
-            assert time.monotonic() < deadline, term.screen()
+        assert until(offered, WAIT, 0.5), term.screen()
     finally:
         circusctl(fleet, "host2", endpoint(fleet, "user2"), "rm", "latecomer")
-    term.keys("C-u", "exit", "Enter")
+    term.keys("C-u")
+    term.command("exit")
     assert term.exit_code() == 0
 
 
@@ -162,36 +169,31 @@ def test_stop_ticker_host1_stops_it_there_and_exit_exits_0(fleet, term):
             circusctl(fleet, "host1", endpoint(fleet, user), "start", "ticker")
     term.command("exit")
     assert term.exit_code() == 0
-    # nothing left on the hosts: bailey --serve saw EOF
-    deadline = time.monotonic() + 5
-    while fleet.exec("host1", ["pgrep", "-f", "bailey --serve"]).stdout.strip():
-        assert time.monotonic() < deadline, "bailey --serve left on host1"
-        time.sleep(0.2)
+    no_bailey_left(fleet, "host1")
 
 
 def test_a_watcher_stopped_on_a_host_shows_above_the_line_being_typed(fleet, term):
     term.start("host2")
     term.keys("stop slee")  # typed, not entered
-    term.wait_for(lambda s: "barnum[host2]> stop slee" in s)
+    term.wait_typed("barnum[host2]> stop slee")
     try:
         r = circusctl(fleet, "host2", endpoint(fleet, "user1"), "stop", "sleeper")
         assert r.returncode == 0, r.stderr
-        screen = term.wait_for(lambda s: "host2 user1: sleeper stopped" in s)
-        lines = screen.rstrip("\n").splitlines()
-        event = next(i for i, ln in enumerate(lines) if "host2 user1: sleeper stopped" in ln)
-        assert term.prompt_line() == "barnum[host2]> stop slee", screen
-        prompt = max(i for i, ln in enumerate(lines) if ln.startswith("barnum[host2]> "))
-        assert event < prompt, screen  # above the prompt, which was redrawn whole
+        # above the prompt, which was redrawn whole (a capture may catch it mid-redraw)
+        term.wait_for(lambda s: above_prompt(s, "host2 user1: sleeper stopped",
+                                             "barnum[host2]> stop slee"))
         term.keys("per user1@host2", "Enter")  # the typed line still works as one
         term.wait_for(lambda s: "user1@host2 (1): " in s)
+        term.at_prompt()
         # a process that dies (kill -9 on the host) while the prompt waits
         term.keys("hos")
-        pid = circusctl(fleet, "host2", endpoint(fleet, "user2"), "list", "ticker").stdout.strip()
-        assert pid.isdigit(), pid
+        term.wait_typed("barnum[host2]> hos")
+        pid = until(lambda: (p := circusctl(fleet, "host2", endpoint(fleet, "user2"), "list",
+                                            "ticker").stdout.strip()).isdigit() and p, WAIT)
+        assert pid, "no ticker pid for user2@host2"
         fleet.exec("host2", ["kill", "-9", pid])
         died = f"host2 user2: ticker: process {pid} exited (killed by signal 9)"
-        term.wait_for(lambda s: died in s)
-        assert term.prompt_line() == "barnum[host2]> hos"
+        term.wait_for(lambda s: above_prompt(s, died, "barnum[host2]> hos"))
     finally:
         circusctl(fleet, "host2", endpoint(fleet, "user1"), "start", "sleeper")
     term.keys("C-u", "C-d")  # Ctrl-D on an empty line leaves
@@ -199,16 +201,21 @@ def test_a_watcher_stopped_on_a_host_shows_above_the_line_being_typed(fleet, ter
 
 
 def test_a_host_lost_and_back_is_reported_above_the_typed_line(fleet, term):
-    term.start("host3", timeout="2")
+    term.start("host3", timeout="4")
     term.keys("hos")
+    term.wait_typed("barnum[host3]> hos")
     with fleet.host_down("host3"):  # silent: the session's pings go unanswered
-        term.wait_for(lambda s: "host3: down: " in s, 20)
-        assert term.prompt_line() == "barnum[host3]> hos"
+        term.wait_for(lambda s: above_prompt(s, "host3: down: ", "barnum[host3]> hos"), 60)
         term.keys("ts", "Enter")
         term.wait_for(lambda s: "barnum[host3]> hosts" in s and
                       any(ln.startswith("host3: down") for ln in
                           s.split("barnum[host3]> hosts", 1)[1].splitlines()))
-    term.wait_for(lambda s: "host3: up" in s, 40)  # reconnected with backoff
+
+    def back_up(s: str) -> bool:  # an "up" event after the last "down" line
+        lines = lines_of(s)
+        return last_index(lines, lambda ln: "host3: up" in ln) > \
+            last_index(lines, lambda ln: "host3: down" in ln)
+    term.wait_for(back_up, 90)  # reconnected with backoff
     term.command("hosts")
     term.wait_for(lambda s: "host3: up, 3 instances" in s)
     term.command("exit")
@@ -216,26 +223,46 @@ def test_a_host_lost_and_back_is_reported_above_the_typed_line(fleet, term):
 
 
 def test_ctrl_c_cancels_the_command_not_the_session(fleet, term):
-    term.start(timeout="30")  # the hung host must not time out before Ctrl-C
+    term.start(timeout="60")  # the hung host must not time out before Ctrl-C
     def pids() -> list[str]:
         return [circusctl(fleet, "host1", endpoint(fleet, u), "list", "ticker").stdout.strip()
                 for u in ("user1", "user2")]
 
     term.keys("stop some")  # at the prompt, Ctrl-C clears the line
-    term.wait_for(lambda s: "barnum[*]> stop some" in s)
+    term.wait_typed("barnum[*]> stop some")
     term.keys("C-c")
     term.at_prompt()
-    before = pids()
+    command = "restart ticker host1 user1@host2"
+
+    def cancelled(s: str) -> list[str]:
+        """The lines from our last command to the cancellation that ended it."""
+        lines = lines_of(s)
+        at = last_index(lines, lambda ln: ln == f"barnum[*]> {command}")
+        end = last_index(lines, lambda ln: ln.startswith("cancelled: no answer yet from "))
+        return lines[at + 1:end + 1] if 0 <= at < end else []
+
     with fleet.circusd_hang("host2", "user1"):  # its circusctl waits for the timeout
-        term.command("restart ticker host1 user1@host2")
-        deadline = time.monotonic() + 15  # host1's restart done on the host...
-        while any(a == b for a, b in zip(pids(), before, strict=True)):
-            assert time.monotonic() < deadline, "ticker not restarted on host1"
-            time.sleep(0.1)
-        time.sleep(1.0)  # ...and its answer back in the shell (the 30 s timeout is far)
-        term.keys("C-c")
-        screen = term.wait_for(lambda s: "cancelled: no answer yet from user1@host2" in s)
-        assert "user[1-2]@host1 (2): ok" in screen, screen
+        # host1's answer must be back in the shell before Ctrl-C, and nothing on the
+        # screen says when it is: try again, waiting longer, if it was still on its way
+        for pause in (1, 4, 10):
+            before = until(lambda: all(pids()) and pids(), WAIT)
+            assert before, "ticker not running on host1"
+            term.command(command)
+            def restarted(before: list[str] = before) -> bool:
+                return all(a and a != b for a, b in zip(pids(), before, strict=True))
+            assert until(restarted, WAIT), "ticker not restarted on host1"  # done there...
+            time.sleep(pause)  # ...and, likely, its answer back in the shell
+            term.keys("C-c")
+            block = cancelled(term.wait_for(cancelled))
+            if block[-1].startswith("cancelled: no answer yet from user1@host2 "):
+                assert "user[1-2]@host1 (2): ok" in block, block
+                break
+            # the only other outcome: host1 had not answered yet either
+            everyone = fold(["user1@host1", "user2@host1", "user1@host2"])
+            assert block[-1].startswith(f"cancelled: no answer yet from {everyone} "), block
+            term.at_prompt()
+        else:
+            raise AssertionError("host1's answer never reached the shell before Ctrl-C")
     term.command("hosts")  # the session is still there
     term.wait_for(lambda s: "host1: up" in s and "host2: up" in s)
     term.command("target @failed")

@@ -145,6 +145,9 @@ class _C:
         (socket.gaierror(-2, "Name or service not known"), "cannot resolve 10.0.0.3"),
         (paramiko.AuthenticationException("Authentication failed."),
          "authentication failed for barnumop (key refused)"),
+        # paramiko's auth_timeout: sshd did not answer in time, it refused nothing
+        (paramiko.AuthenticationException("Authentication timeout."),
+         "timed out after 10s authenticating as barnumop at 10.0.0.3:22"),
         (paramiko.PasswordRequiredException("encrypted"), "private key is encrypted"),
         (paramiko.SSHException("No authentication methods available"), "no key to offer"),
         (paramiko.SSHException("No existing session"), "accepts TCP but speaks no SSH"),
