@@ -20,6 +20,7 @@ APT_PACKAGES = (
     "tmux",  # the terminal tests (watch, shell) drive real terminals
     "zsh",  # completion is tested in a real zsh as well as bash
     "chromium",  # the web page's end-to-end tests (Debian's; no browser download)
+    "prometheus",  # promtool: the shipped alerting rules are tested with it
 )
 
 

@@ -17,6 +17,8 @@ _HELP = {
     "barnum_host_freshness_seconds": ("gauge", "seconds since the host was last heard"),
     "barnum_unit_active": ("gauge", "1 if the circus unit's ActiveState is active"),
     "barnum_unit_failed": ("gauge", "1 if the circus unit is failed or circusd not answering"),
+    "barnum_circusd_up": ("gauge", "while the unit is active: 1 if its circusd answered, "
+                          "0 if it did not (absent when the unit is not active)"),
     "barnum_unit_restarts": ("gauge", "systemd's NRestarts of the circus unit"),
     "barnum_unit_memory_bytes": ("gauge", "systemd's MemoryCurrent of the circus unit "
                                  "(absent when not accounted)"),
@@ -71,6 +73,8 @@ def render(view: FleetView) -> str:
             add("barnum_unit_active", int(i.active_state == "active"), **lab,
                 state=i.active_state)
             add("barnum_unit_failed", int(i.state in ("unit-failed", "error")), **lab)
+            if i.active_state == "active":
+                add("barnum_circusd_up", int(i.state != "error"), **lab)
             add("barnum_unit_restarts", i.n_restarts, **lab)
             add("barnum_unit_memory_bytes", i.memory_current, **lab)
             for w in i.watchers:

@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +190,60 @@ def test_watch_in_a_terminal_puts_unmet_expectations_first(fleet, users_file, ch
         assert "NOT AS EXPECTED" in row, screen
     finally:
         tmux("kill-server")
+
+
+
+def _firing(promtool: str, folder: Path, series: list[dict], alerts: list[str],
+            at: str = "8m") -> dict[str, list[dict[str, str]]]:
+    """Which alerts of folder/rules.yml fire at ``at`` on ``series``, with their labels:
+    read from what promtool prints when each is tested for "nothing fires"."""
+    import yaml
+
+    tests = [{"eval_time": at, "alertname": a, "exp_alerts": []} for a in alerts]
+    doc = {"rule_files": ["rules.yml"], "evaluation_interval": "15s",
+           "tests": [{"interval": "15s", "input_series": series, "alert_rule_test": tests}]}
+    (folder / "live_test.yml").write_text(yaml.safe_dump(doc))
+    p = subprocess.run([promtool, "test", "rules", "live_test.yml"], cwd=folder,
+                       capture_output=True, text=True, check=False)
+    out = p.stdout + p.stderr
+    assert "SUCCESS" in out or "FAILED" in out, out[-2000:]
+    fired: dict[str, list[dict[str, str]]] = {a: [] for a in alerts}
+    for block in re.split(r"\n\s*alertname: ", out)[1:]:
+        name = block.split(",", 1)[0]
+        got = block.split("got:", 1)[1] if "got:" in block else ""
+        for labels in re.findall(r"Labels:\{(.*?)\}", got):
+            fired[name].append(dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels)))
+    return fired
+
+
+def test_alert_rules_fire_on_a_live_scrape(served, checked, tmp_path):
+    """docs/alerts/barnum-rules.yml against this fleet's own /metrics: the scrape,
+    held for 10 minutes as promtool's input series, makes BarnumExpectationUnmet fire
+    for exactly what barnum check finds, and BarnumHostDown for no host (all are up):
+    a renamed metric or label would fail here, which promtool check cannot see."""
+    import shutil
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool missing (Debian's prometheus package; invoke setup)")
+    req = urllib.request.Request(served["base"] + "/metrics", headers={
+        "Authorization": f"Bearer {served['web'].tokens.readonly}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        text = r.read().decode()
+    series, names = [], set()
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            names.add(s.name)
+            labels = ",".join(f'{k}="{v}"' for k, v in s.labels.items() if v != "")
+            series.append({"series": f"{s.name}{{{labels}}}", "values": f"{s.value:g}x40"})
+    rules_file = Path(__file__).parents[2] / "docs" / "alerts" / "barnum-rules.yml"
+    used = set(re.findall(r"\bbarnum_[a-z_]+", rules_file.read_text()))
+    assert used <= names, f"rules use metrics /metrics does not have: {used - names}"
+    shutil.copy(rules_file, tmp_path / "rules.yml")
+    fired = _firing(promtool, tmp_path, series, ["BarnumExpectationUnmet", "BarnumHostDown"])
+    got = {(a["kind"], a["host"], a.get("user"), a.get("watcher"))
+           for a in fired["BarnumExpectationUnmet"]}
+    assert got == checked
+    assert fired["BarnumHostDown"] == []

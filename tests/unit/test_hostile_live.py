@@ -348,12 +348,15 @@ def test_a_flood_of_unknown_units_and_gaps_runs_one_refresh_at_a_time():
                             "active_state": "active"})
             if n % 100 == 0:
                 link.chan.seq += 5  # a gap
+        flood_end = time.monotonic()
         peak = sum(t.name == f"refresh-{BAD}" for t in threading.enumerate())
         assert peak <= 1
         time.sleep(2.5)
-        assert 1 <= len(calls) <= 3, calls  # the one running, then one for all the rest
+        # at most one a second while the flood lasts (a loaded machine makes it last
+        # longer), then at most one for all the rest: not one per event
+        assert 1 <= len(calls) <= 2 + (flood_end - start), calls
+        assert sum(t > flood_end for t in calls) <= 1, calls
         assert all(b - a >= 0.99 for a, b in itertools.pairwise(calls)), calls  # rate-limited
-        assert time.monotonic() - start < 10
     finally:
         s.closing.set()
 
