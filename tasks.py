@@ -126,17 +126,24 @@ def fleet_status(c, name="barnum"):
         "name": "fleet name (two benches at once need different ones)",
         "scale": "only the per-size rows (floor, naive, overview): for big fleets",
         "web": "only barnum web's rows (first paint of the table...), at each size",
+        "recorded": "with --web: no fleet, a recorded state copied to each size (stand-in)",
     }
 )
-def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False, web=False):
+def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False, web=False,
+          recorded=False):
     """Time barnum against OpenSSH and naive baselines on a real fleet."""
     from pathlib import Path
 
     from benchmarks.fleet_bench import run, to_markdown
 
     size_list = [2, 3] if quick else [int(s) for s in sizes.split(",")]
-    results = run(size_list, 2 if quick else int(repeats), Path(".bench"), name=name,
-                  scale=scale, web=web)
+    if web and recorded:
+        from benchmarks.fleet_bench import run_recorded
+
+        results = run_recorded(size_list, 2 if quick else int(repeats), Path(".bench"))
+    else:
+        results = run(size_list, 2 if quick else int(repeats), Path(".bench"), name=name,
+                      scale=scale, web=web)
     print(to_markdown(results))
     print("written: .bench/results.md .bench/results.json")
 

@@ -161,6 +161,24 @@ def run(sizes: list[int], repeats: int, out_dir: Path, name: str = "bench",
         fleet.down()
 
 
+def run_recorded(sizes: list[int], repeats: int, out_dir: Path) -> dict:
+    """The page's first paint over a recorded state copied to each size (no fleet):
+    a stand-in for sizes this machine cannot boot (benchmarks/web_scale_bench.py)."""
+    from benchmarks.web_scale_bench import measure_recorded
+
+    results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+                     "measures": [], "ratios": {}}
+    for n in sizes:
+        r = measure_recorded(n, repeats)
+        for label, key in (("healthy hosts folded", "folded"), ("every host open", "open")):
+            m = Measure(f"web (recorded state): first paint of the table, {label}", n,
+                        r[f"{key}_paint_samples"])
+            results["measures"].append({**asdict(m), "median": m.median, "cpu_median": None})
+            results["ratios"][f"web (recorded) page KiB, {label} @{n}"] = r[f"{key}_bytes"] / 1024
+    _write(results, out_dir)
+    return results
+
+
 def _run_web(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path) -> dict:
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                      "measures": [], "ratios": {}}

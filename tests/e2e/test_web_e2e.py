@@ -575,3 +575,27 @@ def test_healthy_host_is_one_line_opens_by_keyboard_and_stays_live(fleet, page):
     expect(body).not_to_have_class(re.compile(r"\bfolded\b"))  # a live update kept it open
     body.locator("button.fold").click()
     expect(r).to_be_hidden()
+
+
+def test_without_javascript_nothing_is_folded(browser, served):
+    """A folded host needs the script to open: without it every row shows, buttons too."""
+    from playwright.sync_api import expect
+
+    ctx = browser.new_context(java_script_enabled=False)
+    try:
+        pg = ctx.new_page()
+        pg.goto(served["url"])
+
+        def folded_host():  # one healthy host (earlier tests may leave one flapping)
+            if pg.locator("tbody.folded").count():
+                return pg.locator("tbody.folded").first.get_attribute("data-host")
+            pg.reload()
+            return None
+
+        host = _until(folded_host, 30, 1.0)
+        assert host, "no healthy (folded) host on the page"
+        r = pg.locator(f'#host-{host} tr.w').first
+        expect(r).to_be_visible()
+        assert r.locator("form.act").evaluate("f => getComputedStyle(f).opacity") == "1"
+    finally:
+        ctx.close()
