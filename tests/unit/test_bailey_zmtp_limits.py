@@ -62,7 +62,7 @@ CHILD = """
 import json, resource, sys, time
 from bailey import circusctl
 t = time.monotonic()
-out = circusctl.run_native(sys.argv[1], ["status"], 10)
+out = circusctl.run_native(sys.argv[1], ["status"], 30)
 print(json.dumps({"error": out.error, "exit": out.exit, "stdout": out.stdout,
                   "seconds": time.monotonic() - t,
                   "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
@@ -79,11 +79,11 @@ def _native_in_child(endpoint: str) -> dict:
 def test_a_2gib_frame_is_refused_at_its_header_with_bounded_memory(hostile):
     endpoint, _ = hostile("huge")
     got = _native_in_child(endpoint)
-    assert got["exit"] == 1 and got["stdout"] == ""
+    assert got["exit"] == 1 and got["stdout"] == "", got
     assert got["error"] == ("the peer announced a 2 GiB frame (over bailey's 1 MiB limit); "
-                            "not read")
-    assert got["seconds"] < 5  # refused at once, not read until the deadline
-    assert got["maxrss_kib"] < 60 * 1024  # a bare python with bailey: ~15 MiB
+                            "not read"), got
+    assert got["seconds"] < 15  # refused at its header, not read until the 30 s deadline
+    assert got["maxrss_kib"] < 60 * 1024, got  # a bare python with bailey: ~15 MiB
 
 
 def test_deeply_nested_json_is_one_error(hostile):
