@@ -12,7 +12,7 @@ circusd could not see.
 Who decides that the circus user may read the file:
 
 - bailey runs as that user (or no user is given): the kernel, by a plain open;
-- bailey runs as root: the kernel again, in a child process that takes the
+- bailey runs as root: the kernel again, in a forked child that takes the
   user's uid, gid and groups, opens the file and passes the open descriptor
   back (SCM_RIGHTS); nothing is checked in one step and used in another;
 - bailey runs as a third account (the operator): bailey walks the path one
@@ -37,30 +37,6 @@ MAX_BYTES = 1024 * 1024  # a circus.ini bigger than this is not a config
 MAX_SYMLINKS = 40  # as the kernel's ELOOP limit
 CHILD_TIMEOUT = 10.0  # seconds for the open-as-the-user child
 _R, _X = 4, 1
-
-# The open-as-the-user child: open, check the inode did not change under the
-# path between the type check and the read open, pass the fd back (or an errno).
-_CHILD = r"""
-import os, socket, stat, sys
-s = socket.socket(fileno=int(sys.argv[1]))
-path = sys.argv[2]
-try:
-    p = os.open(path, os.O_PATH)
-    st = os.fstat(p)
-    if not stat.S_ISREG(st.st_mode):
-        s.sendall(b"notreg")
-        sys.exit()
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
-    st2 = os.fstat(fd)
-    if (st.st_dev, st.st_ino) != (st2.st_dev, st2.st_ino):
-        s.sendall(b"changed")
-        sys.exit()
-except OSError as e:
-    s.sendall(b"errno %d" % (e.errno or 0))
-    sys.exit()
-socket.send_fds(s, [b"fd"], [fd])
-"""
-
 
 class UnsafeFile(OSError):
     """The file is not one bailey will read; ``str()`` is one line naming the path."""
@@ -256,44 +232,70 @@ def _walk(path: str, reader: Reader, *, directory: int = 0,
             os.close(fd)
 
 
-def _open_as_user(path: str, reader: Reader) -> tuple[int, os.stat_result]:
-    """Open ``path`` in a child running as ``reader`` (root only); the kernel decides."""
-    import socket
-    import subprocess
-    import sys
-
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    gid = reader.gid if reader.gid is not None else min(reader.gids, default=reader.uid)
-    # bailey's own python may sit where the user cannot run it (a venv under /root)
-    pythons = list(dict.fromkeys([sys.executable, "/usr/bin/python3"]))
+def _child_open(sock, path: str, reader: Reader, gid: int) -> None:
+    """In the forked child: become the user, open, pass the fd (or why not) back."""
+    os.setgroups(sorted(reader.gids))
+    os.setgid(gid)
+    os.setuid(reader.uid)
     try:
-        with ours:
-            with theirs:
-                for python in pythons:
-                    try:
-                        proc = subprocess.Popen(
-                            [python, "-I", "-S", "-c", _CHILD, str(theirs.fileno()), path],
-                            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={},
-                            user=reader.uid, group=gid, extra_groups=sorted(reader.gids),
-                            cwd="/")
-                        break
-                    except (PermissionError, FileNotFoundError):
-                        if python == pythons[-1]:
-                            raise
+        p = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        st = os.fstat(p)
+        if not stat.S_ISREG(st.st_mode):
+            sock.sendall(b"notreg")
+            return
+        fd = os.open(path, _READ_FLAGS)
+        st2 = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (st2.st_dev, st2.st_ino):
+            sock.sendall(b"changed")
+            return
+    except OSError as e:
+        sock.sendall(b"errno %d" % (e.errno or 0))
+        return
+    import socket
+
+    socket.send_fds(sock, [b"fd"], [fd])
+
+
+def _open_as_user(path: str, reader: Reader) -> tuple[int, os.stat_result]:
+    """Open ``path`` in a forked child that becomes ``reader`` (root only): the kernel
+    decides, in one step, with the user's uid, gid and groups.
+
+    A fork, not a new interpreter: about a millisecond.  The child runs only
+    system calls (no lock another thread could hold) and leaves by _exit.
+    """
+    import contextlib
+    import signal
+    import socket
+
+    gid = reader.gid if reader.gid is not None else min(reader.gids, default=reader.uid)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        try:
+            pid = os.fork()
+        except OSError as e:
+            raise _ChildUnavailable(str(e)) from None
+        if pid == 0:  # the child
+            code = 0
             try:
-                ours.settimeout(CHILD_TIMEOUT)
-                msg, fds, _flags, _addr = socket.recv_fds(ours, 64, 1)
-            except OSError:
-                msg, fds = b"", []
+                ours.close()
+                _child_open(theirs, path, reader, gid)
+            except BaseException:
+                code = 1
             finally:
-                try:
-                    proc.wait(CHILD_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-    except OSError as e:  # the child could not start (e.g. python not executable by user)
-        raise _ChildUnavailable(str(e)) from None
+                os._exit(code)
+        theirs.close()
+        msg, fds = b"", []
+        try:
+            ours.settimeout(CHILD_TIMEOUT)
+            msg, fds, _flags, _addr = socket.recv_fds(ours, 64, 1)
+        except OSError:  # no answer in time (a hung file system): the child goes
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        finally:
+            os.waitpid(pid, 0)  # it has answered (or was killed): it ends now
+    finally:
+        ours.close()
+        theirs.close()
     if fds:
         for extra in fds[1:]:
             os.close(extra)
@@ -309,9 +311,7 @@ def _open_as_user(path: str, reader: Reader) -> tuple[int, os.stat_result]:
         if code == errno.EACCES:
             raise _unreachable(path, reader)
         raise UnsafeFile(code, f"{path}: {os.strerror(code)} (as the circus user {reader.who})")
-    if proc.returncode and proc.returncode > 1:
-        raise _ChildUnavailable(f"exit {proc.returncode}")
-    raise _refuse(path, f"could not be opened as the circus user {reader.who} (not read)")
+    raise _ChildUnavailable("the child could not take the user's ids")
 
 
 class _ChildUnavailable(Exception):
