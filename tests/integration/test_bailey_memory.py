@@ -69,7 +69,8 @@ def test_memory_current_equals_systemds(fleet, host):
 # -- a circus user's hostile endpoint (issue 18 #5) -----------------------------------------
 
 HOSTILE_HOST, HOSTILE_USER, GOOD_USER = "host1", "user2", "user1"
-PEAK = """  # ru_maxrss of children: bailey's peak (or this small wrapper's, at exec)
+# ru_maxrss of the children: bailey's peak (or, if larger, this small wrapper's at exec)
+PEAK = """
 import json, resource, subprocess, sys
 p = subprocess.run(sys.argv[1:], capture_output=True, text=True, stdin=subprocess.DEVNULL)
 print(json.dumps({"rc": p.returncode, "out": p.stdout, "err": p.stderr,
