@@ -225,6 +225,26 @@ def _one_line(path: str, err: Exception) -> str:
     return f"{path}: {err}"
 
 
+_MAGIC = re.compile(r"[*?[]")
+
+
+def _user_globs_it(pattern: str, match: str, reader: Reader) -> bool:
+    """Would a glob run by the circus user have found ``match`` (bailey's glob runs
+    as the operator)?  Each folder it searched must be searchable by the user, and
+    listable where the pattern has a wildcard; so names in folders the user cannot
+    see are neither read nor named."""
+    from bailey.safefile import can_see
+
+    pat, got = pattern.split("/"), match.split("/")
+    if len(pat) != len(got):
+        pat = ["*"] * len(got)  # be strict: as if every component had a wildcard
+    for i in range(1, len(got)):
+        folder = "/".join(got[:i]) or "/"
+        if not can_see(folder, reader, bool(_MAGIC.search(pat[i]))):
+            return False
+    return True
+
+
 def read_circus_ini(path: str, environ: Mapping[str, str] | None = None,
                     reader: Reader | None = None) -> CircusIni:
     """The endpoint and [env] circusd would take from ``path``.
@@ -256,7 +276,7 @@ def read_circus_ini(path: str, environ: Mapping[str, str] | None = None,
     def scan(filename: str) -> None:
         if os.path.abspath(filename) != filename:
             filename = os.path.join(current_dir, filename)
-        paths = glob.glob(filename)
+        paths = [p for p in glob.glob(filename) if _user_globs_it(filename, p, reader)]
         if not paths:
             missing.append(filename)
         includes.extend(paths)

@@ -11,14 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.integration.serveproc import Serve
 from tests.waiting import until
 
 pytestmark = pytest.mark.fleet
@@ -71,6 +69,7 @@ def test_memory_current_equals_systemds(fleet, host):
 # -- a circus user's hostile endpoint (issue 18 #5) -----------------------------------------
 
 HOSTILE_HOST, HOSTILE_USER, GOOD_USER = "host1", "user2", "user1"
+# ru_maxrss of the children: bailey's peak (or, if larger, this small wrapper's at exec)
 PEAK = """
 import json, resource, subprocess, sys
 p = subprocess.run(sys.argv[1:], capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -142,37 +141,6 @@ def test_oneshot_bailey_survives_a_2gib_frame(fleet):
     assert got["maxrss_kib"] < MEMORY_BOUND_KIB, got["maxrss_kib"]
 
 
-class _Serve:
-    """``bailey --serve`` on a host through real SSH; one request at a time."""
-
-    def __init__(self, fleet, host: str) -> None:
-        self.proc = subprocess.Popen(
-            ["ssh", "-F", str(fleet.ssh_config), host, "--", "bailey", "--serve"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.hello = self.read(lambda m: m.get("event") == "hello")
-
-    def read(self, want, within: float = 60) -> dict:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 1)
-            if ready:
-                line = self.proc.stdout.readline()
-                assert line, "bailey --serve ended"
-                msg = json.loads(line)
-                if want(msg):
-                    return msg
-        raise AssertionError("bailey --serve did not answer in time")
-
-    def ask(self, rid: int, op: str, **kw) -> dict:
-        self.proc.stdin.write(json.dumps({"id": rid, "op": op, **kw}).encode() + b"\n")
-        self.proc.stdin.flush()
-        return self.read(lambda m: m.get("id") == rid)
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-
-
 def _vm_hwm_kib(fleet, host: str, pid: int) -> int:
     status = fleet.exec(host, ["cat", f"/proc/{pid}/status"]).stdout
     return int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM:")))
@@ -180,7 +148,8 @@ def _vm_hwm_kib(fleet, host: str, pid: int) -> int:
 
 def test_serve_survives_a_2gib_frame_and_a_stalled_feed(fleet):
     with _hostile_endpoints(fleet, "huge", "stall") as pubsub_log:
-        serve = _Serve(fleet, HOSTILE_HOST)
+        serve = Serve(["ssh", "-F", str(fleet.ssh_config), HOSTILE_HOST, "--", "bailey",
+                       "--serve"])
         try:
             status = serve.ask(1, "status")
             assert status["ok"], status

@@ -79,7 +79,8 @@ def test_parse_errors_cite_file_and_line_never_content(tmp_path):
     assert SECRET not in str(e.value) and ":1:" in str(e.value)
 
 
-def test_file_the_circus_user_cannot_read_is_not_read(tmp_path):
+def test_file_the_circus_user_cannot_read_is_not_read(reachable_tmp):
+    tmp_path = reachable_tmp
     secret = tmp_path / "secret.ini"
     secret.write_text(f"[circus]\nendpoint = {SECRET}\n")
     secret.chmod(0o600)  # owned by this (operator's) account

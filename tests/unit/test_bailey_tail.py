@@ -45,7 +45,8 @@ def test_fifo_refused_without_blocking(tmp_path):
         tail_lines(str(p), ME, 5)
 
 
-def test_symlink_judged_by_its_target(tmp_path):
+def test_symlink_judged_by_its_target(reachable_tmp):
+    tmp_path = reachable_tmp
     secret = tmp_path / "secret"
     secret.write_text("operator only\n")
     secret.chmod(0o600)

@@ -1,8 +1,8 @@
 """bailey's ZMTP client against a hostile peer (issue 18 #5): bounded memory, one error.
 
 The peer is tests/hostile_zmtp.py, a real listener on loopback.  Memory is
-measured on a child process (its peak RSS from getrusage), so the test sees
-what a bailey process would hold.
+measured on a child process (its peak RSS, VmHWM), so the test sees what a
+bailey process would hold.
 """
 
 from __future__ import annotations
@@ -61,19 +61,12 @@ def hostile(tmp_path):
 CHILD = """
 import json, sys, time
 from bailey import circusctl
-
-def hwm_kib():
-    # VmHWM is this process's own peak (getrusage's ru_maxrss keeps the peak of the
-    # forked parent across exec, so it would measure pytest)
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-
 t = time.monotonic()
-out = circusctl.run_native(sys.argv[1], ["status"], 10)
+out = circusctl.run_native(sys.argv[1], ["status"], 30)
+# VmHWM: this process's own peak (ru_maxrss would count the parent's, via exec)
+hwm = next(ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:"))
 print(json.dumps({"error": out.error, "exit": out.exit, "stdout": out.stdout,
-                  "seconds": time.monotonic() - t,
-                  "maxrss_kib": hwm_kib()}))
+                  "seconds": time.monotonic() - t, "maxrss_kib": int(hwm.split()[1])}))
 """
 
 
@@ -87,11 +80,11 @@ def _native_in_child(endpoint: str) -> dict:
 def test_a_2gib_frame_is_refused_at_its_header_with_bounded_memory(hostile):
     endpoint, _ = hostile("huge")
     got = _native_in_child(endpoint)
-    assert got["exit"] == 1 and got["stdout"] == ""
+    assert got["exit"] == 1 and got["stdout"] == "", got
     assert got["error"] == ("the peer announced a 2 GiB frame (over bailey's 1 MiB limit); "
-                            "not read")
-    assert got["seconds"] < 5  # refused at once, not read until the deadline
-    assert got["maxrss_kib"] < 60 * 1024  # a bare python with bailey: ~15 MiB
+                            "not read"), got
+    assert got["seconds"] < 15  # refused at its header, not read until the 30 s deadline
+    assert got["maxrss_kib"] < 60 * 1024, got  # a bare python with bailey: ~15 MiB
 
 
 def test_deeply_nested_json_is_one_error(hostile):
