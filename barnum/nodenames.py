@@ -66,12 +66,15 @@ class Span:
         return (self.text(v) for v in range(self.lo, self.hi + 1, self.step))
 
 
+Spans = tuple[Span, ...]  # a range set: what one bracket holds
+
+
 def _padding(digits: str) -> int:
     """The fixed width a number written this way asks for (0: none)."""
     return len(digits) if len(digits) > 1 and digits[0] == "0" else 0
 
 
-def parse_rangeset(text: str) -> tuple[Span, ...]:
+def parse_rangeset(text: str) -> Spans:
     """Pure: what is between ``[`` and ``]``; a PatternError says what is wrong."""
     spans = []
     for item in text.split(","):
@@ -96,7 +99,8 @@ def parse_rangeset(text: str) -> tuple[Span, ...]:
     return tuple(spans)
 
 
-Token = tuple[str, object]  # ("text", str) | ("*", None) | ("?", None) | ("range", spans)
+Token = str | Spans  # literal text, "*" or "?" (globs: GLOB), or a range set
+GLOB = ("*", "?")  # as tokens; literal text is never one of them (see parse_pattern)
 
 
 @dataclass(frozen=True)
@@ -109,13 +113,13 @@ class Pattern:
     @property
     def literal(self) -> str | None:
         """The one name it is, when it has no glob and no range."""
-        if all(kind == "text" for kind, _ in self.tokens):
-            return "".join(str(v) for _, v in self.tokens)
+        if all(isinstance(t, str) and t not in GLOB for t in self.tokens):
+            return "".join(t for t in self.tokens if isinstance(t, str))
         return None
 
     @property
     def has_glob(self) -> bool:
-        return any(kind in ("*", "?") for kind, _ in self.tokens)
+        return any(t in GLOB for t in self.tokens)
 
     def matches(self, name: str) -> bool:
         """Whether ``name`` is one of the names this pattern stands for."""
@@ -128,19 +132,18 @@ class Pattern:
         def at(t: int, p: int) -> bool:
             if t == len(toks):
                 return p == len(name)
-            kind, val = toks[t]
-            if kind == "text":
-                s = str(val)
-                return name.startswith(s, p) and at(t + 1, p + len(s))
-            if kind == "?":
+            tok = toks[t]
+            if tok == "?":
                 return p < len(name) and at(t + 1, p + 1)
-            if kind == "*":
+            if tok == "*":
                 return any(at(t + 1, q) for q in range(p, len(name) + 1))
+            if isinstance(tok, str):
+                return name.startswith(tok, p) and at(t + 1, p + len(tok))
             end = p
             while end < len(name) and name[end] in DIGITS:
                 end += 1
             return any(at(t + 1, q) for q in range(p + 1, end + 1)
-                       if any(name[p:q] in s for s in val))  # type: ignore[attr-defined]
+                       if any(name[p:q] in s for s in tok))
 
         return at(0, 0)
 
@@ -150,18 +153,17 @@ class Pattern:
             raise PatternError(f"{self.text!r}: a glob cannot be listed, only matched")
         choices: list[list[str]] = []
         total = 1
-        for kind, val in self.tokens:
-            if kind == "text":
-                choices.append([str(val)])
-            else:
-                spans = val  # type: ignore[assignment]
-                total *= sum(len(s) for s in spans)  # type: ignore[attr-defined]
-                if total > limit:
-                    raise PatternError(f"{self.text!r} names more than {limit} names")
-                seen: dict[str, None] = {}
-                for s in spans:  # type: ignore[attr-defined]
-                    seen.update(dict.fromkeys(s.values()))
-                choices.append(list(seen))
+        for tok in self.tokens:
+            if isinstance(tok, str):
+                choices.append([tok])
+                continue
+            total *= sum(len(s) for s in tok)
+            if total > limit:
+                raise PatternError(f"{self.text!r} names more than {limit} names")
+            seen: dict[str, None] = {}
+            for s in tok:
+                seen.update(dict.fromkeys(s.values()))
+            choices.append(list(seen))
         return ["".join(p) for p in itertools.product(*choices)]
 
 
@@ -173,7 +175,7 @@ def parse_pattern(text: str) -> Pattern:
 
     def flush() -> None:
         if buf:
-            tokens.append(("text", "".join(buf)))
+            tokens.append("".join(buf))
             buf.clear()
 
     i = 0
@@ -186,18 +188,18 @@ def parse_pattern(text: str) -> Pattern:
             inner = text[i + 1 : j]
             if "[" in inner:
                 raise PatternError(f"{text!r}: a bracket inside a bracket ({RANGE_HELP})")
-            if not buf and tokens and tokens[-1][0] == "range":
+            if not buf and tokens and not isinstance(tokens[-1], str):
                 raise PatternError(f"{text!r}: two brackets side by side are ambiguous "
                                    "(put text between them, as rack[1-2]-node[1-3])")
             flush()
-            tokens.append(("range", parse_rangeset(inner)))
+            tokens.append(parse_rangeset(inner))
             i = j + 1
             continue
         if c == "]":
             raise PatternError(f"{text!r}: ']' without its '[' ({RANGE_HELP})")
-        if c in "*?":
+        if c in GLOB:
             flush()
-            tokens.append((c, None))
+            tokens.append(c)
         else:
             buf.append(c)
         i += 1

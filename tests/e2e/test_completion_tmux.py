@@ -104,6 +104,11 @@ def _check(tab, tab_then_mark):
     # every registered subcommand, from the registry, offered for the first word
     s = tab("barnum ", lambda s: all(c in s for c in SUBCOMMANDS), tabs=2)
     assert all(c in s for c in SUBCOMMANDS), s
+    # common options before the subcommand: its own options and the subcommands still come
+    s = tab("barnum --timeout 5 stats --so", lambda s: "barnum --timeout 5 stats --sort" in s)
+    assert "$ barnum --timeout 5 stats --sort" in s.splitlines(), s
+    s = tab("barnum --timeout 5 ", lambda s: all(c in s for c in SUBCOMMANDS), tabs=2)
+    assert all(c in s for c in SUBCOMMANDS) and "host1" in s, s
     s = tab_then_mark("barnum -- ", tabs=2)
     assert "user1@host1" not in s, s  # after --: bailey's arguments, not targets
 

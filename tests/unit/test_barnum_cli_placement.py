@@ -100,3 +100,12 @@ def test_an_overview_option_before_a_command_without_it_is_a_usage_error(capsys)
 def test_help_for_a_command_after_common_options(capsys):
     assert main(["--timeout", "3", "stats", "--help"]) == 0
     assert capsys.readouterr().out.startswith("usage: barnum stats")
+
+
+def test_completion_reads_the_command_after_common_options():
+    from barnum.completion import completion_parser
+
+    own = completion_parser(["barnum", "--timeout", "5", "stats"])._option_string_actions
+    assert "--sort" in own and "--timeout" in own
+    own = completion_parser(["barnum", "-t", "stats"])._option_string_actions
+    assert "--group-by" in own and "--sort" not in own  # the overview's: stats is a target

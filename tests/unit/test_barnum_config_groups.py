@@ -39,6 +39,10 @@ def test_no_groups_is_empty():
         ("users: [a]\ngroups:\n  a: ['@b']\n  b: ['@a']\n",
          "f.yaml:3: group 'a': group cycle: @a -> @b -> @a"),
         ("users: [a]\ngrups: {}\n", "f.yaml:2: unknown key 'grups' (did you mean 'groups'?)"),
+        ("users: [a]\ngroups:\n  itg:\n    - host1\n    - 'host[a-c]'\n",
+         "f.yaml:5: group 'itg': bad target 'host[a-c]': [a-c]: 'a-c' is not a number"),
+        ("users: [a]\nexpect:\n  'host[!1]': {a: []}\n",
+         "f.yaml:3: bad target 'host[!1]': [!1]"),
     ],
 )
 def test_group_errors_name_file_and_line(text, expect):
