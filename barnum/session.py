@@ -33,7 +33,7 @@ from typing import Any
 from bailey.report import Report
 from barnum.config import Config
 from barnum.discovery import Discovery, discover
-from barnum.fleet import FleetResult, HostResult, Options
+from barnum.fleet import BAILEY_DEFAULT_TIMEOUT, FleetResult, HostResult, Options, bailey_timeout
 from barnum.hostsort import natural_sorted
 from barnum.remote import remote_command, shipped_argv
 from barnum.sanitize import clean
@@ -533,10 +533,15 @@ class FleetSession:
         self.fab_config = None
 
     def argv(self) -> list[str]:
-        """``bailey --serve`` with the users file's config_template."""
+        """``bailey --serve`` with the users file's config_template, and the same
+        per-instance circusctl timeout as the one-shot path (barnum.fleet.bailey_timeout),
+        so a hung circusd cannot outlive a request."""
         extra = ["--serve"]
         if self.options.config_template:
             extra += ["--config-template", self.options.config_template]
+        t = bailey_timeout(self.options.timeout)
+        if t != BAILEY_DEFAULT_TIMEOUT:
+            extra += ["--timeout", str(t)]
         return [*self.bailey_cmd, *extra]
 
     # -- life cycle -----------------------------------------------------------------------

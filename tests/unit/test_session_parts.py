@@ -128,3 +128,19 @@ def test_stats_rows_and_circus_numbers():
                             "h3": "cannot connect"}), "name")
     assert [(r["host"], r["watcher"]) for r in table][:2] == [("h2", "idle"), ("h2", "web")]
     assert sort_rows(table, "cpu")[0]["cpu"] == 1.5
+
+
+@pytest.mark.parametrize(("timeout", "want"), [(3, ["--timeout", "1"]), (8, ["--timeout", "4"]),
+                                               (10, []), (60, [])])
+def test_session_gives_bailey_the_one_shot_paths_circusctl_timeout(timeout, want):
+    """``bailey --serve`` gets the per-instance timeout the one-shot path gives bailey
+    (barnum.fleet.Plan.argv), so a hung circusd cannot outlive a request."""
+    from barnum.config import Config
+    from barnum.discovery import Discovery
+    from barnum.fleet import Options
+    from barnum.session import FleetSession
+
+    s = FleetSession(Config(users=["u1"]), Options(timeout=timeout),
+                     discovery=Discovery(hosts={"h1": ["u1"]}))
+    argv = s.argv()
+    assert argv[argv.index("--serve") + 1:] == want
