@@ -68,6 +68,10 @@ if MODE == "flood":  # after the hello and the snapshot: 512 KiB log lines, 16 M
                                      "epoch": "f", "line": {"t": 1, "message": big}}) + "\n")
         sys.stdout.flush()
         time.sleep(1 / 32)
+if MODE == "huge":  # a 5 MiB first line: over max_output (4 MiB), never a hello
+    sys.stdout.write("x" * (5 << 20))
+    sys.stdout.flush()
+    time.sleep(300)
 if MODE == "deep":
     sys.stdout.write("[" * 200000 + "\n")
     sys.stdout.flush()
@@ -135,6 +139,7 @@ def compromised(fleet):
         return victim, other
 
     yield install
+    fleet.exec(victim, ["pkill", "-f", FAKE])  # a fake that sleeps past its channel
     for p in made:
         p.unlink(missing_ok=True)
 
@@ -222,6 +227,7 @@ def test_watch_json_goes_on_and_notes_the_dropped_messages(fleet, compromised):
 @pytest.mark.parametrize("mode, reason", [
     ("trickle", f"bailey --serve sent no hello within {TIMEOUT}s"),
     ("deep", "bailey sent JSON nested too deeply to read"),
+    ("huge", "bailey --serve sent a line over 4194304 bytes before its hello"),
 ])
 def test_a_host_that_never_says_a_usable_hello_is_down_with_a_reason(fleet, compromised,
                                                                     mode, reason):
