@@ -37,6 +37,7 @@ from barnum.fleet import Options
 from barnum.render import host_lines, summary_line
 from barnum.session import FleetSession, SessionEvent, _LinkError
 from barnum.sessionstate import LineBuffer, LineTooLong, RefreshGate, SeqCheck
+from barnum.shell.events import EventView, event_line
 from barnum.shell.runner import Shell
 from barnum.web import metrics, render
 from barnum.web.hub import Hub
@@ -198,8 +199,10 @@ def render_everything(s: FleetSession, pushed: list[SessionEvent]) -> dict[str, 
                             logs_cmd.merged(batches))
 
     tracker = Tracker()
+    shell_view = EventView()
     for ev in pushed:
         tracker.note(ev)
+        shell_view.line(ev)  # the shell's event lines
         json.dumps(ev.to_dict(), sort_keys=True, default=str)  # watch --json
     out["watch"] = text_of(view(s, tracker, stats, time.time()))
     for st_ in s.host_states().values():
@@ -323,6 +326,9 @@ def test_a_refused_answer_is_counted_and_noted_for_that_host_only():
         s.links[BAD].chan.line({"id": 4242, "ok": True, "result": []})
         assert s.host_states()[BAD].note == "an answer to a request never made (id 4242)"
         assert s.host_states()[BAD].state == "up"  # the host stays: only the message goes
+        ev = SessionEvent("rejected", BAD, {"count": 2, "reason": s.host_states()[BAD].note})
+        assert event_line(ev) == ("host2: bailey sent a bad message, dropped: an answer to a "
+                                  "request never made (id 4242)")
     finally:
         s.closing.set()
 
