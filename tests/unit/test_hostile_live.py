@@ -233,6 +233,14 @@ def render_everything(s: FleetSession, pushed: list[SessionEvent]) -> dict[str, 
             lines, err = [], str(e)
         out["logs_page_" + host] = render.logs_page(host, unit, lines, ctx, None, err)
         render.logs_page(host, unit, lines, ctx, time.time(), err)
+        try:
+            result, err = s.output(host, unit, "sleeper", "stdout"), None
+        except RuntimeError as e:
+            result, err = None, str(e)
+        out["output_" + host] = render.output_page(host, unit, "sleeper", "stdout", result,
+                                                   ctx, err)
+        with contextlib.suppress(RuntimeError):
+            s.cancel_on(host, (s.connection_of(host), 5))  # a page's last follow closing
     return out
 
 
@@ -249,11 +257,13 @@ def assert_good_host_intact(out: dict[str, str]) -> None:
     assert 'barnum_watcher_active{host="host1",user="user1",watcher="sleeper"' \
         in out["metrics"]
     assert "good line from host1" in out["logs_page_host1"]
+    assert '<span class="ln">out' in out["output_host1"]
     assert "host2" in out["watch"] and 'id="host-host2"' in out["page"]  # shown, not hidden
 
 
 @SETTINGS
-@given(op=st.sampled_from(["status", "stats", "logs", "circusctl"]), data=st.data())
+@given(op=st.sampled_from(["status", "stats", "logs", "circusctl", "output", "cancel"]),
+       data=st.data())
 def test_any_answer_to_any_op_leaves_the_other_host_intact(op, data):
     bad = data.draw(answers_for(op))
     s = two_hosts(lambda o, req: bad if o == op else good_answer(o, req))
