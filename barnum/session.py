@@ -458,7 +458,7 @@ class _Link(threading.Thread):
             raise WireError("a second hello")
         if kind not in EVENTS:
             return  # a later bailey's event this barnum does not know: ignored
-        data = check_event(msg, time.time())
+        data = check_event(msg, time.time(), self.host)
         if kind == "stats":
             with self.lock:
                 self.state.stats = data["result"]

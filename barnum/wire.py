@@ -67,16 +67,17 @@ def check_result(op: str, result: object, now: float) -> Any:
     return check(result, now)
 
 
-def check_event(msg: dict[str, Any], now: float) -> dict[str, Any]:
+def check_event(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
     """An event's fields (without seq, epoch, sub or the host's t), checked and cleaned.
 
-    ``msg["event"]`` must be one of EVENTS; WireError names the first fault.
+    ``msg["event"]`` must be one of EVENTS; ``host`` is the one whose link
+    delivered it; WireError names the first fault.
     """
     kind = msg.get("event")
     check = _EVENTS.get(kind) if isinstance(kind, str) else None
     if check is None:
         raise WireError(f"an event of unknown kind {_show(kind)}")
-    return check(msg, now)
+    return check(msg, now, host)
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -183,7 +184,7 @@ _RESULTS = {"ping": _ping, "status": _status, "circusctl": _status, "stats": sta
 # -- events -----------------------------------------------------------------------------------
 
 
-def _ev_circus(msg: dict[str, Any], now: float) -> dict[str, Any]:
+def _ev_circus(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
     data = msg.get("data", {})
     if data is None:
         data = {}
@@ -202,20 +203,20 @@ def _ev_circus(msg: dict[str, Any], now: float) -> dict[str, Any]:
             "action": _str(msg.get("action"), "circus.action"), "data": flat}
 
 
-def _ev_instance(msg: dict[str, Any], now: float) -> dict[str, Any]:
+def _ev_instance(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
     from barnum.sessionstate import valid_instance
 
     raw = msg.get("instance")
     inst = _object(raw, "instance.instance")
     unit = _str(inst.get("unit"), "instance.unit")
     try:
-        checked = valid_instance(raw, "?")
+        checked = valid_instance(raw, host)
     except DocumentError as e:
         raise WireError(f"instance {unit}: {e}") from None
     return {"event": "instance", "instance": dataclasses.asdict(checked)}
 
 
-def _ev_unit(msg: dict[str, Any], now: float) -> dict[str, Any]:
+def _ev_unit(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
     out: dict[str, Any] = {"event": "unit", "unit": _str(msg.get("unit"), "unit.unit"),
                            "user": _opt_str(msg.get("user"), "unit.user")}
     if msg.get("removed"):
@@ -230,16 +231,16 @@ def _ev_unit(msg: dict[str, Any], now: float) -> dict[str, Any]:
     return out
 
 
-def _ev_resync(msg: dict[str, Any], now: float) -> dict[str, Any]:
+def _ev_resync(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
     checked = _document(msg.get("snapshot"), "resync snapshot")
     return {"event": "resync", "snapshot": checked.document, "report": checked.report}
 
 
-def _ev_stats(msg: dict[str, Any], now: float) -> dict[str, Any]:
+def _ev_stats(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
     return {"event": "stats", "result": stats_result(msg.get("result"), now)}
 
 
-def _ev_log(msg: dict[str, Any], now: float) -> dict[str, Any]:
+def _ev_log(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
     return {"event": "log", "unit": _str(msg.get("unit"), "log.unit"),
             "line": log_line(msg.get("line"), now, "log.line")}
 
