@@ -388,7 +388,8 @@ class _Link(threading.Thread):
             except TimeoutError:
                 pass
             except LineTooLong as e:
-                raise _LinkError(str(e)) from None
+                raise _LinkError(f"bailey sent {e} (raise max_output in the users file if "
+                                 "this host is right)") from None
             now = time.monotonic()
             if now - last_ping >= min(PING_EVERY, self.s.options.timeout / 2):
                 last_ping = now

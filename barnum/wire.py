@@ -62,8 +62,8 @@ def host_time(value: object, now: float) -> float | None:
 def check_result(op: str, result: object, now: float, host: str | None = None) -> Any:
     """The result of ``op`` as bailey answers it, checked and cleaned (WireError if not).
 
-    ``host`` is the host whose link delivered it: a report's instances must be
-    that host's circus units (barnum.validate).
+    ``host`` is the one whose link delivered it: a report's instances must be that
+    host's circus units (barnum.validate), whatever name the document gives itself.
     """
     check = _RESULTS.get(op)
     if check is None:
@@ -73,20 +73,17 @@ def check_result(op: str, result: object, now: float, host: str | None = None) -
     return check(result, now)
 
 
-def check_event(msg: dict[str, Any], now: float, host: str | None = None) -> dict[str, Any]:
+def check_event(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
     """An event's fields (without seq, epoch, sub or the host's t), checked and cleaned.
 
-    ``msg["event"]`` must be one of EVENTS; WireError names the first fault.
+    ``msg["event"]`` must be one of EVENTS; ``host`` is the one whose link
+    delivered it; WireError names the first fault.
     """
     kind = msg.get("event")
     check = _EVENTS.get(kind) if isinstance(kind, str) else None
     if check is None:
         raise WireError(f"an event of unknown kind {_show(kind)}")
-    if kind == "resync":
-        return _ev_resync(msg, now, host)
-    if kind == "instance":
-        return _ev_instance(msg, now, host)
-    return check(msg, now)
+    return check(msg, now, host)
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -188,14 +185,18 @@ def _output(result: object, now: float) -> dict[str, Any]:
 
 _RESULTS = {"ping": _ping, "status": _status, "circusctl": _status, "stats": stats_result,
             "logs": _logs, "output": _output, "subscribe": _subscribe, "cancel": _cancel}
-# Ops whose answer is a bailey/1 report, checked against the host that sent it.
-_REPORTS = {"status": _status, "circusctl": _status, "subscribe": _subscribe}
+# Answers that are a bailey/1 report: checked against the host whose link sent them.
+_REPORTS: dict[str, Any] = {
+    "status": lambda r, host: _status(r, 0.0, host),
+    "circusctl": lambda r, host: _status(r, 0.0, host),
+    "subscribe": lambda r, host: _subscribe(r, 0.0, host),
+}
 
 
 # -- events -----------------------------------------------------------------------------------
 
 
-def _ev_circus(msg: dict[str, Any], now: float) -> dict[str, Any]:
+def _ev_circus(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
     data = msg.get("data", {})
     if data is None:
         data = {}
@@ -214,20 +215,20 @@ def _ev_circus(msg: dict[str, Any], now: float) -> dict[str, Any]:
             "action": _str(msg.get("action"), "circus.action"), "data": flat}
 
 
-def _ev_instance(msg: dict[str, Any], now: float, host: str | None = None) -> dict[str, Any]:
-    from barnum.validate import instance_from_document
+def _ev_instance(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
+    from barnum.sessionstate import valid_instance
 
     raw = msg.get("instance")
     inst = _object(raw, "instance.instance")
     unit = _str(inst.get("unit"), "instance.unit")
     try:
-        checked = instance_from_document(raw, host) if host else _instance_shape(raw)
+        checked = valid_instance(raw, host)
     except DocumentError as e:
         raise WireError(f"instance {unit}: {e}") from None
     return {"event": "instance", "instance": dataclasses.asdict(checked)}
 
 
-def _ev_unit(msg: dict[str, Any], now: float) -> dict[str, Any]:
+def _ev_unit(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
     out: dict[str, Any] = {"event": "unit", "unit": _str(msg.get("unit"), "unit.unit"),
                            "user": _opt_str(msg.get("user"), "unit.user")}
     if msg.get("removed"):
@@ -242,23 +243,16 @@ def _ev_unit(msg: dict[str, Any], now: float) -> dict[str, Any]:
     return out
 
 
-def _instance_shape(raw: object) -> Any:
-    """An instance checked for shape only (no host to check its names against)."""
-    from barnum.validate import _instance
-
-    return _instance(raw, 0)
-
-
-def _ev_resync(msg: dict[str, Any], now: float, host: str | None = None) -> dict[str, Any]:
+def _ev_resync(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
     checked = _document(msg.get("snapshot"), "resync snapshot", host)
     return {"event": "resync", "snapshot": checked.document, "report": checked.report}
 
 
-def _ev_stats(msg: dict[str, Any], now: float) -> dict[str, Any]:
+def _ev_stats(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
     return {"event": "stats", "result": stats_result(msg.get("result"), now)}
 
 
-def _ev_log(msg: dict[str, Any], now: float) -> dict[str, Any]:
+def _ev_log(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
     return {"event": "log", "unit": _str(msg.get("unit"), "log.unit"),
             "line": log_line(msg.get("line"), now, "log.line")}
 

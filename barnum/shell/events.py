@@ -92,4 +92,8 @@ def event_line(ev: SessionEvent, echo: Echo | None = None, now: float | None = N
             return f"{clean(ev.host)}: {state}: {clean(d.get('error') or '')}".rstrip(": ")
         if state == "up":
             return f"{clean(ev.host)}: up"
+    if ev.kind == "rejected":  # at most one a second per host (barnum.session)
+        return f"{clean(ev.host)}: bailey sent a bad message, dropped: {clean(d.get('reason'))}"
+    if ev.kind == "dropped":
+        return f"{d.get('count')} events dropped (the shell read too slowly)"
     return None

@@ -14,6 +14,9 @@ error (3), and nothing says "internal error".
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
 import signal
 import subprocess
 import threading
@@ -47,6 +50,28 @@ if MODE == "trickle":
         sys.stdout.write(" ")
         sys.stdout.flush()
         time.sleep(2)
+if MODE == "flood":  # after the hello and the snapshot: 512 KiB log lines, 16 MiB/s
+    inst = {"unit": UNIT, "user": "user1", "user_source": "User=", "unit_file_state": "enabled",
+            "active_state": "active", "sub_state": "running", "state": "ok",
+            "watchers": {"sleeper": "active"}}
+    doc = {"schema": "bailey/1", "host": HOST, "bailey_version": "0.1.0",
+           "circusctl_args": ["status"], "instances": [inst]}
+    print(json.dumps({"event": "hello", "protocol": "bailey-serve/1", "seq": 1, "epoch": "f"}),
+          flush=True)
+    rid = json.loads(sys.stdin.readline())["id"]  # the subscription
+    print(json.dumps({"id": rid, "ok": True, "result": {"snapshot": doc}, "seq": 2,
+                      "epoch": "f"}), flush=True)
+    big, n = "x" * (512 * 1024), 2
+    while True:
+        n += 1
+        sys.stdout.write(json.dumps({"event": "log", "sub": 9, "unit": UNIT, "seq": n,
+                                     "epoch": "f", "line": {"t": 1, "message": big}}) + "\n")
+        sys.stdout.flush()
+        time.sleep(1 / 32)
+if MODE == "huge":  # a 5 MiB first line: over max_output (4 MiB), never a hello
+    sys.stdout.write("x" * (5 << 20))
+    sys.stdout.flush()
+    time.sleep(300)
 if MODE == "deep":
     sys.stdout.write("[" * 200000 + "\n")
     sys.stdout.flush()
@@ -114,6 +139,7 @@ def compromised(fleet):
         return victim, other
 
     yield install
+    fleet.exec(victim, ["pkill", "-f", FAKE])  # a fake that sleeps past its channel
     for p in made:
         p.unlink(missing_ok=True)
 
@@ -201,6 +227,7 @@ def test_watch_json_goes_on_and_notes_the_dropped_messages(fleet, compromised):
 @pytest.mark.parametrize("mode, reason", [
     ("trickle", f"bailey --serve sent no hello within {TIMEOUT}s"),
     ("deep", "bailey sent JSON nested too deeply to read"),
+    ("huge", "bailey --serve sent a line over 4194304 bytes before its hello"),
 ])
 def test_a_host_that_never_says_a_usable_hello_is_down_with_a_reason(fleet, compromised,
                                                                     mode, reason):
@@ -256,3 +283,71 @@ def test_web_endpoints_show_the_other_host(fleet, compromised, tmp_path):
         bg.stop()
         web.hub.close()
         session.close()
+
+
+def rss_mb(pid: int) -> float:
+    return int(subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True,
+                              text=True).stdout.strip() or 0) / 1024
+
+
+def test_a_slow_reader_of_a_flooding_host_stays_bounded_and_is_told(fleet, compromised):
+    """``barnum watch --json`` whose reader does not read: the queue drops, memory stays."""
+    victim, other = compromised("flood")
+    cmd = [*barnum_cmd(), "watch", "--json", "--config", str(fleet.users_file),
+           "--ssh-config", str(fleet.ssh_config), "--bailey", FAKE, "--timeout", str(TIMEOUT),
+           victim, other]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    try:
+        peak = 0.0
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 25:  # about 400 MiB sent meanwhile, none of it read
+            assert proc.poll() is None, proc.stderr.read()[-500:]
+            peak = max(peak, rss_mb(proc.pid))
+            time.sleep(0.5)
+        assert peak < 150, f"watch grew to {peak:.0f} MB"  # 82 MB measured; 252 unbounded
+        seen = []
+        deadline = time.monotonic() + HARD_LIMIT
+        while time.monotonic() < deadline:
+            line = json.loads(proc.stdout.readline())
+            seen.append(line["kind"])
+            if line["kind"] == "dropped":
+                assert line["count"] > 100 and line["host"] == ""
+                break
+        else:
+            raise AssertionError(seen[:50])
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_terminal_watch_shows_the_other_host_and_the_note(fleet, compromised, tmp_path):
+    victim, other = compromised("hostile")
+    sock = f"barnum-hostile-{os.getpid()}"
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(["tmux", "-L", sock, *args], capture_output=True, text=True,
+                              timeout=10).stdout
+
+    cmd = shlex.join([*barnum_cmd(), "watch", "--config", str(fleet.users_file),
+                      "--ssh-config", str(fleet.ssh_config), "--bailey", FAKE,
+                      "--timeout", str(TIMEOUT), victim, other])
+    done = tmp_path / "exit"
+    try:
+        tmux("new-session", "-d", "-s", "w", "-x", "200", "-y", "40",
+             f"{cmd} 2>{shlex.quote(str(tmp_path / 'err'))}; "
+             f"echo $? > {shlex.quote(str(done))}; sleep 60")
+        screen = until(lambda: (lambda s: s if f"circus_user1_{other}.service" in s
+                                and "bad messages from bailey dropped" in s else "")(
+            tmux("capture-pane", "-p", "-t", "w")), within=HARD_LIMIT)
+        assert screen, tmux("capture-pane", "-p", "-t", "w")
+        time.sleep(3)  # the victim goes on sending; the view goes on
+        assert not done.exists(), (tmp_path / "err").read_text()
+        tmux("send-keys", "-t", "w", "q")
+        assert until(done.exists, within=10)
+        assert done.read_text().strip() == "0"
+        err = (tmp_path / "err").read_text()
+        assert "internal error" not in err and "Traceback" not in err, err
+    finally:
+        tmux("kill-server")

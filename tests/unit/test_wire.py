@@ -21,6 +21,7 @@ DATA = Path(__file__).parents[1] / "data"
 SNAP = json.loads((DATA / "web" / "fleet_snapshot.json").read_text())
 STATS = SNAP["stats"]["host1"]
 NOW = time.time()
+H = "host1"  # the host whose link delivered the event
 
 
 def _doc(host="host1"):
@@ -83,7 +84,7 @@ def test_status_subscribe_and_resync_go_through_the_bailey1_validator():
     with pytest.raises(WireError, match=r"snapshot: instances\[0\]\.state is a list"):
         check_result("subscribe", {"snapshot": bad}, NOW)
     with pytest.raises(WireError, match=r"resync snapshot: not a bailey/1 document"):
-        check_event({"event": "resync", "snapshot": 5}, NOW)
+        check_event({"event": "resync", "snapshot": 5}, NOW, H)
 
 
 def test_output_and_cancel_and_ping():
@@ -106,28 +107,28 @@ def test_circus_event_data_is_flattened_and_its_time_checked():
     ev = check_event({"event": "circus", "unit": "u", "user": "user1", "watcher": "w",
                       "action": "reap", "data": {"time": 1e300, "exit_code": -9,
                                                  "pid": 10**30, "nested": {"a": [1]},
-                                                 "x\x1b": "y\x1b", "f": math.nan}}, NOW)
+                                                 "x\x1b": "y\x1b", "f": math.nan}}, NOW, H)
     assert ev["data"] == {"time": None, "exit_code": -9, "x\\e": "y\\e"}
     with pytest.raises(WireError, match=r"circus.watcher is null, not a string"):
-        check_event({"event": "circus", "unit": "u", "action": "stop", "data": {}}, NOW)
+        check_event({"event": "circus", "unit": "u", "action": "stop", "data": {}}, NOW, H)
 
 
 def test_unit_and_instance_events():
     ev = check_event({"event": "unit", "unit": "circus_a_b.service", "active_state": "active",
-                      "n_restarts": 3, "memory_current": None}, NOW)
+                      "n_restarts": 3, "memory_current": None}, NOW, H)
     assert ev == {"event": "unit", "unit": "circus_a_b.service", "user": None,
                   "active_state": "active", "n_restarts": 3, "memory_current": None}
     with pytest.raises(WireError, match=r"unit.main_pid is 'x', not a count"):
-        check_event({"event": "unit", "unit": "u", "main_pid": "x"}, NOW)
+        check_event({"event": "unit", "unit": "u", "main_pid": "x"}, NOW, H)
     inst = _doc()["instances"][0]
-    assert check_event({"event": "instance", "instance": inst}, NOW)["instance"]["unit"] \
+    assert check_event({"event": "instance", "instance": inst}, NOW, H)["instance"]["unit"] \
         == inst["unit"]
     with pytest.raises(WireError, match=r"instance circus_user1_host1.service: instances"):
-        check_event({"event": "instance", "instance": {**inst, "watchers": [1]}}, NOW)
+        check_event({"event": "instance", "instance": {**inst, "watchers": [1]}}, NOW, H)
 
 
 def test_unknown_ops_and_kinds_are_refused():
     with pytest.raises(WireError, match=r"an answer to an unknown op 'rm'"):
         check_result("rm", {}, NOW)
     with pytest.raises(WireError, match=r"an event of unknown kind"):
-        check_event({"event": ["x"]}, NOW)
+        check_event({"event": ["x"]}, NOW, H)
