@@ -161,7 +161,7 @@ def demo(c, down=False):
         "  barnum start --ordered --dry-run ticker @itg\n"
         "  barnum --json | python3 -m json.tool\n"
         f"  ssh -F {f.ssh_config} host1 systemctl list-units 'circus_*'\n"
-        "Stop it with: invoke demo --down"
+        "Stop it with: ./run demo --down"
     )
     url = _demo_web(f)
     print(f"\nThe web page (barnum web, in the background): {url}" if url else
