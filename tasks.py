@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from invoke import Collection, task
+from invoke import Collection, Exit, task
 
 # What a fleet host needs from Debian: sshd, systemd as PID 1, D-Bus, namespaces
 # and veths (iproute2, util-linux), and a venv-capable system Python for circus.
@@ -110,13 +110,18 @@ def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False)
     """Time barnum against OpenSSH and naive baselines on a real fleet."""
     from pathlib import Path
 
-    from benchmarks.fleet_bench import run, to_markdown
+    from benchmarks.fleet_bench import failed, run, to_markdown
 
     size_list = [2, 3] if quick else [int(s) for s in sizes.split(",")]
     results = run(size_list, 2 if quick else int(repeats), Path(".bench"), name=name,
                   scale=scale)
     print(to_markdown(results))
     print("written: .bench/results.md .bench/results.json")
+    bad = failed(results)
+    if bad:  # every other row was still measured and written
+        for line in bad:
+            print(f"bench: FAILED {line}", file=sys.stderr)
+        raise Exit(f"bench: {len(bad)} of {len(results['measures'])} rows failed", code=1)
 
 
 DEMO = "demo"
