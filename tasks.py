@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from invoke import Collection, task
+from invoke import Collection, Exit, task
 
 # What a fleet host needs from Debian: sshd, systemd as PID 1, D-Bus, namespaces
 # and veths (iproute2, util-linux), and a venv-capable system Python for circus.
@@ -134,7 +134,7 @@ def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False,
     """Time barnum against OpenSSH and naive baselines on a real fleet."""
     from pathlib import Path
 
-    from benchmarks.fleet_bench import run, to_markdown
+    from benchmarks.fleet_bench import failed, run, to_markdown
 
     size_list = [2, 3] if quick else [int(s) for s in sizes.split(",")]
     if web and recorded:
@@ -146,6 +146,11 @@ def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False,
                       scale=scale, web=web)
     print(to_markdown(results))
     print("written: .bench/results.md .bench/results.json")
+    bad = failed(results)
+    if bad:  # every other row was still measured and written
+        for line in bad:
+            print(f"bench: FAILED {line}", file=sys.stderr)
+        raise Exit(f"bench: {len(bad)} of {len(results['measures'])} rows failed", code=1)
 
 
 DEMO = "demo"
@@ -190,7 +195,7 @@ def demo(c, down=False):
         "  barnum start --ordered --dry-run ticker @itg\n"
         "  barnum --json | python3 -m json.tool\n"
         f"  ssh -F {f.ssh_config} host1 systemctl list-units 'circus_*'\n"
-        "Stop it with: invoke demo --down"
+        "Stop it with: ./run demo --down"
     )
     url = _demo_web(f)
     print(f"\nThe web page (barnum web, in the background): {url}" if url else

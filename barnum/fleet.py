@@ -32,6 +32,7 @@ from barnum.capture import DEFAULT_MAX_OUTPUT, Captured, run_capped, run_local_c
 from barnum.config import Config
 from barnum.discovery import Discovery, discover
 from barnum.hostsort import natural_key
+from barnum.plural import count
 from barnum.remote import bailey_args_of, bailey_argv, remote_command, shipped_argv
 from barnum.sanitize import clean
 from barnum.targets import group_members, groups_of, resolve
@@ -255,7 +256,7 @@ def plan(
     if not d.hosts:
         where = config.path or "the users file"
         raise BarnumError(
-            f"no hosts found: none of the {len(config.users)} users in {where} has a "
+            f"no hosts found: none of the {count(len(config.users), 'user')} in {where} has a "
             "circus/<host>/circus.ini", EXIT_USAGE,
         )
     chosen = resolve(list(targets or []), d.hosts, config.groups)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from bailey.report import OK
 from barnum.deps import Node, node_key
 from barnum.discovery import Discovery
+from barnum.plural import count
 from barnum.sanitize import clean
 
 POLL = 0.2  # seconds between status requests while waiting (over open channels)
@@ -100,7 +101,7 @@ def describe(verb: str, levels: list[list[Node]], graph: Mapping[Node, set[Node]
              wait: float) -> list[str]:
     """The plan, as --dry-run prints it: order, then the commands (clean lines)."""
     want = "active" if verb == "start" else "stopped"
-    lines = [f"{verb} order ({len(levels)} steps; "
+    lines = [f"{verb} order ({count(len(levels), 'step')}; "
              f"{'dependencies first' if verb == 'start' else 'dependents first'}):"]
     for i, level in enumerate(levels, 1):
         for n in level:

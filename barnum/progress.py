@@ -23,11 +23,12 @@ def progress_text(done: int, total: int, pending: list[tuple[str, float]],
 
     ``pending``: (host, seconds since its work started), any order.
     """
+    from barnum.plural import count
     from barnum.sanitize import clean
 
     slow = sorted(pending, key=lambda p: -p[1])
     names = [f"{clean(h)} {s:.1f}s" for h, s in slow[:SHOWN]]
-    text = f"{done}/{total} hosts done"
+    text = f"{done}/{count(total, 'host')} done"
     if names:
         more = len(slow) - len(names)
         text += "; waiting for " + ", ".join(names) + (f", +{more}" if more > 0 else "")

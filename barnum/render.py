@@ -24,6 +24,7 @@ from rich.text import Text
 
 from bailey.report import INACTIVE, OK, PLANNED, UNIT_FAILED, Instance
 from barnum.fleet import FleetResult, HostResult, error_lines
+from barnum.plural import count
 from barnum.sanitize import Clean, clean, clean_lines
 
 WATCHER_STYLE = {"active": "green", "stopped": "yellow", "error": "red"}
@@ -154,8 +155,9 @@ def summary_line(result: FleetResult) -> Text:
     insts = [i for h in result.hosts if h.report for i in h.report.instances]
     inst_ok = sum(i.healthy for i in insts)
     counts = Text(
-        f"{len(result.hosts)} hosts: {hosts_ok} ok, {len(result.hosts) - hosts_ok} failed; "
-        f"{len(insts)} instances: {inst_ok} ok, {len(insts) - inst_ok} failed",
+        f"{count(len(result.hosts), 'host')}: {hosts_ok} ok, "
+        f"{len(result.hosts) - hosts_ok} failed; "
+        f"{count(len(insts), 'instance')}: {inst_ok} ok, {len(insts) - inst_ok} failed",
         style="bold" if result.exit_code == 0 else "bold red",
     )
     return counts

@@ -13,11 +13,15 @@ size, then for each size N times, on the first N hosts:
 On one extra host with ten running instances it times ``bailey`` for one
 instance and for all ten (native client, and ``--no-native`` for contrast).
 Medians of the repeats after one warm-up; ratios are computed within the run.
+A row that fails (a command's exit, a timeout on a loaded machine) is kept as
+failed, with why, and the other rows still run; ratios that need it are left
+out.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import shlex
@@ -28,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.fleet import Fleet, HostSpec, UnitSpec
 
@@ -60,10 +65,13 @@ class Measure:
     samples: list[float] = field(default_factory=list)
     cpu_samples: list[float] = field(default_factory=list)
     rss_samples: list[float] = field(default_factory=list)  # MB, the command's own peak
+    error: str | None = None  # the row failed: why (its samples are not a figure)
 
     @property
     def median(self) -> float:
-        return statistics.median(self.samples)
+        """The median, or NaN for a failed row (a ratio over it is then left out)."""
+        return statistics.median(self.samples) if self.samples and not self.error \
+            else math.nan
 
     @property
     def cpu_median(self) -> float | None:
@@ -134,14 +142,39 @@ def _check_rss(cmd: list[str], rss: list[float], ok: tuple[int, ...] = (0,)) -> 
                                f"{err.read().decode()[-300:]}")
 
 
+def failure(e: BaseException) -> str:
+    """One line saying why a row failed (a command's stderr tail included)."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return f"{type(e).__name__}: {text}"[:400]
+
+
 def measure(name: str, hosts: int, fn: Callable[[], None], repeats: int) -> Measure:
-    fn()  # warm-up: caches, page cache, first-connection costs
+    """``fn`` timed ``repeats`` times after a warm-up; if it raises, the row is failed."""
     m = Measure(name, hosts)
-    for _ in range(repeats):
-        wall, cpu = _timed(fn)
-        m.samples.append(wall)
-        m.cpu_samples.append(cpu)
+    try:
+        fn()  # warm-up: caches, page cache, first-connection costs
+        for _ in range(repeats):
+            wall, cpu = _timed(fn)
+            m.samples.append(wall)
+            m.cpu_samples.append(cpu)
+    except Exception as e:
+        m.error = failure(e)
     return m
+
+
+def guarded(measures: list[Measure], label: str, hosts: int, fn: Callable[[], Any]) -> Any:
+    """``fn()``, or None with a failed row ``label`` added (a group of rows that failed)."""
+    try:
+        return fn()
+    except Exception as e:
+        measures.append(Measure(label, hosts, error=failure(e)))
+        return None
+
+
+def failed(results: dict) -> list[str]:
+    """``name @hosts: why`` of every failed row."""
+    return [f"{m['name']} @{m['hosts']}: {m['error']}" for m in results["measures"]
+            if m.get("error")]
 
 
 def run(sizes: list[int], repeats: int, out_dir: Path, name: str = "bench",
@@ -230,6 +263,7 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path,
         _write(results, out_dir)
         return results
     bailey = str(fleet.venv / "bin" / "bailey")
+    every = [f"host{k}" for k in range(1, sizes[-1] + 1)]
     for label, args in (
         ("bailey, 1 instance", ["user1"]),
         ("bailey, 10 instances", []),
@@ -241,40 +275,65 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path,
     from benchmarks.session_bench import measure_session
 
     n = sizes[-1]
-    live = measure_session(fleet, [f"host{k}" for k in range(1, n + 1)], repeats,
-                           idle=25.0 if repeats > 2 else 12.0)
+    live = guarded(measures, "session: warm refresh, event latency", n,
+                   lambda: measure_session(fleet, every, repeats,
+                                           idle=25.0 if repeats > 2 else 12.0))
     for label, key in (("session: warm refresh", "refresh_samples"),
                        ("session: event latency (nsenter stop to event)", "event_samples")):
-        measures.append(Measure(label, n if "refresh" in key else 1, list(live[key])))
+        if live is not None:
+            measures.append(Measure(label, n if "refresh" in key else 1, list(live[key])))
     from benchmarks.levers_bench import measure_levers
     from benchmarks.shell_bench import measure_shell
 
-    measures += measure_shell(fleet, [f"host{k}" for k in range(1, n + 1)], repeats)
+    measures += guarded(measures, "shell rows", n,
+                        lambda: measure_shell(fleet, every, repeats)) or []
     from benchmarks.spec_bench import measure_spec
 
-    for label, hosts_n, samples in measure_spec(fleet, [f"host{k}" for k in range(1, n + 1)],
-                                                repeats):
-        measures.append(Measure(label, hosts_n, samples))
+    for label, hosts_n, samples, error in guarded(
+            measures, "check and ordered start rows", n,
+            lambda: measure_spec(fleet, every, repeats)) or []:
+        measures.append(Measure(label, hosts_n, samples, error=error))
     lever_hosts = [f"host{k}" for k in range(1, (12 if 12 in sizes else sizes[-1]) + 1)]
-    levers = measure_levers(fleet, lever_hosts, repeats)
+    levers = guarded(measures, "levers", len(lever_hosts),
+                     lambda: measure_levers(fleet, lever_hosts, repeats))
     results = _summarise(measures, sizes)
-    results["levers"] = levers
-    results["ratios"]["one-shot CLI / shell, stop + start one instance"] = (
+    results["levers"] = levers or {}
+    ratios = results["ratios"]
+    _ratio(ratios, "one-shot CLI / shell, stop + start one instance", lambda: (
         _find(measures, "one-shot CLI: stop + start ticker, one instance", 1).median
-        / _find(measures, "shell: stop + start ticker, one instance", 1).median)
-    cold = _find(measures, "barnum overview", n).median
-    results["ratios"].update({
-        f"session refresh p50 (ms) @{n}": live["refresh_p50"] * 1000,
-        f"session refresh p95 (ms) @{n}": live["refresh_p95"] * 1000,
-        f"cold overview / warm refresh @{n}": cold / live["refresh_p50"],
-        "event latency p50 (ms)": live["event_p50"] * 1000,
-        "event latency p95 (ms)": live["event_p95"] * 1000,
-        "circusd publish to session event p50 (ms)": live["push_p50"] * 1000,
-        "idle bailey --serve, % of a core": live["idle_cpu_fraction"] * 100,
-    })
-    _web_rows(fleet, measures, results, n, repeats)
+        / _find(measures, "shell: stop + start ticker, one instance", 1).median))
+    if live is not None:
+        cold = _find(measures, "barnum overview", n).median
+        for key, fn in {
+            f"session refresh p50 (ms) @{n}": lambda: live["refresh_p50"] * 1000,
+            f"session refresh p95 (ms) @{n}": lambda: live["refresh_p95"] * 1000,
+            f"cold overview / warm refresh @{n}": lambda: cold / live["refresh_p50"],
+            "event latency p50 (ms)": lambda: live["event_p50"] * 1000,
+            "event latency p95 (ms)": lambda: live["event_p95"] * 1000,
+            "circusd publish to session event p50 (ms)": lambda: live["push_p50"] * 1000,
+            "idle bailey --serve, % of a core": lambda: live["idle_cpu_fraction"] * 100,
+        }.items():
+            _ratio(ratios, key, fn)
+    before = len(measures)
+    guarded(measures, "web rows", n, lambda: _web_rows(fleet, measures, results, n, repeats))
+    results["measures"] += [_row(m) for m in measures[before:] if m.error]  # web failed
     _write(results, out_dir)
     return results
+
+
+def _ratio(ratios: dict[str, float], key: str, fn: Callable[[], float]) -> None:
+    """``ratios[key] = fn()`` unless a row it needs failed (NaN, missing, zero)."""
+    try:
+        value = fn()
+    except (StopIteration, ZeroDivisionError, KeyError, TypeError):
+        return
+    if math.isfinite(value):
+        ratios[key] = value
+
+
+def _row(m: Measure) -> dict:
+    return {**asdict(m), "median": None if math.isnan(m.median) else m.median,
+            "cpu_median": m.cpu_median if not m.error else None}
 
 
 def _web_rows(fleet: Fleet, measures: list[Measure], results: dict, n: int,
@@ -294,8 +353,7 @@ def _web_rows(fleet: Fleet, measures: list[Measure], results: dict, n: int,
                     web["unfolded_paint_samples"]),
             Measure("web: nsenter stop to DOM update", 1, web["latency_samples"])]
     measures += mine
-    results["measures"] += [{**asdict(m), "median": m.median, "cpu_median": None}
-                            for m in mine]
+    results["measures"] += [{**_row(m), "cpu_median": None} for m in mine]
     results["ratios"].update({
         f"web first paint of the table p50 (ms) @{n}": web["paint_p50"] * 1000,
         f"web first paint, every host open p50 (ms) @{n}": web["unfolded_paint_p50"] * 1000,
@@ -324,35 +382,33 @@ def _find(measures: list[Measure], name: str, hosts: int) -> Measure:
 
 
 def _summarise(measures: list[Measure], sizes: list[int]) -> dict:
+    """Rows and ratios; a ratio over a failed row is left out, the rest still computed."""
     ratios: dict[str, float] = {}
     for n in sizes:
         bm, fm = _find(measures, "barnum overview", n), _find(measures, "floor: ssh true", n)
         b = bm.median
-        ratios[f"barnum/floor @{n}"] = b / fm.median
-        ratios[f"barnum client CPU / floor client CPU @{n}"] = bm.cpu_median / fm.cpu_median
-        ratios[f"barnum ms per host @{n}"] = b * 1000 / n
-        if bm.rss_max is not None:
+        _ratio(ratios, f"barnum/floor @{n}", lambda b=b, fm=fm: b / fm.median)
+        if not (bm.error or fm.error):
+            _ratio(ratios, f"barnum client CPU / floor client CPU @{n}",
+                   lambda bm=bm, fm=fm: bm.cpu_median / fm.cpu_median)
+        _ratio(ratios, f"barnum ms per host @{n}", lambda b=b, n=n: b * 1000 / n)
+        if bm.rss_max is not None and not bm.error:
             ratios[f"barnum client peak RSS (MB) @{n}"] = bm.rss_max
-        ratios[f"naive/barnum @{n}"] = (
-            _find(measures, "naive: ssh + circusctl/systemctl per unit", n).median / b
-        )
+        _ratio(ratios, f"naive/barnum @{n}", lambda b=b, n=n: (
+            _find(measures, "naive: ssh + circusctl/systemctl per unit", n).median / b))
     if len(sizes) > 1:
         big = sizes[-1]
         for small in sorted({sizes[-2], *(s for s in sizes if s == 24 and s != big)}):
-            ratios[f"barnum @{big} / @{small}"] = (
+            _ratio(ratios, f"barnum @{big} / @{small}", lambda big=big, small=small: (
                 _find(measures, "barnum overview", big).median
-                / _find(measures, "barnum overview", small).median
-            )
+                / _find(measures, "barnum overview", small).median))
     if any(m.name == "bailey, 1 instance" for m in measures):
-        ratios["bailey 10 / 1"] = (
+        _ratio(ratios, "bailey 10 / 1", lambda: (
             _find(measures, "bailey, 10 instances", 1).median
-            / _find(measures, "bailey, 1 instance", 1).median
-        )
+            / _find(measures, "bailey, 1 instance", 1).median))
     return {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "measures": [
-            {**asdict(m), "median": m.median, "cpu_median": m.cpu_median} for m in measures
-        ],
+        "measures": [_row(m) for m in measures],
         "ratios": ratios,
     }
 
@@ -364,9 +420,11 @@ def to_markdown(results: dict) -> str:
     ]
     for m in results["measures"]:
         cpu = f"{m['cpu_median'] * 1000:.0f}" if m["cpu_median"] is not None else ""
+        wall = f"{m['median'] * 1000:.0f}" if m["median"] is not None else ""
+        if m.get("error"):
+            wall, cpu = "FAILED: " + m["error"].replace("|", "/"), ""
         lines.append(
-            f"| {m['name']} | {m['hosts']} | {m['median'] * 1000:.0f} | {cpu} "
-            f"| {len(m['samples'])} |"
+            f"| {m['name']} | {m['hosts']} | {wall} | {cpu} | {len(m['samples'])} |"
         )
     lines += ["", "| ratio | value |", "| --- | ---: |"]
     lines += [f"| {k} | {v:.2f} |" for k, v in results["ratios"].items()]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
 import sys
 
 from barnum.config import load_config
@@ -68,8 +67,8 @@ def main() -> int:
     finally:
         fleet.down()
     for m in ms:
-        print(f"{m.name} ({m.hosts} hosts): median {statistics.median(m.samples) * 1000:.0f} ms"
-              f" of {len(m.samples)}")
+        print(f"{m.name} ({m.hosts} hosts): FAILED: {m.error}" if m.error else
+              f"{m.name} ({m.hosts} hosts): median {m.median * 1000:.0f} ms of {len(m.samples)}")
     print(f"one-shot / shell: {ms[2].median / ms[1].median:.2f}")
     return 0
 

@@ -7,7 +7,9 @@ host1 and host2 running user1 and user2's circus instances).
   its ``--dry-run`` (no connection: the users file, discovery, the circus.ini
   files and the sort).
 
-Each repeat first stops the chain on the hosts (nsenter, not timed).
+Each repeat first stops the chain on the hosts (nsenter, not timed).  A row
+whose command fails (``barnum check`` exiting 3 on a loaded machine) is
+returned with why, and the other rows still run.
 Standalone: ``python -m benchmarks.spec_bench`` boots a 2-host fleet.
 """
 
@@ -53,29 +55,47 @@ def _ctl(fleet: Fleet, host: str, user: str, *args: str) -> None:
         raise RuntimeError(f"circusctl {args} on {host}: {p.stderr[-300:]}")
 
 
-def measure_spec(fleet: Fleet, hosts: list[str], repeats: int) -> list[tuple[str, int, list]]:
-    """(label, hosts, samples in seconds) rows; warm-up run first, not counted."""
+def _ordered(fleet: Fleet, users: Path) -> float:
+    for h, u, w in CHAIN:
+        _ctl(fleet, h, u, "stop", w)
+    try:
+        return _barnum(fleet, users, "start", "--ordered", "user1@host1:ticker")
+    finally:
+        for h, u, w in CHAIN:
+            _ctl(fleet, h, u, "start", w)
+
+
+def measure_spec(fleet: Fleet, hosts: list[str], repeats: int
+                 ) -> list[tuple[str, int, list[float], str | None]]:
+    """(label, hosts, samples in seconds, why it failed or None) rows; warm-up run first,
+    not counted.  A failed row is not run again; the others go on."""
+    from benchmarks.fleet_bench import failure
+
     with tempfile.TemporaryDirectory(prefix="barnum-spec-bench-") as tmp:
         users = Path(tmp) / "circus_users.yaml"
         users.write_text(fleet.users_file.read_text() + EXTRA)
-        check, ordered, dry = [], [], []
+        rows = [
+            (f"barnum check, {len(hosts)} hosts", len(hosts),
+             lambda: _barnum(fleet, users, "check", *hosts, ok=(0, 1))),
+            ("start --ordered, 3-step chain on 2 hosts", 2, lambda: _ordered(fleet, users)),
+            ("start --ordered --dry-run (connects to nothing)", 2,
+             lambda: _barnum(fleet, users, "start", "--ordered", "--dry-run",
+                             "user1@host1:ticker")),
+        ]
+        samples: dict[str, list[float]] = {label: [] for label, _, _ in rows}
+        errors: dict[str, str] = {}
         for i in range(repeats + 1):
-            c = _barnum(fleet, users, "check", *hosts, ok=(0, 1))
-            d = _barnum(fleet, users, "start", "--ordered", "--dry-run", "user1@host1:ticker")
-            for h, u, w in CHAIN:
-                _ctl(fleet, h, u, "stop", w)
-            try:
-                o = _barnum(fleet, users, "start", "--ordered", "user1@host1:ticker")
-            finally:
-                for h, u, w in CHAIN:
-                    _ctl(fleet, h, u, "start", w)
-            if i:
-                check.append(c)
-                ordered.append(o)
-                dry.append(d)
-    return [(f"barnum check, {len(hosts)} hosts", len(hosts), check),
-            ("start --ordered, 3-step chain on 2 hosts", 2, ordered),
-            ("start --ordered --dry-run (connects to nothing)", 2, dry)]
+            for label, _, fn in rows:
+                if label in errors:
+                    continue
+                try:
+                    wall = fn()
+                except Exception as e:
+                    errors[label] = failure(e)
+                    continue
+                if i:
+                    samples[label].append(wall)
+    return [(label, n, samples[label], errors.get(label)) for label, n, _ in rows]
 
 
 if __name__ == "__main__":
@@ -83,8 +103,9 @@ if __name__ == "__main__":
 
     f = Fleet(sys.argv[1] if len(sys.argv) > 1 else "specb", default_layout(2)).up()
     try:
-        for label, n, samples in measure_spec(f, ["host1", "host2"], 5):
-            print(f"{label} ({n} hosts): median {statistics.median(samples) * 1000:.0f} ms "
+        for label, n, samples, error in measure_spec(f, ["host1", "host2"], 5):
+            print(f"{label} ({n} hosts): FAILED: {error}" if error else
+                  f"{label} ({n} hosts): median {statistics.median(samples) * 1000:.0f} ms "
                   f"over {len(samples)} runs")
     finally:
         f.down()

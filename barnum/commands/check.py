@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from barnum.cli import Context
+    from barnum.expect import Check
 
 MARK = {"problem": "FAIL", "unknown": "????", "note": "note"}
 STYLE = {"problem": "red", "unknown": "yellow", "note": "dim"}
@@ -38,9 +39,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
               whole_fleet=not ctx.targets)
     if args.json:
         sys.stdout.write(json.dumps(c.to_dict(), indent=2, sort_keys=True) + "\n")
+        sys.stdout.flush()
+        _say_unknowns(c, ctx)
         return c.exit_code
     from rich.text import Text
 
+    from barnum.plural import count
     from barnum.render import make_console
 
     console = make_console()
@@ -54,10 +58,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         v in ("ok", "unexpected") for v in x.watchers.values())]
     verdict = {0: "as expected", 1: "NOT as expected", 3: "some hosts could not tell"}
     console.print(Text(
-        f"check: {verdict[c.exit_code]}: {len(good)}/{len(expected)} expected instances "
-        f"fine; {_n(len(c.problems), 'problem')}, {len(c.unknowns)} unknown, "
-        f"{_n(len(c.notes), 'note')}",
+        f"check: {verdict[c.exit_code]}: {len(good)}/{count(len(expected), 'expected instance')}"
+        f" fine; {count(len(c.problems), 'problem')}, {len(c.unknowns)} unknown, "
+        f"{count(len(c.notes), 'note')}",
         style="bold " + {0: "green", 1: "red", 3: "yellow"}[c.exit_code]))
+    _say_unknowns(c, ctx)
     return c.exit_code
 
 
@@ -82,3 +87,10 @@ def unmet_line(problems: int):
 
 def _n(k: int, word: str) -> str:
     return f"{k} {word}{'' if k == 1 else 's'}"
+
+
+def _say_unknowns(c: Check, ctx: Context) -> None:
+    """Exit 3 names on stderr each host that could not tell, and why (stdout may be
+    piped away or parsed)."""
+    for f in c.unknowns:
+        ctx.err(f.line())

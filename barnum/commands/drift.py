@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from barnum.cli import Context
+    from barnum.drift import Drift
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -47,9 +48,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     drift = find_drift(result, ctx.discovery, journal)
     if args.json:
         sys.stdout.write(json.dumps(drift.to_dict(), indent=2, sort_keys=True) + "\n")
+        sys.stdout.flush()
+        _say_unknowns(drift, ctx)
         return drift.exit_code
     from rich.text import Text
 
+    from barnum.plural import count
     from barnum.render import make_console
 
     console = make_console()
@@ -59,6 +63,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         for ln in lines[1:]:
             console.print(Text(ln, style="dim" if ln.lstrip().startswith("|") else ""))
     n = len(drift.findings)
-    console.print(Text(f"drift: {n} finding{'s' if n != 1 else ''} on {len(result.hosts)} "
-                       "hosts; nothing was changed", style="bold"))
+    console.print(Text(f"drift: {count(n, 'finding')} on {count(len(result.hosts), 'host')}; "
+                       "nothing was changed", style="bold"))
+    _say_unknowns(drift, ctx)
     return drift.exit_code
+
+
+def _say_unknowns(drift: Drift, ctx: Context) -> None:
+    """Exit 3 names on stderr each host that could not tell, and why."""
+    for f in drift.findings:
+        if f.kind == "host-unknown":
+            ctx.err(f.lines()[0])

@@ -44,11 +44,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             ctx.err(line)
         shell = Shell(session, make_console(), ctx.err, ctx.targets, groups_of(ctx.config))
         if interactive:
+            from barnum.plural import count
             from barnum.shell.repl import interactive as repl
 
-            n = len(session.hosts)
-            shell.console.print(f"barnum shell: {n} host{'s' * (n != 1)}; help lists the "
-                                "commands, Tab completes, Ctrl-D leaves")
+            shell.console.print(f"barnum shell: {count(len(session.hosts), 'host')}; help "
+                                "lists the commands, Tab completes, Ctrl-D leaves")
             return repl(shell)
         if args.commands is not None:
             try:

@@ -112,7 +112,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if out.error:
         ctx.err(f"{verb}: {out.error}")
     else:
+        from barnum.plural import count
+
         n = sum(len(lvl) for lvl in levels)
-        print(f"{verb}: {n} watchers in {len(levels)} steps", flush=True)
+        print(f"{verb}: {count(n, 'watcher')} in {count(len(levels), 'step')}", flush=True)
     sys.stdout.flush()
     return out.exit_code

@@ -21,6 +21,7 @@ from rich.text import Text
 from barnum import EXIT_HOST, EXIT_OK, EXIT_USAGE, BarnumError
 from barnum.hostsort import natural_sorted
 from barnum.nodeset import fold
+from barnum.plural import count
 from barnum.sanitize import clean, clean_lines
 from barnum.shell.events import ECHO_AFTER, EventView
 from barnum.shell.gather import Answer, gather
@@ -410,7 +411,7 @@ class Shell:
         down = 0
         for h, st in self.session.host_states().items():
             n = len(st.report.instances) if st.report else 0
-            what = f"{st.state}, {n} instances" if st.state in ("up", "stale") else \
+            what = f"{st.state}, {count(n, 'instance')}" if st.state in ("up", "stale") else \
                 f"{st.state}: {st.error or ''}".rstrip(": ")
             down += st.state not in ("up", "stale")
             self.console.print(Text(f"{h}: {what}", style="" if st.state == "up" else "red"))

@@ -19,6 +19,7 @@ from typing import Any
 
 from barnum.hostsort import natural_key
 from barnum.sanitize import clean
+from barnum.plural import count
 from barnum.web.model import FleetView
 
 ACTIONS = ("start", "stop", "restart", "reload", "incr", "decr")
@@ -52,9 +53,8 @@ class Plan:
         return len({(h, u) for h, u, _ in self.items})
 
     def summary(self) -> str:
-        n, m = len(self.items), len(self.hosts)
-        return (f"{self.action} {n} watcher{'s' * (n != 1)} on {m} host{'s' * (m != 1)} "
-                f"({self.instances} instance{'s' * (self.instances != 1)})")
+        return (f"{self.action} {count(len(self.items), 'watcher')} on "
+                f"{count(len(self.hosts), 'host')} ({count(self.instances, 'instance')})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"plan": self.id, "action": self.action, "scope": self.scope,

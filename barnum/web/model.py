@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from barnum.hostsort import natural_key
+from barnum.plural import count
 from barnum.web.history import History, Moment
 
 STATES = ("problem", "active", "stopped", "failed", "down")  # the state filter's values
@@ -165,7 +166,7 @@ def instance_flags(active_state: str, state: str, error: str | None) -> list[str
 
 def watcher_flags(status: str, running: int | None, wanted: int | None) -> list[str]:
     if status == "active" and running is not None and wanted is not None and running < wanted:
-        return [f"{running} of {wanted} processes running"]
+        return [f"{running} of {count(wanted, 'process')} running"]
     return []
 
 

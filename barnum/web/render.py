@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from barnum.plural import plural
 from barnum.sanitize import html as e
 from barnum.web.actions import ACTIONS
 from barnum.web.expectations import ABSENT, MISSING
@@ -63,16 +64,21 @@ def age_text(age: float | None) -> str:
 
 
 def counters(c: Counters) -> str:
-    items = [("hosts up", c.hosts_up, "ok"), ("hosts down", c.hosts_down, "bad"),
-             ("instances ok", c.instances_ok, "ok"),
-             ("instances failed", c.instances_failed, "bad"),
-             ("watchers active", c.watchers_active, "ok"),
-             ("watchers stopped", c.watchers_stopped, "warn"),
-             ("watchers flapped (last hour)", c.watchers_flapped, "bad"),
-             ("not as expected (barnum check)", c.expectations_unmet, "bad")]
+    """The counts over the table; ``data-counter`` names each (plural), the text agrees
+    with its number ("1 host up")."""
+    items = [("host", "up", c.hosts_up, "ok"), ("host", "down", c.hosts_down, "bad"),
+             ("instance", "ok", c.instances_ok, "ok"),
+             ("instance", "failed", c.instances_failed, "bad"),
+             ("watcher", "active", c.watchers_active, "ok"),
+             ("watcher", "stopped", c.watchers_stopped, "warn"),
+             ("watcher", "flapped (last hour)", c.watchers_flapped, "bad")]
+    named = [(f"{noun}s {what}", f"{plural(n, noun)} {what}", n, cls)
+             for noun, what, n, cls in items]
+    unmet = "not as expected (barnum check)"
+    named.append((unmet, unmet, c.expectations_unmet, "bad"))
     cells = "".join(
-        f'<li class="counter {cls if n else ""}" data-counter="{e(label)}">'
-        f'<span class="n">{n}</span> {e(label)}</li>' for label, n, cls in items
+        f'<li class="counter {cls if n else ""}" data-counter="{e(key)}">'
+        f'<span class="n">{n}</span> {e(text)}</li>' for key, text, n, cls in named
         if n is not None)  # no expectation counter when the users file expects nothing
     return f'<ul id="counters" class="counters">{cells}</ul>'
 

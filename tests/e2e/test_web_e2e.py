@@ -261,7 +261,7 @@ def test_host_down_shows_its_reason_and_recovers(fleet, page):
         expect(state).to_contain_text("DOWN", timeout=(2 * TIMEOUT + WAIT) * 1000)
         reason = page.locator(f"#host-{victim} .reason").text_content()
         assert reason.strip() and reason != "down", reason
-        expect(page.locator("#counters")).to_contain_text("1 hosts down")
+        expect(page.locator("#counters")).to_contain_text("1 host down")
         expect(page.locator("tbody.host").first).to_have_attribute("id", f"host-{victim}")
         shot(page, "host-down")
     expect(state).to_have_text("up", timeout=3 * WAIT * 1000)

@@ -72,7 +72,7 @@ def test_any_json_in_place_of_baileys_answer(values):
     assert not CONTROL.search(out + err)
     for h in hosts:
         assert h.host in out
-    assert f"{len(hosts)} hosts:" in out
+    assert f"{len(hosts)} host{'s' * (len(hosts) != 1)}:" in out
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)

@@ -248,4 +248,4 @@ def test_a_flapping_watcher_is_marked_and_counted(tmp_path):
                     r'data-watcher="ticker">.*?</tr>', page, re.S).group(0)
     assert "FLAPPING" in row and "pid 42 exited with code 1" in row
     assert "/logs?host=host2&amp;unit=circus_user1_host2.service&amp;around=" in row
-    assert '<span class="n">1</span> watchers flapped (last hour)' in page
+    assert '<span class="n">1</span> watcher flapped (last hour)' in page

@@ -133,7 +133,8 @@
         ev.preventDefault();
         showResult(null, "refreshing\u2026");
         post("/api/refresh").then(function (r) {
-          showResult(null, r.ok ? "refreshed: " + r.hosts_answered + " hosts answered" : r.error);
+          showResult(null, r.ok ? "refreshed: " + r.hosts_answered +
+            (r.hosts_answered === 1 ? " host answered" : " hosts answered") : r.error);
         });
         return;
       }
