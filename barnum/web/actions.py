@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from barnum.hostsort import natural_key
-from barnum.sanitize import clean
 from barnum.plural import count
+from barnum.sanitize import clean
 from barnum.web.model import FleetView
 
 ACTIONS = ("start", "stop", "restart", "reload", "incr", "decr")
