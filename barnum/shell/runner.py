@@ -305,7 +305,8 @@ class Shell:
             for line in host_lines(h):
                 self.console.print(line)
         self.console.print(summary_line(result))
-        self.failed = [*((h.host, None) for h in hosts if h.error), *(
+        self.failed = [*((h.host, None) for h in hosts  # a host-level note fails the host
+                         if h.error or (h.report and h.report.errors)), *(
             (h.host, i.user) for h in hosts if h.report
             for i in h.report.instances if not i.healthy)]
         self.failed += self._pending(per_host, out.unfinished)
