@@ -279,3 +279,18 @@ def test_an_exception_in_one_hosts_part_fails_only_its_rows_and_is_audited(tmp_p
     each = audit[1:-1]
     assert len(each) == 10 and sorted(a["result"] for a in each).count("failed") == 4
     assert audit[-1]["result"] == "4 of 10 failed"
+
+
+def test_a_watcher_named_like_an_option_is_never_acted_on(tmp_path):
+    """A circus user's watcher ``--endpoint=...`` would be read by circusctl as an option."""
+    def edit(doc):
+        inst = doc["hosts"]["host1"]["report"]["instances"][0]
+        inst["watchers"]["--endpoint=tcp://127.0.0.1:5510"] = "active"
+    web = make_web(tmp_path, RecordedSession(edit))
+    c = client(web)
+    r = _post(c, "/api/plan", {"action": "stop", "scope": "watcher", "host": "host1",
+                               "user": "user1", "watcher": "--endpoint=tcp://127.0.0.1:5510"})
+    assert r.status_code == 400 and web.session.calls == []
+    plan = _post(c, "/api/plan", {"action": "restart", "scope": "instance", "host": "host1",
+                                  "user": "user1"}).json()
+    assert sorted(i["watcher"] for i in plan["items"]) == ["sleeper", "ticker"]
