@@ -273,7 +273,7 @@ class Shell:
         self._show(answers)
         pending = self._pending(per_host, out.unfinished)
         self.failed = [a.at for a in answers if a.failed and a.at] + pending
-        code = self._unfinished(out.unfinished)
+        code = self._unfinished(_labels(pending))
         if code:
             return code
         if any(a.failed and "@" not in a.who for a in answers):
@@ -309,8 +309,9 @@ class Shell:
                          if h.error or (h.report and h.report.errors)), *(
             (h.host, i.user) for h in hosts if h.report
             for i in h.report.instances if not i.healthy)]
-        self.failed += self._pending(per_host, out.unfinished)
-        return self._unfinished(out.unfinished) or result.exit_code
+        pending = self._pending(per_host, out.unfinished)
+        self.failed += pending
+        return self._unfinished(_labels(pending)) or result.exit_code
 
     def do_stats(self, cmd: Command) -> int:
         from barnum.commands.stats import rows, sort_rows, table_of
@@ -330,8 +331,9 @@ class Shell:
                        for i in v.get("instances", []) if i.get("error")]
         self.console.print(table_of(sort_rows(rows(stats), "name")))
         self._show(errors)
-        self.failed = [a.at for a in errors if a.at] + self._pending(per_host, out.unfinished)
-        return self._unfinished(out.unfinished) or (EXIT_HOST if errors else EXIT_OK)
+        pending = self._pending(per_host, out.unfinished)
+        self.failed = [a.at for a in errors if a.at] + pending
+        return self._unfinished(_labels(pending)) or (EXIT_HOST if errors else EXIT_OK)
 
     def do_logs(self, cmd: Command) -> int:
         from barnum.commands.logs import line_text, merged
@@ -438,6 +440,11 @@ class Shell:
     def do_exit(self, cmd: Command) -> int:
         self.leaving, self.exit_code = True, cmd.number
         return EXIT_OK
+
+
+def _labels(where: list[Where]) -> list[str]:
+    """How the shell names instances to the operator: ``user@host``, or the host."""
+    return [h if u is None else f"{u}@{h}" for h, u in where]
 
 
 def _one_host(host: str, value: Any) -> HostResult:
