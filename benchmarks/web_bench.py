@@ -151,7 +151,8 @@ def measure_web(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -> di
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
             page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-            page.goto(login)  # sign in; the session is warm from here on
+            page.goto(login)  # the one-time link signs in; the session is warm from here on
+            page.wait_for_url(base + "/")
             page.wait_for_selector("#live.on")
             _all_up(page, base, len(hosts))
             loads = []

@@ -51,7 +51,10 @@ def measure_recorded(n: int, repeats: int) -> dict:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
             page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-            page.goto(f"{base}/login?token={OPERATOR_TOKEN}")
+            page.goto(f"{base}/login")  # the sign-in form, as an operator uses it
+            page.fill('input[name="token"]', OPERATOR_TOKEN)
+            page.click('button[type="submit"]')
+            page.wait_for_url(base + "/")
             for label, url in (("folded", "/"), ("open", "/?t=host*")):
                 figures = []
                 for _ in range(max(3, repeats)):

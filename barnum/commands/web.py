@@ -115,10 +115,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         server, port = make_server(web, listen, sock)
         from barnum.web.auth import LOGIN_CODE_TTL
 
-        print(f"barnum web: {url(listen, port, web.login_code())}  (signs in once, within "
-              f"{LOGIN_CODE_TTL / 60:.0f} minutes; then use the token)", flush=True)
-        print(f"barnum web: tokens (operator, read-only) in {state_dir / 'tokens.json'}; "
-              f"audit in {state_dir / 'audit.log'}", file=sys.stderr, flush=True)
+        print(f"barnum web: {url(listen, port, web.login_code())}", flush=True)
+        print(f"barnum web: that link signs in once, within {LOGIN_CODE_TTL / 60:.0f} "
+              f"minutes; then sign in with a token (operator, read-only) from "
+              f"{state_dir / 'tokens.json'}; audit in {state_dir / 'audit.log'}",
+              file=sys.stderr, flush=True)
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass

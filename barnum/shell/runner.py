@@ -275,7 +275,7 @@ class Shell:
         self._show(answers)
         pending = self._pending(per_host, out.unfinished)
         self.failed = [a.at for a in answers if a.failed and a.at] + pending
-        code = self._unfinished(out.unfinished)
+        code = self._unfinished(_labels(pending))
         if code:
             return code
         if any(a.failed and "@" not in a.who for a in answers):
@@ -308,14 +308,16 @@ class Shell:
             for line in host_lines(h):
                 self.console.print(line)
         self.console.print(summary_line(result))
-        self.failed = [*((h.host, None) for h in hosts if h.error), *(
+        self.failed = [*((h.host, None) for h in hosts  # a host-level note fails the host
+                         if h.error or (h.report and h.report.errors)), *(
             (h.host, i.user) for h in hosts if h.report
             for i in h.report.instances if not i.healthy)]
         unmet = self._unmet(sel)
         self.failed += [(f.host, f.user) for f in unmet
                         if f.user and (f.host, f.user) not in self.failed]
-        self.failed += self._pending(per_host, out.unfinished)
-        code = self._unfinished(out.unfinished) or result.exit_code
+        pending = self._pending(per_host, out.unfinished)
+        self.failed += pending
+        code = self._unfinished(_labels(pending)) or result.exit_code
         return EXIT_INSTANCE if unmet and code == EXIT_OK else code
 
     def _unmet(self, sel: Selection) -> list:
@@ -350,8 +352,9 @@ class Shell:
                        for i in v.get("instances", []) if i.get("error")]
         self.console.print(table_of(sort_rows(rows(stats), "name")))
         self._show(errors)
-        self.failed = [a.at for a in errors if a.at] + self._pending(per_host, out.unfinished)
-        return self._unfinished(out.unfinished) or (EXIT_HOST if errors else EXIT_OK)
+        pending = self._pending(per_host, out.unfinished)
+        self.failed = [a.at for a in errors if a.at] + pending
+        return self._unfinished(_labels(pending)) or (EXIT_HOST if errors else EXIT_OK)
 
     def do_logs(self, cmd: Command) -> int:
         from barnum.commands.logs import line_text, merged
@@ -458,6 +461,11 @@ class Shell:
     def do_exit(self, cmd: Command) -> int:
         self.leaving, self.exit_code = True, cmd.number
         return EXIT_OK
+
+
+def _labels(where: list[Where]) -> list[str]:
+    """How the shell names instances to the operator: ``user@host``, or the host."""
+    return [h if u is None else f"{u}@{h}" for h, u in where]
 
 
 def _one_host(host: str, value: Any) -> HostResult:

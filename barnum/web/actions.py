@@ -81,6 +81,8 @@ def plan_items(view: FleetView, scope: str, host: str = "", user: str = "",
             for w in i.watchers:
                 if (scope != "instance" and watcher) and w.name != watcher:
                     continue
+                if not w.name or w.name.startswith("-"):
+                    continue  # circusctl would read it as an option: never acted on
                 out.append((h.host, i.user, w.name))
     if scope == "watcher" and not watcher:
         raise PlanError("no watcher named")

@@ -113,8 +113,11 @@ class Guard:
 
 
 def _security_headers(tls: bool, static: bool) -> list[tuple[bytes, bytes]]:
+    """``same-origin`` referrers, not ``no-referrer``: under the latter Chromium sends
+    ``Origin: null`` on a form's POST, and the sign-in and no-script forms would be
+    refused; no URL holds a secret, and nothing leaves for another site."""
     h = [(b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY"),
-         (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+         (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
          (b"cross-origin-opener-policy", b"same-origin"),
          (b"cross-origin-resource-policy", b"same-origin")]
     if not static:

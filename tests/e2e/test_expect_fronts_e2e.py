@@ -24,7 +24,7 @@ import pytest
 from tests.e2e.subcommand import run_sub
 from tests.e2e.test_barnum_e2e import barnum_cmd, truth_units
 from tests.e2e.test_shell_script import shell
-from tests.e2e.test_web_e2e import browser, serving  # noqa: F401 (the browser fixture)
+from tests.e2e.test_web_e2e import browser, serving, sign_in  # noqa: F401 (browser: a fixture)
 
 pytestmark = pytest.mark.fleet
 
@@ -68,7 +68,7 @@ def test_web_page_counts_shows_and_sorts_unmet_expectations(fleet, browser, serv
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        pg.goto(served["url"])
+        sign_in(pg, served)
         pg.wait_for_selector("#live.on", timeout=10000)
         counter = pg.locator('[data-counter="not as expected (barnum check)"] .n')
         expect(counter).to_have_text(str(len(checked)), timeout=15000)

@@ -30,7 +30,7 @@ TIMEOUT = 5
 def _valid(host: str, **over) -> str:
     doc = {"schema": "bailey/1", "host": host, "bailey_version": "0.1.0",
            "circusctl_args": ["status"], "dry_run": False, "errors": [], "exit": 0,
-           "instances": [{"unit": "circus_user1_x.service", "user": "user1",
+           "instances": [{"unit": f"circus_user1_{host}.service", "user": "user1",
                           "user_source": "User=", "unit_file_state": "enabled",
                           "active_state": "active", "sub_state": "running", "state": "ok",
                           "watchers": {"web": "active"}, **over}]}

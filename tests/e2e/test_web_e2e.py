@@ -60,7 +60,7 @@ def serving(fleet, users_file, state):
     web = assemble(session, state, threshold=5, journal=False)
     bg = Background(web, Listen("127.0.0.1", 0)).start()
     try:
-        yield {"web": web, "url": url(Listen("127.0.0.1", 0), bg.port, web.tokens.operator),
+        yield {"web": web, "link": lambda: url(Listen("127.0.0.1", 0), bg.port, web.login_code()),
                "base": f"http://127.0.0.1:{bg.port}", "state": state, "session": session}
     finally:
         bg.stop()
@@ -108,12 +108,20 @@ def page(browser, served):
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.goto(served["url"])
+    sign_in(pg, served)
     pg.wait_for_selector("#live.on")
     pg.evaluate("window.__sameDocument = true")
     yield pg
     ctx.close()
     assert errors == [], errors  # no script error, no CSP violation
+
+
+def sign_in(pg, served, token=None):
+    """As an operator does: the sign-in form, the token typed and posted."""
+    pg.goto(served["base"] + "/login")
+    pg.fill('input[name="token"]', token or served["web"].tokens.operator)
+    pg.click('button[type="submit"]')
+    pg.wait_for_url(served["base"] + "/")
 
 
 def row(pg, host, user, watcher):
@@ -312,7 +320,10 @@ def test_refused_requests_change_nothing_on_the_host(fleet, served):
 
     def signed_in(token):
         c = httpx.Client(base_url=base, follow_redirects=False)
-        assert c.get(f"/login?token={token}").status_code == 303
+        assert c.get(f"/login?token={token}").status_code == 400  # never from a URL
+        assert c.post("/login", data={"token": token}).status_code == 403  # no Origin
+        assert c.post("/login", data={"token": token},
+                      headers={"Origin": base}).status_code == 303
         csrf = re.search(r'name="csrf-token" content="([^"]+)"', c.get("/").text).group(1)
         return c, csrf
 
@@ -336,6 +347,37 @@ def test_refused_requests_change_nothing_on_the_host(fleet, served):
         for c in {id(c): c for c, _ in attempts}.values():
             c.close()
     assert truth_watchers(fleet, host, user)["ticker"] == "active"
+
+
+def test_printed_link_signs_in_once_and_leaves_no_secret_in_the_address(browser, served):
+    """The link barnum web prints: Chromium posts its one-time code (login.js), the
+    address bar and the back button show /login without it, and it never works twice."""
+    link = served["link"]()
+    code = link.split("code=", 1)[1]
+    ctx = browser.new_context()
+    try:
+        pg = ctx.new_page()
+        errors: list[str] = []
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.goto(link)
+        pg.wait_for_url(served["base"] + "/")
+        pg.wait_for_selector("#live.on", timeout=10000)
+        assert pg.locator("#confirm-ok").count() == 1  # signed in as the operator
+        pg.go_back()  # the code's page was replaced (by /login, then by the post's /)
+        assert _until(lambda: pg.url in ("about:blank", served["base"] + "/login"), 5), pg.url
+        assert code not in pg.url and "token" not in pg.url
+        assert errors == [], errors  # no CSP violation from the sign-in script
+        other = browser.new_context()
+        try:
+            pg2 = other.new_page()
+            pg2.goto(link)  # spent: the form is shown again, nobody is signed in
+            pg2.wait_for_selector("text=used already")
+            assert pg2.url == served["base"] + "/login"
+            assert [c for c in other.cookies() if c["name"] == "barnum_session"] == []
+        finally:
+            other.close()
+    finally:
+        ctx.close()
 
 
 def test_refresh_button_rereads_every_host(fleet, page):
@@ -499,7 +541,7 @@ def test_journal_follow_survives_a_reconnect_and_ends_with_the_last_page(fleet, 
         "an earlier page's follow was not cancelled when it closed"
     ctx = browser.new_context()
     pg = ctx.new_page()
-    pg.goto(served["url"])
+    sign_in(pg, served)
     pg.goto(served["base"] + "/logs?" + f"host={host}&unit={unit}")
     pg.wait_for_selector("pre#log")
     assert _until(lambda: hub.following().get((host, unit)) == 1, WAIT)
@@ -584,7 +626,7 @@ def test_without_javascript_nothing_is_folded(browser, served):
     ctx = browser.new_context(java_script_enabled=False)
     try:
         pg = ctx.new_page()
-        pg.goto(served["url"])
+        sign_in(pg, served)  # the form posts without a script
 
         def folded_host():  # one healthy host (earlier tests may leave one flapping)
             if pg.locator("tbody.folded").count():

@@ -249,3 +249,48 @@ def test_a_flapping_watcher_is_marked_and_counted(tmp_path):
     assert "FLAPPING" in row and "pid 42 exited with code 1" in row
     assert "/logs?host=host2&amp;unit=circus_user1_host2.service&amp;around=" in row
     assert '<span class="n">1</span> watcher flapped (last hour)' in page
+
+
+def test_an_exception_in_one_hosts_part_fails_only_its_rows_and_is_audited(tmp_path):
+    """Issue 18, section 4: the other hosts' results are still reported (200, not 500),
+    and the audit has the start, every result (the failures too) and the outcome."""
+    session = RecordedSession()
+    real = session.circusctl
+
+    def circusctl(args, targets=None, timeout=None):
+        if "host2" in targets:
+            raise RuntimeError("boom\nsecond line")
+        return real(args, targets, timeout)
+
+    session.circusctl = circusctl
+    web = make_web(tmp_path, session)
+    c = client(web)
+    plan = _post(c, "/api/plan", {"action": "restart", "scope": "fleet"}).json()
+    r = _post(c, "/api/act", {"plan": plan["plan"], "typed": plan["confirm_word"]})
+    assert r.status_code == 200
+    rows = r.json()["results"]
+    assert len(rows) == 10 and not r.json()["ok"]
+    bad = [x for x in rows if not x["ok"]]
+    assert {x["host"] for x in bad} == {"host2"} and len(bad) == 4
+    assert all(x["error"] == "internal error: RuntimeError boom" for x in bad)
+    assert all(x["ok"] for x in rows if x["host"] != "host2")
+    audit = [json.loads(x) for x in (tmp_path / "audit.log").read_text().splitlines()]
+    assert audit[0]["result"] == "started" and len(audit[0]["items"]) == 10
+    each = audit[1:-1]
+    assert len(each) == 10 and sorted(a["result"] for a in each).count("failed") == 4
+    assert audit[-1]["result"] == "4 of 10 failed"
+
+
+def test_a_watcher_named_like_an_option_is_never_acted_on(tmp_path):
+    """A circus user's watcher ``--endpoint=...`` would be read by circusctl as an option."""
+    def edit(doc):
+        inst = doc["hosts"]["host1"]["report"]["instances"][0]
+        inst["watchers"]["--endpoint=tcp://127.0.0.1:5510"] = "active"
+    web = make_web(tmp_path, RecordedSession(edit))
+    c = client(web)
+    r = _post(c, "/api/plan", {"action": "stop", "scope": "watcher", "host": "host1",
+                               "user": "user1", "watcher": "--endpoint=tcp://127.0.0.1:5510"})
+    assert r.status_code == 400 and web.session.calls == []
+    plan = _post(c, "/api/plan", {"action": "restart", "scope": "instance", "host": "host1",
+                                  "user": "user1"}).json()
+    assert sorted(i["watcher"] for i in plan["items"]) == ["sleeper", "ticker"]

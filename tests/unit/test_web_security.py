@@ -161,7 +161,7 @@ def test_headers_and_no_inline_script(tmp_path):
     assert "unsafe-inline" not in csp
     assert r.headers["x-frame-options"] == "DENY"
     assert r.headers["x-content-type-options"] == "nosniff"
-    assert r.headers["referrer-policy"] == "no-referrer"  # the sign-in URL holds the token
+    assert r.headers["referrer-policy"] == "same-origin"  # nothing to another site
     assert "server" not in r.headers
     page = r.text
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)
