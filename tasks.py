@@ -50,8 +50,9 @@ def setup(c):
 
 @task
 def lint(c):
-    """ruff over the whole tree."""
+    """ruff over the whole tree, then mypy over barnum/ and bailey/ ([tool.mypy])."""
     c.run(shlex.join([sys.executable, "-m", "ruff", "check", "."]), pty=False)
+    c.run(shlex.join([sys.executable, "-m", "mypy"]), pty=False)
 
 
 @task(help={"k": "only tests matching this pytest -k expression", "unit": "unit tests only"})
