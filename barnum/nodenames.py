@@ -26,6 +26,7 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from barnum import BarnumError
 from barnum.hostsort import natural_key
@@ -140,7 +141,7 @@ class Pattern:
             while end < len(name) and name[end] in DIGITS:
                 end += 1
             return any(at(t + 1, q) for q in range(p + 1, end + 1)
-                       if any(name[p:q] in s for s in val))  # type: ignore[attr-defined]
+                       if any(name[p:q] in s for s in cast("tuple[Span, ...]", val)))
 
         return at(0, 0)
 
@@ -154,12 +155,12 @@ class Pattern:
             if kind == "text":
                 choices.append([str(val)])
             else:
-                spans = val  # type: ignore[assignment]
-                total *= sum(len(s) for s in spans)  # type: ignore[attr-defined]
+                spans = cast("tuple[Span, ...]", val)  # a "range" token's value
+                total *= sum(len(s) for s in spans)
                 if total > limit:
                     raise PatternError(f"{self.text!r} names more than {limit} names")
                 seen: dict[str, None] = {}
-                for s in spans:  # type: ignore[attr-defined]
+                for s in spans:
                     seen.update(dict.fromkeys(s.values()))
                 choices.append(list(seen))
         return ["".join(p) for p in itertools.product(*choices)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,7 @@ def check_result(op: str, result: object, now: float, host: str | None = None) -
     if check is None:
         raise WireError(f"an answer to an unknown op {_show(op)}")
     if op in _REPORTS:
-        return _REPORTS[op](result, host)
+        return _REPORTS[op](result, now, host)
     return check(result, now)
 
 
@@ -186,10 +187,12 @@ def _output(result: object, now: float) -> dict[str, Any]:
             "truncated": _bool(obj.get("truncated", False), "output.truncated")}
 
 
-_RESULTS = {"ping": _ping, "status": _status, "circusctl": _status, "stats": stats_result,
-            "logs": _logs, "output": _output, "subscribe": _subscribe, "cancel": _cancel}
+_RESULTS: dict[str, Callable[[object, float], Any]] = {
+    "ping": _ping, "status": _status, "circusctl": _status, "stats": stats_result,
+    "logs": _logs, "output": _output, "subscribe": _subscribe, "cancel": _cancel}
 # Ops whose answer is a bailey/1 report, checked against the host that sent it.
-_REPORTS = {"status": _status, "circusctl": _status, "subscribe": _subscribe}
+_REPORTS: dict[str, Callable[[object, float, str | None], Checked]] = {
+    "status": _status, "circusctl": _status, "subscribe": _subscribe}
 
 
 # -- events -----------------------------------------------------------------------------------
