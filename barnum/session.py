@@ -176,8 +176,8 @@ class _Link(threading.Thread):
         self.state = HostState(host)
         self.lock = threading.Lock()
         self.send_lock = threading.Lock()
-        self.chan = None
-        self.conn = None
+        self.chan: Any = None  # the paramiko channel of bailey --serve, once up
+        self.conn: Any = None  # its fabric Connection
         self.pending: dict[int, _Pending] = {}
         self.ids = itertools.count(1)
         self.seq = SeqCheck()
@@ -205,12 +205,12 @@ class _Link(threading.Thread):
 
     # -- requests -------------------------------------------------------------------------
 
-    def request(self, op: str, timeout: float, **args: Any) -> dict[str, Any]:
+    def request(self, op: str, timeout: float, **args: Any) -> Any:
         """Send one request and wait for its response; raises RuntimeError (one line)."""
         return self.request_kept(op, timeout, **args)[1]
 
     def request_kept(self, op: str, timeout: float, **args: Any,
-                     ) -> tuple[tuple[Any, int], dict[str, Any]]:
+                     ) -> tuple[tuple[Any, int], Any]:
         """As request, also giving (connection, id): what a later ``cancel`` names, and
         on which connection the request lives (a reconnect ends it)."""
         chan = self.chan
@@ -330,6 +330,7 @@ class _Link(threading.Thread):
             if status not in (126, 127) or shipped or not o.auto_ship:
                 raise _LinkError(f"bailey --serve did not start (exit {status})")
         self.chan = chan
+        assert first is not None  # the loop above ends with a hello or raises
         self._hello(first)
         rid = next(self.ids)
         self.sub_id = rid
