@@ -624,7 +624,8 @@ class FleetSession:
 
     # -- requests -------------------------------------------------------------------------
 
-    def _each(self, targets: list[str] | None, fn, timeout: float | None) -> dict[str, Any]:
+    def _each(self, targets: list[str] | Selection | None, fn, timeout: float | None,
+              ) -> dict[str, Any]:
         """``fn(link, users)`` on every targeted host in parallel: host -> result or error."""
         chosen = self.resolve(targets)
         results: dict[str, Any] = {}
@@ -658,7 +659,7 @@ class FleetSession:
             out.append(r)
         return FleetResult(out, groups=self.groups())
 
-    def refresh(self, targets: list[str] | None = None, timeout: float | None = None
+    def refresh(self, targets: list[str] | Selection | None = None, timeout: float | None = None
                 ) -> FleetResult:
         """A fresh ``status`` from each host (also stored as its current report)."""
         t = timeout or self.options.timeout
@@ -673,7 +674,7 @@ class FleetSession:
 
         return self._fleet_result(self._each(targets, fn, t), chosen, ["status"])
 
-    def circusctl(self, args: list[str], targets: list[str] | None = None,
+    def circusctl(self, args: list[str], targets: list[str] | Selection | None = None,
                   timeout: float | None = None) -> FleetResult:
         """``circusctl ARGS`` on every targeted instance, through the open channels."""
         t = timeout or self.options.timeout
@@ -685,7 +686,7 @@ class FleetSession:
 
         return self._fleet_result(self._each(targets, fn, t), chosen, list(args))
 
-    def stats(self, targets: list[str] | None = None, timeout: float | None = None
+    def stats(self, targets: list[str] | Selection | None = None, timeout: float | None = None
               ) -> dict[str, dict | str]:
         t = timeout or self.options.timeout
 
@@ -704,7 +705,7 @@ class FleetSession:
         return self.links[host].request("output", self.options.timeout, unit=unit,
                                         watcher=watcher, stream=stream, n=n)
 
-    def units(self, targets: list[str] | None = None) -> list[tuple[str, str, str]]:
+    def units(self, targets: list[str] | Selection | None = None) -> list[tuple[str, str, str]]:
         """(host, user, unit) of every targeted instance the session knows."""
         chosen = self.resolve(targets)
         out = []

@@ -127,7 +127,7 @@ def event_name(name: str) -> str:
     return name.lower().replace(" ", "_")
 
 
-def watcher_named(names: Any, in_event: str) -> str | None:
+def watcher_named(names: Any, in_event: str | None) -> str | None:
     """The watcher (as ``status`` names it) that an event's name stands for, if known.
 
     circusd publishes ``watcher.<res_name>.<action>``, lowercased with spaces
