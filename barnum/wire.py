@@ -95,7 +95,9 @@ def check_event(msg: dict[str, Any], now: float, host: str | None = None) -> dic
 
 def _document(value: object, what: str, host: str | None = None) -> Checked:
     try:
-        return Checked(report_from_document(value, host), value)  # type: ignore[arg-type]
+        report = report_from_document(value, host)
+        assert isinstance(value, dict)  # report_from_document took it: a JSON object
+        return Checked(report, value)
     except DocumentError as e:
         raise WireError(f"{what}: {e}") from None
 
