@@ -27,6 +27,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bailey.safefile import Reader, UnsafeFile, read_text
 
@@ -83,6 +84,12 @@ def replace_circus_vars(data: str, env: Mapping[str, str]) -> str:
 class _StrictParser(configparser.RawConfigParser):
     """circus's StrictConfigParser: its own ``_read``, everything else stdlib."""
 
+    # configparser's private state, which the port of _read uses (typeshed omits it)
+    _sections: dict[str, dict[str, Any]]  # values: a list of lines while reading
+    _defaults: dict[str, Any]
+    _dict: type[dict[str, Any]]
+    _optcre: re.Pattern[str]
+
     def _read(self, fp, fpname):  # a faithful port, kept in one piece
         cursect = None
         optname = None
@@ -125,7 +132,8 @@ class _StrictParser(configparser.RawConfigParser):
                     mo = self._optcre.match(line)
                     if mo:
                         optname, vi, optval = mo.group("option", "vi", "value")
-                        self.optionxform = str
+                        # keep the case, as circus does; typeshed sees a method here
+                        self.optionxform = str  # type: ignore[method-assign,assignment]
                         optname = self.optionxform(optname.rstrip())
                         if optname in cursect:
                             continue

@@ -9,6 +9,7 @@ that came from systemd, a circus.ini or circusd passes bailey.sanitize.clean
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 
 from bailey.report import ERROR, INACTIVE, PLANNED, UNIT_FAILED, Instance, Report
 from bailey.sanitize import clean, clean_lines
@@ -43,7 +44,7 @@ def instance_lines(inst: Instance, width: int, color: bool = False) -> list[str]
     name = clean(inst.unit).ljust(width)
     lines = [f"  {name}  {clean(inst.unit_file_state)}  "
              f"{_paint(state, _state_style(inst), color)}"]
-    body: list[str] = []
+    body: Sequence[str] = ()
     if inst.state == INACTIVE:
         body = [_paint(NO_CIRCUS, "dim", color)]
     elif inst.state == PLANNED and inst.argv:

@@ -232,11 +232,11 @@ def _walk(path: str, reader: Reader, *, directory: int = 0,
             os.close(fd)
 
 
-def _child_open(sock, path: str, reader: Reader, gid: int) -> None:
+def _child_open(sock, path: str, reader: Reader, uid: int, gid: int) -> None:
     """In the forked child: become the user, open, pass the fd (or why not) back."""
     os.setgroups(sorted(reader.gids))
     os.setgid(gid)
-    os.setuid(reader.uid)
+    os.setuid(uid)
     try:
         p = os.open(path, os.O_PATH | os.O_CLOEXEC)
         st = os.fstat(p)
@@ -267,7 +267,10 @@ def _open_as_user(path: str, reader: Reader) -> tuple[int, os.stat_result]:
     import signal
     import socket
 
-    gid = reader.gid if reader.gid is not None else min(reader.gids, default=reader.uid)
+    uid = reader.uid
+    if uid is None:  # no user to become: the walk decides
+        raise _ChildUnavailable("no circus user to open the file as")
+    gid = reader.gid if reader.gid is not None else min(reader.gids, default=uid)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:
@@ -278,13 +281,13 @@ def _open_as_user(path: str, reader: Reader) -> tuple[int, os.stat_result]:
             code = 0
             try:
                 ours.close()
-                _child_open(theirs, path, reader, gid)
+                _child_open(theirs, path, reader, uid, gid)
             except BaseException:
                 code = 1
             finally:
                 os._exit(code)
         theirs.close()
-        msg, fds = b"", []
+        msg, fds = b"", list[int]()
         try:
             ours.settimeout(CHILD_TIMEOUT)
             msg, fds, _flags, _addr = socket.recv_fds(ours, 64, 1)

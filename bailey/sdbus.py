@@ -151,7 +151,7 @@ def _end(sig: str, i: int) -> int:
 
 
 def _call(serial: int, path: str, iface: str, member: str, dest: str,
-          args: list[tuple[str, object]]) -> bytes:
+          args: list[tuple[str, str | list[str]]]) -> bytes:
     """A METHOD_CALL message with string (``s``) and string-array (``as``) arguments."""
     body = _Writer()
     sig = ""
@@ -160,7 +160,7 @@ def _call(serial: int, path: str, iface: str, member: str, dest: str,
         if kind == "s":
             body.string(str(v))
         else:
-            body.string_array(list(v))  # type: ignore[arg-type]
+            body.string_array(list(v))
     head = _Writer()
     head.buf += b"l\x01\x00\x01"
     head.u32(len(body.buf))
@@ -287,9 +287,9 @@ def list_unit_files(bus: Bus, pattern: str) -> list[tuple[str, str]]:
     ((ok, value),) = bus.calls([("/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
                                  "ListUnitFilesByPatterns", SYSTEMD, [("as", []),
                                                                       ("as", [pattern])])])
-    if not ok:
+    if not ok or not isinstance(value, list):
         raise DBusError(str(value))
-    return [(os.path.basename(path), state) for path, state in value]  # type: ignore[union-attr]
+    return [(os.path.basename(path), state) for path, state in value]
 
 
 def show(bus: Bus, names: list[str], properties: tuple[str, ...]) -> list[dict[str, str]]:
@@ -319,9 +319,9 @@ def show(bus: Bus, names: list[str], properties: tuple[str, ...]) -> list[dict[s
 
 def as_show_text(prop: str, value: object) -> str:
     """A property's value in ``systemctl show``'s text form, as bailey.units parses it."""
-    if prop == "EnvironmentFiles":
+    if prop == "EnvironmentFiles" and isinstance(value, list):
         return "\n".join(f"{p} (ignore_errors={'yes' if opt else 'no'})"
-                         for p, opt in value)  # type: ignore[union-attr]
+                         for p, opt in value)
     if isinstance(value, list):
         return " ".join(shlex.quote(str(v)) for v in value)
     if isinstance(value, bool):

@@ -234,6 +234,7 @@ class Server:
                                 stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         self.children.add(proc)
         self.cancels[rid] = lambda: _kill(proc)
+        assert proc.stdout is not None  # stdout=PIPE
         try:
             for raw in proc.stdout:
                 rec = journal.parse_line(raw.decode("utf-8", "replace"))

@@ -42,10 +42,14 @@ def process_stats(info: dict[str, Any]) -> dict[str, Any]:
 def watchers_from(stats_reply: dict[str, Any], statuses: dict[str, str],
                   wanted: dict[str, int | None]) -> list[dict[str, Any]]:
     """Pure: the protocol's watcher list from circusd's replies."""
-    infos = stats_reply.get("infos") if isinstance(stats_reply.get("infos"), dict) else {}
+    infos = stats_reply.get("infos")
+    if not isinstance(infos, dict):
+        infos = {}
     out = []
     for name in sorted(set(infos) | set(statuses)):
-        procs = infos.get(name) if isinstance(infos.get(name), dict) else {}
+        procs = infos.get(name)
+        if not isinstance(procs, dict):
+            procs = {}
         out.append({
             "name": name, "status": statuses.get(name, "unknown"),
             "numprocesses": wanted.get(name),

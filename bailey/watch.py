@@ -175,6 +175,7 @@ class Watcher:
         for name in sorted(set(now) | set(self._units)):
             old, new = self._units.get(name), now.get(name)
             if new is None:
+                assert old is not None  # the name came from one of the two maps
                 self.emit({"event": "unit", "unit": name, "user": old.user, "removed": True})
                 self._drop_feed(name)
                 continue

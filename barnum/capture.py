@@ -45,10 +45,12 @@ def _handle_request(chan: paramiko.Channel, m: paramiko.Message) -> None:
     pos = m.packet.tell()
     if m.get_text() == "exit-signal":
         m.get_boolean()  # want_reply: never true for exit-signal (RFC 4254 6.10)
-        chan.barnum_signal = m.get_text()
+        # an attribute barnum adds to the channel; run_capped reads it back
+        setattr(chan, "barnum_signal", m.get_text())  # noqa: B010
         return
     m.packet.seek(pos)
-    paramiko.Channel._handle_request(chan, m)
+    # paramiko's private handler, which types-paramiko does not declare
+    paramiko.Channel._handle_request(chan, m)  # type: ignore[attr-defined]
 
 
 def _watch_signals(transport: paramiko.Transport) -> None:
@@ -60,9 +62,10 @@ def _watch_signals(transport: paramiko.Transport) -> None:
     if "_channel_handler_table" not in vars(transport):
         import paramiko
 
-        table = dict(type(transport)._channel_handler_table)
+        # paramiko's private dispatch table, which types-paramiko does not declare
+        table = dict(type(transport)._channel_handler_table)  # type: ignore[attr-defined]
         table[paramiko.common.MSG_CHANNEL_REQUEST] = _handle_request
-        transport._channel_handler_table = table
+        transport._channel_handler_table = table  # type: ignore[attr-defined]
 
 
 def run_capped(transport: paramiko.Transport, command: str, deadline: float,
@@ -126,9 +129,11 @@ def run_local_capped(argv: list[str], deadline: float,
 
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
+    stdout, stderr = proc.stdout, proc.stderr
+    assert stdout is not None and stderr is not None  # both are PIPEs
     out: list[bytes] = []
     err: list[bytes] = []
-    bufs = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+    bufs = {stdout.fileno(): out, stderr.fileno(): err}
     open_fds = set(bufs)
     total = 0
     result = Captured()
@@ -157,8 +162,8 @@ def run_local_capped(argv: list[str], deadline: float,
             else:
                 result.status = status
     finally:
-        proc.stdout.close()
-        proc.stderr.close()
+        stdout.close()
+        stderr.close()
     result.stdout = b"".join(out).decode("utf-8", "replace")
     result.stderr = b"".join(err).decode("utf-8", "replace")
     return result

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from barnum.config import Config
     from barnum.discovery import Discovery
     from barnum.fleet import Options
+    from barnum.progress import ProgressLine
 
 PREFIX = "barnum: "
 
@@ -185,16 +186,13 @@ def _ranged_int(lo: int, hi: int):
     return parse
 
 
-_positive_int = _ranged_int(1, 1 << 31)
-
-
 class _Err:
     """stderr lines with the barnum prefix, one at a time across threads."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.lock = threading.Lock()
-        self.transient = None  # a ProgressLine to erase before each line
+        self.transient: ProgressLine | None = None  # to erase before each line
 
     def __call__(self, msg: str) -> None:
         from barnum.sanitize import clean

@@ -79,6 +79,7 @@ def completion_parser(words: list[str]) -> argparse.ArgumentParser:
         importlib.import_module(SUBCOMMANDS[name][0]).configure(p)
     for action in p._actions:
         if action.dest in TARGET_DESTS:
+            # argcomplete's documented hook, an attribute argparse's Action does not declare
             action.completer = complete_targets  # type: ignore[attr-defined]
     return p
 

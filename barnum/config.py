@@ -34,6 +34,7 @@ import functools
 import os
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,6 @@ class Config:
     groups: dict[str, list[str]] = field(default_factory=dict)  # name -> member expressions
     expect: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # target -> user -> w
     depends: dict[str, list[str]] = field(default_factory=dict)  # watcher ref -> refs it needs
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def is_valid_user(name: object) -> bool:
@@ -81,16 +81,16 @@ def is_valid_user(name: object) -> bool:
 
 def find_config(
     explicit: str | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     home: Path | None = None,
 ) -> Path:
     """``--config``, ``$BARNUM_CONFIG``, ``./circus_users.yaml``, then ~/.config/barnum/."""
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     if explicit:
         return Path(explicit).expanduser()
-    if environ.get(ENV_VAR):
-        return Path(environ[ENV_VAR]).expanduser()
+    if env.get(ENV_VAR):
+        return Path(env[ENV_VAR]).expanduser()
     candidates = [
         (cwd or Path.cwd()) / FILE_NAME,
         (home or Path.home()) / ".config" / "barnum" / FILE_NAME,
@@ -335,9 +335,9 @@ def _parse_groups(groups: object, fail) -> dict[str, list[str]]:
                 raise fail(f"group {name!r}: member {m!r} must be a host or user@host "
                            "pattern", ("groups", name, i))
         out[name] = list(members)
-    for name, i, msg in check_groups(out):
-        raise fail(f"group {name!r}: {msg}", ("groups", name) if i is None
-                   else ("groups", name, i))
+    for name, at, msg in check_groups(out):
+        raise fail(f"group {name!r}: {msg}", ("groups", name) if at is None
+                   else ("groups", name, at))
     return out
 
 

@@ -100,5 +100,4 @@ def _pattern(template: str, user: str, home: str | None) -> tuple[str, re.Patter
     regex = re.escape(parts[0]) + r"(?P<host>[^/]+)"
     regex += "".join(r"(?P=host)" + re.escape(p) if i else re.escape(p)
                      for i, p in enumerate(parts[1:]))
-    regex = re.compile(regex + r"\Z")
-    return pattern, regex
+    return pattern, re.compile(regex + r"\Z")

@@ -53,7 +53,7 @@ class DriftFinding:
         """Clean lines for a terminal: the finding, its journal lines, the fixes."""
         who = f"{self.host} {self.user}" if self.user else self.host
         head = f"{who}: {KINDS[self.kind]}" + (f" ({self.detail})" if self.detail else "")
-        out = [clean(head)]
+        out: list[str] = [clean(head)]
         out += [clean(f"    | {ln}") for ln in self.journal]
         out += [clean(f"    fix: {f}") for f in self.fix]
         return out
@@ -95,6 +95,7 @@ def find_drift(result: FleetResult, discovery: Discovery,
             continue
         insts = hr.report.instances
         with_unit = {i.user for i in insts if i.user}
+        user: str | None  # a config's user below, then an instance's (None: unknown)
         for (user, host), path in sorted(discovery.configs.items()):
             if host != h or user in with_unit or (hr.users and user not in hr.users):
                 continue

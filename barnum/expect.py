@@ -176,7 +176,7 @@ def check(result: FleetResult, expect: Mapping[str, Mapping[str, list[str]]],
         mine = {u: w for (h, u), w in wanted.items() if h == hr.host
                 and (not hr.users or u in hr.users)}
         if not hr.ok:
-            why = clean(hr.error or (hr.report.errors[0] if hr.report and hr.report.errors
+            why: str = clean(hr.error or (hr.report.errors[0] if hr.report and hr.report.errors
                                      else "bailey could not list the units"))
             out.findings.append(Finding("host-unknown", UNKNOWN, hr.host, detail=why))
             for u in sorted(mine):

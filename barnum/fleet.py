@@ -508,11 +508,11 @@ def run_fleet(
         elif kind == "log" or (kind == "debug" and options.verbose):
             log(payload_)
         now = time.monotonic()
-        for j in [j for j in pending.values() if j.started is not None]:
-            if now - j.started >= limit:
+        for j, started in [(j, j.started) for j in pending.values() if j.started is not None]:
+            if now - started >= limit:
                 r = HostResult(j.hp.host, j.hp.users, j.argv,
                                error=f"timed out after {options.timeout:g}s",
-                               elapsed=now - j.started)
+                               elapsed=now - started)
                 _abandon(j)
                 finish(j, r)
                 spawn()  # the stuck thread no longer counts against the fanout

@@ -78,8 +78,8 @@ def render(result: FleetResult, console: Console | None = None,
             console.print()
     console.print(summary_line(result))
     errors = errors or make_console(sys.stderr)
-    for line in error_lines(result):
-        errors.print(Text("barnum: " + line, style="red"))
+    for message in error_lines(result):
+        errors.print(Text("barnum: " + message, style="red"))
 
 
 def _c(value: str) -> str:

@@ -176,8 +176,8 @@ class _Link(threading.Thread):
         self.state = HostState(host)
         self.lock = threading.Lock()
         self.send_lock = threading.Lock()
-        self.chan = None
-        self.conn = None
+        self.chan: Any = None  # the paramiko channel of bailey --serve, once up
+        self.conn: Any = None  # its fabric Connection
         self.pending: dict[int, _Pending] = {}
         self.ids = itertools.count(1)
         self.seq = SeqCheck()
@@ -205,12 +205,12 @@ class _Link(threading.Thread):
 
     # -- requests -------------------------------------------------------------------------
 
-    def request(self, op: str, timeout: float, **args: Any) -> dict[str, Any]:
+    def request(self, op: str, timeout: float, **args: Any) -> Any:
         """Send one request and wait for its response; raises RuntimeError (one line)."""
         return self.request_kept(op, timeout, **args)[1]
 
     def request_kept(self, op: str, timeout: float, **args: Any,
-                     ) -> tuple[tuple[Any, int], dict[str, Any]]:
+                     ) -> tuple[tuple[Any, int], Any]:
         """As request, also giving (connection, id): what a later ``cancel`` names, and
         on which connection the request lives (a reconnect ends it)."""
         chan = self.chan
@@ -330,6 +330,7 @@ class _Link(threading.Thread):
             if status not in (126, 127) or shipped or not o.auto_ship:
                 raise _LinkError(f"bailey --serve did not start (exit {status})")
         self.chan = chan
+        assert first is not None  # the loop above ends with a hello or raises
         self._hello(first)
         rid = next(self.ids)
         self.sub_id = rid
@@ -629,7 +630,8 @@ class FleetSession:
 
     # -- requests -------------------------------------------------------------------------
 
-    def _each(self, targets: list[str] | None, fn, timeout: float | None) -> dict[str, Any]:
+    def _each(self, targets: list[str] | Selection | None, fn, timeout: float | None,
+              ) -> dict[str, Any]:
         """``fn(link, users)`` on every targeted host in parallel: host -> result or error."""
         chosen = self.resolve(targets)
         results: dict[str, Any] = {}
@@ -663,7 +665,7 @@ class FleetSession:
             out.append(r)
         return FleetResult(out, groups=self.groups())
 
-    def refresh(self, targets: list[str] | None = None, timeout: float | None = None
+    def refresh(self, targets: list[str] | Selection | None = None, timeout: float | None = None
                 ) -> FleetResult:
         """A fresh ``status`` from each host (also stored as its current report)."""
         t = timeout or self.options.timeout
@@ -678,7 +680,7 @@ class FleetSession:
 
         return self._fleet_result(self._each(targets, fn, t), chosen, ["status"])
 
-    def circusctl(self, args: list[str], targets: list[str] | None = None,
+    def circusctl(self, args: list[str], targets: list[str] | Selection | None = None,
                   timeout: float | None = None) -> FleetResult:
         """``circusctl ARGS`` on every targeted instance, through the open channels."""
         t = timeout or self.options.timeout
@@ -690,7 +692,7 @@ class FleetSession:
 
         return self._fleet_result(self._each(targets, fn, t), chosen, list(args))
 
-    def stats(self, targets: list[str] | None = None, timeout: float | None = None
+    def stats(self, targets: list[str] | Selection | None = None, timeout: float | None = None
               ) -> dict[str, dict | str]:
         t = timeout or self.options.timeout
 
@@ -709,7 +711,7 @@ class FleetSession:
         return self.links[host].request("output", self.options.timeout, unit=unit,
                                         watcher=watcher, stream=stream, n=n)
 
-    def units(self, targets: list[str] | None = None) -> list[tuple[str, str, str]]:
+    def units(self, targets: list[str] | Selection | None = None) -> list[tuple[str, str, str]]:
         """(host, user, unit) of every targeted instance the session knows."""
         chosen = self.resolve(targets)
         out = []

@@ -127,7 +127,7 @@ def event_name(name: str) -> str:
     return name.lower().replace(" ", "_")
 
 
-def watcher_named(names: Any, in_event: str) -> str | None:
+def watcher_named(names: Any, in_event: str | None) -> str | None:
     """The watcher (as ``status`` names it) that an event's name stands for, if known.
 
     circusd publishes ``watcher.<res_name>.<action>``, lowercased with spaces
@@ -152,8 +152,8 @@ def apply_event(report: Report | None, event: dict[str, Any], host: str) -> Repo
             return valid_report(event.get("snapshot"), host)
         new = copy.deepcopy(report)
         if kind == "instance":
-            inst = valid_instance(event.get("instance"), host)
-            new.instances = [i for i in new.instances if i.unit != inst.unit] + [inst]
+            added = valid_instance(event.get("instance"), host)
+            new.instances = [i for i in new.instances if i.unit != added.unit] + [added]
             new.instances.sort(key=lambda i: i.unit)
             return new
         unit = event.get("unit")

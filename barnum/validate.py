@@ -53,7 +53,7 @@ def report_from_document(doc: object, host: str | None = None) -> Report:
     if not isinstance(raw, list):
         raise DocumentError(f"instances is a {_kind(raw)}, not a list")
     instances = [_instance(i, n) for n, i in enumerate(raw)]
-    kept, notes = [], [clean(e) for e in errors]
+    kept, notes = [], list[str](clean(e) for e in errors)
     for r, i in zip(raw, instances, strict=True):
         why = refusal(r.get("user"), r.get("unit"), named if host is None else host)
         if why:
@@ -69,7 +69,8 @@ def report_from_document(doc: object, host: str | None = None) -> Report:
 def instance_from_document(raw: object, host: str) -> Instance:
     """One instance (from an event), checked as in a report from ``host``."""
     inst = _instance(raw, 0)
-    why = refusal(raw.get("user"), raw.get("unit"), host)  # a dict: _instance checked it
+    assert isinstance(raw, dict)  # _instance checked it
+    why = refusal(raw.get("user"), raw.get("unit"), host)
     if why:
         raise DocumentError(why)
     return inst

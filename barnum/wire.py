@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,7 @@ def check_result(op: str, result: object, now: float, host: str | None = None) -
     if check is None:
         raise WireError(f"an answer to an unknown op {_show(op)}")
     if op in _REPORTS:
-        return _REPORTS[op](result, host)
+        return _REPORTS[op](result, now, host)
     return check(result, now)
 
 
@@ -91,7 +92,9 @@ def check_event(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
 
 def _document(value: object, what: str, host: str | None = None) -> Checked:
     try:
-        return Checked(report_from_document(value, host), value)  # type: ignore[arg-type]
+        report = report_from_document(value, host)
+        assert isinstance(value, dict)  # report_from_document took it: a JSON object
+        return Checked(report, value)
     except DocumentError as e:
         raise WireError(f"{what}: {e}") from None
 
@@ -183,14 +186,12 @@ def _output(result: object, now: float) -> dict[str, Any]:
             "truncated": _bool(obj.get("truncated", False), "output.truncated")}
 
 
-_RESULTS = {"ping": _ping, "status": _status, "circusctl": _status, "stats": stats_result,
-            "logs": _logs, "output": _output, "subscribe": _subscribe, "cancel": _cancel}
-# Answers that are a bailey/1 report: checked against the host whose link sent them.
-_REPORTS: dict[str, Any] = {
-    "status": lambda r, host: _status(r, 0.0, host),
-    "circusctl": lambda r, host: _status(r, 0.0, host),
-    "subscribe": lambda r, host: _subscribe(r, 0.0, host),
-}
+_RESULTS: dict[str, Callable[[object, float], Any]] = {
+    "ping": _ping, "status": _status, "circusctl": _status, "stats": stats_result,
+    "logs": _logs, "output": _output, "subscribe": _subscribe, "cancel": _cancel}
+# Ops whose answer is a bailey/1 report, checked against the host that sent it.
+_REPORTS: dict[str, Callable[[object, float, str | None], Checked]] = {
+    "status": _status, "circusctl": _status, "subscribe": _subscribe}
 
 
 # -- events -----------------------------------------------------------------------------------

@@ -77,7 +77,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             show(host, user, rec)
         if args.follow:
             sub = session.follow(ctx.targets, n=0)
-            users = {(h, unit): u for h, u, unit in session.units(ctx.targets)}
+            users: dict[tuple[str, object], str] = {
+                (h, unit): u for h, u, unit in session.units(ctx.targets)}
             try:
                 for ev in sub:
                     if ev.kind == "dropped":

@@ -68,7 +68,7 @@ def event_line(ev: SessionEvent, echo: Echo | None = None, now: float | None = N
         if action in WATCHER_VERB:
             return f"{who}: {clean(watcher)} {WATCHER_VERB[action]}"
         if action == "reap":
-            body = d.get("data") if isinstance(d.get("data"), dict) else {}
+            body = b if isinstance(b := d.get("data"), dict) else {}
             pid, code = body.get("process_pid"), body.get("exit_code")
             how = (f"killed by signal {-code}" if isinstance(code, int) and code < 0
                    else f"exit code {code}" if isinstance(code, int) else "exited")
@@ -84,7 +84,7 @@ def event_line(ev: SessionEvent, echo: Echo | None = None, now: float | None = N
         return (f"{clean(ev.host)}: {clean(d.get('unit') or '?')} is {clean(state)}"
                 + (f" ({clean(sub)})" if isinstance(sub, str) and sub else ""))
     if ev.kind == "instance":
-        inst = d.get("instance") if isinstance(d.get("instance"), dict) else {}
+        inst = i if isinstance(i := d.get("instance"), dict) else {}
         return f"{clean(ev.host)}: new circus instance {clean(inst.get('unit') or '?')}"
     if ev.kind == "host":
         state = d.get("state")

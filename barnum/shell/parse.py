@@ -53,12 +53,12 @@ def lex(text: str, allow_open: bool = False) -> Lexed:
                 commands.append([])
             i += 1
             continue
-        if quote == "'":
+        if quote == "'" and word is not None:  # a quote always sits inside a word
             if c == "'":
                 quote = None
             else:
                 word.append(c)
-        elif quote == '"':
+        elif quote == '"' and word is not None:
             if c == '"':
                 quote = None
             elif c == "\\" and i + 1 < n and text[i + 1] in '"\\$`':

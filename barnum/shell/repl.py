@@ -113,8 +113,8 @@ def interactive(shell: Shell) -> int:
             for c in complete(document.text_before_cursor, names_from(shell)):
                 yield Completion(c.text, start_position=-c.replace, display=c.display)
 
-    prompt = PromptSession(history=_history(shell), completer=ShellCompleter(),
-                           complete_while_typing=False)
+    prompt: PromptSession[str] = PromptSession(
+        history=_history(shell), completer=ShellCompleter(), complete_while_typing=False)
     color = not os.environ.get("NO_COLOR")
     sub = shell.session.subscribe()
     feed = EventFeed(shell, sub, color)

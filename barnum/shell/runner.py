@@ -9,6 +9,7 @@ back a circusctl already sent, so the line says it may still complete.
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
@@ -198,7 +199,7 @@ class Shell:
 
     @staticmethod
     def _pending(per_host: dict[str, Selection], unfinished: list[str]) -> list[Where]:
-        return [(h, u) for h in unfinished for u in (per_host[h][h] or [None])]
+        return [(h, u) for h in unfinished for u in (per_host[h][h] or (None,))]
 
     def _failed_exprs(self) -> list[str]:
         """``target @failed`` as target text made only from the operator's own names:
@@ -264,7 +265,7 @@ class Shell:
         if echo:
             self.view.echo.expect(list(per_host), watcher, float("inf"))
         try:
-            out = fan_out({h: (lambda t=t: self.session.circusctl(args, t))
+            out = fan_out({h: functools.partial(self.session.circusctl, args, t)
                            for h, t in per_host.items()})
         finally:
             if echo:
@@ -299,7 +300,7 @@ class Shell:
             finally:
                 took[h] = time.monotonic() - start
 
-        out = fan_out({h: (lambda h=h, t=t: refresh(h, t)) for h, t in per_host.items()})
+        out = fan_out({h: functools.partial(refresh, h, t) for h, t in per_host.items()})
         hosts = [_one_host(h, out.results[h]) for h in per_host if h in out.results]
         for h in hosts:
             h.elapsed = took.get(h.host, 0.0)  # the answer's time on the open channel
@@ -338,7 +339,7 @@ class Shell:
         from barnum.commands.stats import rows, sort_rows, table_of
 
         per_host = self._host_targets(self._sel(cmd))
-        out = fan_out({h: (lambda t=t: self.session.stats(t)) for h, t in per_host.items()})
+        out = fan_out({h: functools.partial(self.session.stats, t) for h, t in per_host.items()})
         stats: dict[str, Any] = {}
         errors: list[Answer] = []
         for h, v in out.results.items():
@@ -365,8 +366,7 @@ class Shell:
         down = [Answer(h, states[h].error or states[h].state, True, (h, None)) for h in sel
                 if states[h].state not in ("up", "stale")]
         key = {(h, u): f"{u}@{h}" for h, u, _unit in units}  # display and thread names
-        out = fan_out({key[(h, u)]: (lambda h=h, unit=unit: self.session.logs(unit, h,
-                                                                                cmd.lines))
+        out = fan_out({key[(h, u)]: functools.partial(self.session.logs, unit, h, cmd.lines)
                        for h, u, unit in units})
         batches, errors = [], down
         for h, u, _unit in units:

@@ -284,6 +284,7 @@ async def login(request: Request) -> Response:
         return _refuse(403, "cross-origin sign-in refused (Origin missing or not this "
                        "page's)", False)
     form = await _form(request)
+    role: str | None
     if "code" in form:
         got = web.codes.take(form["code"])
         if got is None or got[1] != web.tokens.grant(got[0]):

@@ -318,8 +318,8 @@ class Origins:
         return cls(frozenset(h.lower() for h in hosts), frozenset(origins), secure)
 
     def host_ok(self, host_header: str | None) -> bool:
-        return bool(host_header) and host_header.lower() in self.hosts
+        return bool(host_header and host_header.lower() in self.hosts)
 
     def origin_ok(self, origin: str | None) -> bool:
         """A strict match with one of our own origins, nothing else (not "null")."""
-        return bool(origin) and origin.lower() in self.origins
+        return bool(origin and origin.lower() in self.origins)

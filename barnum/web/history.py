@@ -78,7 +78,7 @@ class History:
         action, watcher, user = data.get("action"), data.get("watcher"), data.get("user")
         if action not in ("spawn", "reap") or not isinstance(watcher, str):
             return
-        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+        inner = d if isinstance(d := data.get("data"), dict) else {}
         when = _when(inner.get("time"), t)
         pid = _int(inner.get("process_pid", inner.get("pid")))
         m = Moment(when, action, pid, _int(inner.get("exit_code")) if action == "reap" else None)

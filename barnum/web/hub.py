@@ -32,7 +32,7 @@ class Hub:
         self.versions: dict[str, int] = dict.fromkeys(session.hosts, 1)
         self.closing = threading.Event()
         self._due: dict[str, float] = {}
-        self._sub = None
+        self._sub: Any = None  # the session's Subscription, from start()
         self._threads: list[threading.Thread] = []
         # (host, unit) -> [pages following it, bailey's (connection, request id) or None]
         self._follows: dict[tuple[str, str], list[Any]] = {}

@@ -72,8 +72,8 @@ def counters(c: Counters) -> str:
              ("watcher", "active", c.watchers_active, "ok"),
              ("watcher", "stopped", c.watchers_stopped, "warn"),
              ("watcher", "flapped (last hour)", c.watchers_flapped, "bad")]
-    named = [(f"{noun}s {what}", f"{plural(n, noun)} {what}", n, cls)
-             for noun, what, n, cls in items]
+    named: list[tuple[str, str, int | None, str]] = [
+        (f"{noun}s {what}", f"{plural(n, noun)} {what}", n, cls) for noun, what, n, cls in items]
     unmet = "not as expected (barnum check)"
     named.append((unmet, unmet, c.expectations_unmet, "bad"))
     cells = "".join(

@@ -132,3 +132,14 @@ def test_unknown_ops_and_kinds_are_refused():
         check_result("rm", {}, NOW)
     with pytest.raises(WireError, match=r"an event of unknown kind"):
         check_event({"event": ["x"]}, NOW, H)
+
+
+def test_status_and_subscribe_answers_are_checked_against_the_link_host():
+    # host2's link answers with a report naming host1's units: each is refused, for
+    # status and for subscribe's snapshot alike (a host cannot speak for another)
+    for op, result in (("status", _doc()), ("subscribe", {"snapshot": _doc()})):
+        got = check_result(op, result, NOW, "host2")
+        assert got.report.instances == [], op
+        assert got.report.errors and all("instance refused" in e
+                                         for e in got.report.errors), op
+    assert check_result("status", _doc(), NOW, "host1").report.instances
