@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -69,6 +70,16 @@ def parse_unit(name: str) -> tuple[str, str]:
     return m[2], m[1]
 
 
+def unit_of(host: str, user: str | None) -> str | None:
+    """The unit barnum unit acts on for (host, user); None if no valid name.  A host
+    reached as ``localhost`` names its units by the machine's short name, as bailey does."""
+    from barnum.fleet import unit_host
+
+    if user is None or not is_valid_user(user) or not is_valid_host(host):
+        return None
+    return unit_name(user, unit_host(host))
+
+
 @dataclass(frozen=True)
 class UnitJob:
     host: str
@@ -76,7 +87,11 @@ class UnitJob:
 
     @property
     def unit(self) -> str:
-        return unit_name(self.user, self.host)
+        u = unit_of(self.host, self.user)
+        if u is None:
+            raise UnitNameError(f"no circus unit for {self.user!r} on {self.host!r}",
+                                EXIT_USAGE)
+        return u
 
 
 @dataclass
@@ -103,32 +118,49 @@ class UnitPlan:
 
 
 def plan_units(verb: str, selection: Mapping[str, list[str]],
-               instances: Mapping[str, list[str]], units: list[str] = ()) -> UnitPlan:
+               instances: Mapping[str, list[str]], units: list[str] = (),
+               users: list[str] = ()) -> UnitPlan:
     """Pure: the units of ``selection`` (host -> users, [] = every instance there, as
     barnum.targets.resolve returns) plus explicit unit names, each checked.
 
-    ``instances``: host -> users known there (discovery).  A unit name must name
-    one of them: a name outside ``circus_<user>_<host>.service``, or of an
-    instance nobody configured, is refused before anything runs.
+    ``instances``: host -> users configured there (discovery); ``users``: the
+    users file's users.  A unit name must be ``circus_<user>_<host>.service``
+    for a discovered host and a user of the users file (a unit whose config
+    is gone, as drift finds, can be named this way); anything else is refused
+    before anything runs.
     """
     if verb not in VERBS:
         raise BarnumError(f"unknown verb {verb!r}: one of {', '.join(VERBS)}", EXIT_USAGE)
     jobs: list[UnitJob] = []
     for name in units:
         host, user = parse_unit(name)
-        if user not in instances.get(host, ()):
-            raise UnitNameError(f"refusing {name!r}: no circus instance of {user} on {host} "
-                                "was found (users file and config trees)", EXIT_USAGE)
+        if host not in instances:
+            raise UnitNameError(f"refusing {name!r}: {host} is not a discovered, allowed host",
+                                EXIT_USAGE)
+        if user not in instances[host] and user not in users:
+            raise UnitNameError(f"refusing {name!r}: {user} is not a user of the users file",
+                                EXIT_USAGE)
         jobs.append(UnitJob(host, user))
-    for host, users in selection.items():
-        for user in users or instances.get(host, []):
+    for host, chosen in selection.items():
+        for user in chosen or instances.get(host, []):
             jobs.append(UnitJob(host, user))
     for j in jobs:
-        unit_name(j.user, j.host)  # raises for a name that is not a circus unit's
+        _ = j.unit  # raises for a name that is not a circus unit's
     jobs = sorted(set(jobs), key=lambda j: (natural_key(j.host), j.user))
     if not jobs:
         raise BarnumError("no circus unit selected", EXIT_USAGE)
     return UnitPlan(verb, jobs)
+
+
+def suggest(verb: str, host: str, user: str | None, configured: bool = True) -> str | None:
+    """The ``barnum unit VERB ...`` command that acts on one instance's unit, for
+    check and drift to print: ``user@host`` where discovery knows the instance,
+    else the unit's name.  None where no valid unit name can be made."""
+    unit = unit_of(host, user)
+    if unit is None:
+        return None
+    what = f"{user}@{host}" if configured else unit
+    return shlex.join(["barnum", "unit", verb, what])
 
 
 def unit_argv(verb: str, unit: str, as_root: bool) -> list[str]:

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if not hosts:
         raise BarnumError("no hosts found in the users' circus trees", EXIT_USAGE)
     selection = resolve(targets, hosts, ctx.config.groups) if targets or not units else {}
-    plan = plan_units(args.verb, selection, hosts, units)
+    plan = plan_units(args.verb, selection, hosts, units, ctx.config.users)
 
     from barnum import ssh
 
