@@ -140,3 +140,10 @@ def test_the_sudoers_line_parses(tmp_path):
     f.chmod(0o440)
     p = subprocess.run(["visudo", "-c", "-f", str(f)], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_the_readme_shows_the_same_sudoers_line():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert SUDOERS_LINE in readme
