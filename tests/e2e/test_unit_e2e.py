@@ -205,10 +205,35 @@ def test_a_hung_circusd_is_brought_back_by_unit_restart(fleet, rule):
     assert not answers(fleet, "host1", "user1")
     p = run_barnum(fleet, "user1@host1", "--timeout", "4")
     assert p.returncode == 1, p.stdout + p.stderr
+    assert "circusd did not answer on tcp://" in p.stdout
     assert show(fleet, "host1", "user1", "ActiveState") == "active"  # systemd sees no fault
-    p = unit_cmd(fleet, "restart", "user1@host1", "--yes")
+    # check names the fix; run exactly what it printed
+    p = run_sub(fleet, fleet.users_file, "check", "host1", "--timeout", "4")
+    assert p.returncode == 1, p.stdout + p.stderr
+    fixes = re.findall(r"^\s+fix: (barnum unit \S+ \S+)", p.stdout, re.M)
+    assert fixes == ["barnum unit restart user1@host1"], p.stdout
+    p = unit_cmd(fleet, *fixes[0].split()[2:], "--yes")
     assert p.returncode == 0, p.stdout + p.stderr
     assert show(fleet, "host1", "user1", "ActiveState") == "active"
     assert show(fleet, "host1", "user1", "MainPID") not in (pid, "0")
     assert until(lambda: answers(fleet, "host1", "user1"), 20)
     assert run_barnum(fleet, "user1@host1").returncode == 0
+
+
+def test_drift_suggests_barnum_unit_commands_that_barnum_unit_accepts(fleet):
+    import json
+
+    p = run_sub(fleet, fleet.users_file, "drift", "host3", "host4", "--json")
+    fixes = {(f["kind"], f["host"], f["user"]): f["fix"] for f in json.loads(p.stdout)["findings"]}
+    assert fixes[("unit-failed", "host3", "user3")][:2] == [
+        "fix the cause above, then barnum unit restart user3@host3",
+        "or, to clear a dead instance: barnum unit reset-failed user3@host3 "
+        "(the unit file stays)"]
+    # user2 has no config on host4: its unit is named, not user2@host4
+    assert fixes[("unit-without-config", "host4", "user2")][0] == (
+        "barnum unit stop circus_user2_host4.service, then "
+        "barnum unit disable circus_user2_host4.service")
+    for cmd in ("barnum unit reset-failed user3@host3",
+                "barnum unit stop circus_user2_host4.service"):
+        d = unit_cmd(fleet, *cmd.split()[2:], "--dry-run")
+        assert d.returncode == 0 and len(d.stdout.splitlines()) == 1, d.stdout + d.stderr
