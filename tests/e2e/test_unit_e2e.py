@@ -12,6 +12,7 @@ import pytest
 
 from barnum.units import SUDOERS_LINE
 from tests.e2e.subcommand import run_sub
+from tests.e2e.tmux import tmux  # noqa: F401 (fixture)
 from tests.waiting import until
 
 pytestmark = pytest.mark.fleet
@@ -237,3 +238,46 @@ def test_drift_suggests_barnum_unit_commands_that_barnum_unit_accepts(fleet):
                 "barnum unit stop circus_user2_host4.service"):
         d = unit_cmd(fleet, *cmd.split()[2:], "--dry-run")
         assert d.returncode == 0 and len(d.stdout.splitlines()) == 1, d.stdout + d.stderr
+
+
+def _in_terminal(tmux, fleet, tmp_path, *args):  # noqa: F811
+    from tests.e2e.test_barnum_e2e import barnum_cmd
+
+    t = tmux("unit")
+    done = tmp_path / f"done-{len(list(tmp_path.iterdir()))}"
+    t.start_then_record_exit([*barnum_cmd(), "unit", "--config", str(fleet.users_file),
+                              "--ssh-config", str(fleet.ssh_config), *args], done)
+    return t, done
+
+
+def test_in_a_terminal_it_asks_and_no_means_nothing(fleet, rule, tmux, tmp_path):  # noqa: F811
+    pid = show(fleet, "host1", "user1", "MainPID")
+    t, done = _in_terminal(tmux, fleet, tmp_path, "restart", "user1@host1")
+    t.wait(lambda s: "restart 1 unit on 1 host? [y/N]" in s and
+           "host1  circus_user1_host1.service" in s, what="the question")
+    t.type("n")
+    t.keys("Enter")
+    assert t.exit_status(done) == 1
+    assert "not confirmed; nothing was restarted" in t.screen()
+    assert show(fleet, "host1", "user1", "MainPID") == pid
+
+
+def test_above_the_threshold_the_count_must_be_typed(fleet, rule, tmux, tmp_path):  # noqa: F811
+    pids = {(h, u): show(fleet, h, u, "MainPID") for h in ("host1", "host2")
+            for u in ("user1", "user2")}
+    args = ("restart", "host1", "host2", "--confirm-threshold", "3")
+    t, done = _in_terminal(tmux, fleet, tmp_path, *args)
+    t.wait(lambda s: "restart 4 units on 2 hosts: type 4 to confirm:" in s, what="the question")
+    t.type("y")
+    t.keys("Enter")
+    assert t.exit_status(done) == 1
+    assert {k: show(fleet, *k, "MainPID") for k in pids} == pids  # "y" is not enough
+    t2, done2 = _in_terminal(tmux, fleet, tmp_path, *args)
+    t2.wait(lambda s: "type 4 to confirm:" in s, what="the question")
+    t2.type("4")
+    t2.keys("Enter")
+    assert t2.exit_status(done2, within=120) == 0, t2.screen()
+    assert "unit restart: 4/4 units ok on 2 hosts" in t2.screen()
+    for (h, u), pid in pids.items():
+        assert show(fleet, h, u, "MainPID") not in (pid, "0")
+        assert until(lambda h=h, u=u: answers(fleet, h, u), 20)
