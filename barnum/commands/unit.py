@@ -72,8 +72,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         for line in dry_run_lines(plan, ctx.options.ssh_config, fab_config):
             print(line)
         return 0
-    if not args.yes and not _confirm(plan, args.confirm_threshold, ctx):
-        ctx.err(f"unit: not confirmed; nothing was {_done(plan.verb)}")
+    if not args.yes and not confirm(plan, args.confirm_threshold):
+        ctx.err(f"unit: not confirmed; nothing was {done_word(plan.verb)}")
         return EXIT_INSTANCE
 
     from barnum.units import run_units
@@ -91,23 +91,24 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return exit_code(results)
 
 
-def _done(verb: str) -> str:
+def done_word(verb: str) -> str:
     return {"stop": "stopped", "reset-failed": "reset"}.get(verb, verb.rstrip("e") + "ed")
 
 
-def _confirm(plan, threshold: int, ctx: Context) -> bool:
-    """Show the plan and ask on the terminal; no terminal and no --yes: a usage error."""
-    if not sys.stdin.isatty():
-        raise BarnumError(f"barnum unit {plan.verb}: stdin is not a terminal: pass --yes to "
+def confirm(plan, threshold: int, out=None, stdin=None) -> bool:
+    """Show the plan and ask on the terminal (the shell asks the same way); no
+    terminal and no --yes: a usage error."""
+    out, stdin = out or sys.stderr, stdin or sys.stdin
+    if not stdin.isatty():
+        raise BarnumError(f"unit {plan.verb}: stdin is not a terminal: pass --yes to "
                           f"{plan.summary()} without asking", EXIT_USAGE)
-    out = sys.stderr
     for j in plan.jobs:
         out.write(f"  {j.host}  {j.unit}\n")
     word = plan.confirm_word(threshold)
     if word is None:
         out.write(f"{plan.summary()}? [y/N] ")
         out.flush()
-        return sys.stdin.readline().strip().lower() in ("y", "yes")
+        return stdin.readline().strip().lower() in ("y", "yes")
     out.write(f"{plan.summary()}: type {word} to confirm: ")
     out.flush()
-    return sys.stdin.readline().strip() == word
+    return stdin.readline().strip() == word

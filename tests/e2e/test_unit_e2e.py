@@ -184,7 +184,8 @@ def test_no_terminal_and_no_yes_is_a_usage_error(fleet):
     pid = show(fleet, "host1", "user1", "MainPID")
     p = unit_cmd(fleet, "restart", "user1@host1")
     assert p.returncode == 2
-    assert "stdin is not a terminal: pass --yes to restart 1 unit on 1 host" in p.stderr
+    assert "unit restart: stdin is not a terminal: pass --yes to restart 1 unit on 1 host" \
+        in p.stderr
     assert show(fleet, "host1", "user1", "MainPID") == pid
 
 
@@ -281,3 +282,24 @@ def test_above_the_threshold_the_count_must_be_typed(fleet, rule, tmux, tmp_path
     for (h, u), pid in pids.items():
         assert show(fleet, h, u, "MainPID") not in (pid, "0")
         assert until(lambda h=h, u=u: answers(fleet, h, u), 20)
+
+
+def test_the_shell_restarts_a_hung_circusd(fleet, rule):
+    from tests.e2e.test_shell_script import shell
+
+    r = shell(fleet, "-c", "unit restart user1@host2")  # no terminal, no --yes
+    assert r.returncode == 2
+    assert "unit restart: stdin is not a terminal: pass --yes" in r.stderr
+    fleet.circusd_hang("host2", "user1")
+    pid = show(fleet, "host2", "user1", "MainPID")
+    r = shell(fleet, "-c", "status user1@host2; target @failed; unit restart --yes")
+    assert r.returncode == 1, r.stdout + r.stderr  # status found the hung one
+    assert "circusd did not answer" in r.stdout
+    assert "host2  circus_user1_host2.service  ok" in r.stdout
+    assert "circus_user2_host2" not in r.stdout  # @failed: only the hung instance
+    assert show(fleet, "host2", "user1", "MainPID") not in (pid, "0")
+    assert until(lambda: answers(fleet, "host2", "user1"), 20)
+    r = shell(fleet, "-c", "unit reset-failed --yes user1@host2; unit kill user1@host2")
+    assert r.returncode == 2  # reset-failed of an active unit is fine; kill is no verb
+    assert "host2  circus_user1_host2.service  ok" in r.stdout
+    assert "usage: unit start|stop|restart|reset-failed" in r.stderr

@@ -147,3 +147,16 @@ def test_the_readme_shows_the_same_sudoers_line():
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert SUDOERS_LINE in readme
+
+
+def test_the_shell_parses_unit_commands():
+    from barnum.shell.parse import ParseError, parse_command
+
+    c = parse_command(["unit", "restart", "--yes", "user1@host1", "@itg"])
+    assert (c.name, c.watcher, c.targets, c.args) == \
+        ("unit", "restart", ["user1@host1", "@itg"], ["--yes"])
+    c = parse_command(["unit", "reset-failed"])
+    assert (c.watcher, c.targets, c.args) == ("reset-failed", None, [])
+    for words in (["unit"], ["unit", "kill", "host1"], ["unit", "enable"], ["unit", "--yes"]):
+        with pytest.raises(ParseError, match="usage: unit"):
+            parse_command(words)
