@@ -76,10 +76,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ctx.err(f"unit: not confirmed; nothing was {done_word(plan.verb)}")
         return EXIT_INSTANCE
 
+    import threading
+
     from barnum.units import run_units
 
-    results = run_units(plan, ctx.options, fab_config,
-                        on_result=lambda r: print(r.line(), flush=True), log=ctx.err)
+    lock = threading.Lock()
+
+    def show(r) -> None:  # from the hosts' threads: one whole line at a time
+        with lock:
+            sys.stdout.write(r.line() + "\n")
+            sys.stdout.flush()
+
+    results = run_units(plan, ctx.options, fab_config, on_result=show, log=ctx.err)
     bad = [r for r in results if not r.ok]
     for r in bad:
         if r.state == "denied":
