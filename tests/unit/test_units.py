@@ -160,3 +160,14 @@ def test_the_shell_parses_unit_commands():
     for words in (["unit"], ["unit", "kill", "host1"], ["unit", "enable"], ["unit", "--yes"]):
         with pytest.raises(ParseError, match="usage: unit"):
             parse_command(words)
+
+
+def test_the_shell_completes_unit_verbs_then_targets():
+    from barnum.shell.complete import Names, complete
+
+    names = Names(hosts=["host2", "host1"], users={"host1": ["user1"], "host2": ["user1"]},
+                  watchers={"ticker"}, groups=[])
+    assert "unit" in [c.text for c in complete("un", names)]
+    assert [c.text for c in complete("unit re", names)] == ["restart", "reset-failed"]
+    assert [c.text for c in complete("unit restart host", names)] == ["host1", "host2"]
+    assert [c.text for c in complete("unit restart --y", names)] == ["--yes"]
