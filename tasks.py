@@ -17,6 +17,7 @@ APT_PACKAGES = (
     "util-linux",
     "procps",
     "python3-venv",
+    "sudo",  # barnum unit's sudo -n path is tested on the fleet (each host's own sudoers.d)
     "tmux",  # the terminal tests (watch, shell) drive real terminals
     "zsh",  # completion is tested in a real zsh as well as bash
     "chromium",  # the web page's end-to-end tests (Debian's; no browser download)

@@ -113,7 +113,8 @@ def find_drift(result: FleetResult, discovery: Discovery,
             missing = i.config_state == "missing" or (
                 not i.config_state and user is not None and (user, h) not in discovery.configs)
             if missing:
-                fix = [_on(h, ["systemctl", "disable", "--now", i.unit]) + " (root)"]
+                fix = _unit_fix(["stop", "disable"], h, user, i.unit, False) or \
+                    [_on(h, ["systemctl", "disable", "--now", i.unit]) + " (root)"]
                 if i.fragment_path:
                     fix.append(clean(f"then remove {i.fragment_path} and run "
                                      f"'systemctl daemon-reload' on {h} (root)"))
@@ -140,22 +141,46 @@ def find_drift(result: FleetResult, discovery: Discovery,
                     clean(f"{config} changed {late:.0f}s after circusd started at "
                           f"{_when(i.circusd_started_us)}"), [
                         clean(f"barnum {user}@{h} -- -- reloadconfig"),
-                        clean(_on(h, ["systemctl", "restart", i.unit])
-                              + " (root or polkit rights)"),
+                        *(_unit_fix(["restart"], h, user, i.unit, True, "or ") or [
+                            clean(_on(h, ["systemctl", "restart", i.unit])
+                                  + " (root or polkit rights)")]),
                     ]))
             if i.active_state == "failed":
                 why = f"systemd: {i.active_state}/{i.sub_state}"
                 if i.error and "; " in i.error:  # bailey's "unit failed (...); config: ..."
                     why += "; " + i.error.split("; ", 1)[1]
                 out.findings.append(DriftFinding(
-                    "unit-failed", h, user, i.unit, clean(why), [
-                        clean("fix the cause above, then "
-                              + _on(h, ["systemctl", "restart", i.unit])),
-                        clean("or, to clear a dead instance: "
-                              + _on(h, ["systemctl", "reset-failed", i.unit])
-                              + " (root or polkit rights; the unit file stays)"),
-                    ], [clean(x) for x in journal.get((h, i.unit), [])]))
+                    "unit-failed", h, user, i.unit, clean(why),
+                    _failed_fix(h, user, i.unit, (user, h) in discovery.configs),
+                    [clean(x) for x in journal.get((h, i.unit), [])]))
     return out
+
+
+def _unit_fix(verbs: list[str], host: str, user: str | None, unit: str, configured: bool,
+              lead: str = "") -> list[str]:
+    """``barnum unit VERB ...`` for each verb, one after the other; [] when the unit
+    is not the one barnum unit would name (the caller falls back to plain systemctl)."""
+    from barnum.units import suggest, unit_of
+
+    if unit_of(host, user) != unit:
+        return []
+    found = [suggest(v, host, user, configured) for v in verbs]
+    cmds = [c for c in found if c is not None]
+    if not cmds or len(cmds) < len(found):
+        return []
+    return [clean(lead + ", then ".join(cmds))]
+
+
+def _failed_fix(host: str, user: str | None, unit: str, configured: bool) -> list[str]:
+    restart = _unit_fix(["restart"], host, user, unit, configured)
+    reset = _unit_fix(["reset-failed"], host, user, unit, configured)
+    if not restart:
+        return [clean("fix the cause above, then " + _on(host, ["systemctl", "restart", unit])),
+                clean("or, to clear a dead instance: "
+                      + _on(host, ["systemctl", "reset-failed", unit])
+                      + " (root or polkit rights; the unit file stays)")]
+    return [clean("fix the cause above, then " + restart[0]),
+            clean("or, to clear a dead instance: " + reset[0] + " (the unit file stays)")]
 
 
 def failed_units(result: FleetResult) -> list[tuple[str, str]]:

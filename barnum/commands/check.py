@@ -53,6 +53,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if args.quiet and f.severity == "note":
             continue
         console.print(finding_text(f))
+        fix = fix_for(f, ctx.discovery.configs)
+        if fix:
+            console.print(Text(f"    fix: {fix}", style="dim"))
     expected = [x for x in c.cells if x.expected]
     good = [x for x in expected if x.status == "ok" and all(
         v in ("ok", "unexpected") for v in x.watchers.values())]
@@ -74,6 +77,25 @@ def finding_text(f):
     t = Text(f"{MARK[f.severity]} ", style=STYLE[f.severity])
     t.append(f.line())
     return t
+
+
+# The unit verb that clears a finding about the unit itself.
+FIX_VERB = {"unit-failed": "restart", "instance-inactive": "start", "enabled-inactive": "start",
+            "instance-error": "restart"}
+FIX_WHY = {"unit-failed": " (after fixing the cause; reset-failed clears it instead)",
+           "instance-error": " (if circusd hangs)"}
+
+
+def fix_for(f, configs=()) -> str | None:
+    """``barnum unit VERB user@host`` for a finding about a unit, else None.
+    ``configs``: discovery's (user, host) pairs (others are named by their unit)."""
+    from barnum.units import suggest, unit_of
+
+    verb = FIX_VERB.get(f.kind)
+    if verb is None or f.unit is None or unit_of(f.host, f.user) != f.unit:
+        return None
+    cmd = suggest(verb, f.host, f.user, (f.user, f.host) in configs)
+    return cmd + FIX_WHY.get(f.kind, "") if cmd else None
 
 
 def unmet_line(problems: int):

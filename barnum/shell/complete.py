@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from barnum.hostsort import natural_sorted
-from barnum.shell.parse import ACTIONS, COMMANDS, SCALERS, lex
+from barnum.shell.parse import ACTIONS, COMMANDS, SCALERS, UNIT_VERBS, lex
 
 CIRCUSCTL = ("add", "decr", "dstats", "get", "globaloptions", "incr", "kill", "list",
              "listsockets", "numprocesses", "numwatchers", "options", "quit", "reload",
@@ -83,6 +83,8 @@ def _options(prev: list[str], prefix: str, names: Names) -> list[str]:
         return ["?", "@failed", *names.targets()]
     if cmd == "help":
         return list(COMMANDS) if idx == 1 else []
+    if cmd == "unit":
+        return list(UNIT_VERBS) if idx == 1 else ["--yes", *names.targets()]
     if cmd == "circusctl":
         if idx == 1:
             return list(CIRCUSCTL)

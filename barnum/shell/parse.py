@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 ACTIONS = ("start", "stop", "restart", "reload")
 SCALERS = ("incr", "decr")
+UNIT_VERBS = ("start", "stop", "restart", "reset-failed")  # systemctl, on the circus units
 COMMANDS = ("status", "list", *ACTIONS, *SCALERS, "stats", "logs", "target", "hosts",
-            "users", "groups", "circusctl", "help", "exit", "quit")
+            "users", "groups", "circusctl", "unit", "help", "exit", "quit")
 LOG_LINES_MAX = 10000
 
 
@@ -149,6 +150,13 @@ def parse_command(words: list[str]) -> Command:
         return Command(name, watcher=_watcher(rest[0]), number=number, targets=tail or None)
     if name == "logs":
         return _logs(rest)
+    if name == "unit":
+        yes = "--yes" in rest or "-y" in rest
+        rest = [w for w in rest if w not in ("--yes", "-y")]
+        if not rest or rest[0] not in UNIT_VERBS:
+            raise ParseError(f"usage: unit {'|'.join(UNIT_VERBS)} [--yes] [targets]")
+        return Command(name, watcher=rest[0], targets=rest[1:] or None,
+                       args=["--yes"] if yes else [])
     if name == "circusctl":
         if not rest:
             raise ParseError("usage: circusctl ARGS... (runs on the current targets)")

@@ -67,6 +67,8 @@ HELP = {
     "users": ("users", "circus users and their hosts"),
     "groups": ("groups", "the users file's groups (@name in targets)"),
     "circusctl": ("circusctl ARGS...", "circusctl on the targets, arguments passed exactly"),
+    "unit": ("unit start|stop|restart|reset-failed [--yes] [targets]",
+             "systemctl on the targets' circus units (asks first; see barnum unit)"),
     "help": ("help [command]", "this list, or one command"),
     "exit": ("exit [N] | quit | Ctrl-D", "leave the shell"),
 }
@@ -282,6 +284,37 @@ class Shell:
         if any(a.failed and "@" not in a.who for a in answers):
             return EXIT_HOST
         return EXIT_INSTANCE if any(a.failed for a in answers) else EXIT_OK
+
+    # -- the units themselves -------------------------------------------------------------
+
+    def do_unit(self, cmd: Command) -> int:
+        """``systemctl VERB`` on the selected instances' units (barnum.units), asked
+        first like ``barnum unit``; the instances are the selection's structured
+        (host, user) pairs."""
+        from barnum import ssh
+        from barnum.commands.unit import confirm, done_word
+        from barnum.units import DEFAULT_THRESHOLD, exit_code, plan_units, run_units
+
+        plan = plan_units(cmd.watcher or "", self._sel(cmd), self.hosts_map())
+        if "--yes" not in cmd.args and not confirm(plan, DEFAULT_THRESHOLD):
+            self.console.print(Text(f"unit: not confirmed; nothing was "
+                                    f"{done_word(plan.verb)}", style="yellow"))
+            return EXIT_INSTANCE
+        options = self.session.options
+        out = fan_out({"units": lambda: run_units(plan, options,
+                                                  ssh.fabric_config(options.ssh_config))})
+        results = out.results.get("units", [])
+        if isinstance(results, Exception):
+            raise BarnumError(f"unit {plan.verb}: {results}")
+        for r in results:
+            self.console.print(Text(r.line(), style="" if r.ok else "red"))
+        self.failed = [(r.host, r.user) for r in results if not r.ok]
+        if out.unfinished:
+            self.failed = [(j.host, j.user) for j in plan.jobs]
+            self.console.print(Text("cancelled: the units' results are unknown (systemctl "
+                                    "may still complete there)", style="yellow"))
+            return EXIT_INTERRUPTED
+        return exit_code(results)
 
     # -- views ----------------------------------------------------------------------------
 

@@ -87,7 +87,7 @@ def test_drift_findings_are_the_truth(fleet, staged):
                                    "circus_user3_host3.service"]).stdout.splitlines()
     assert len(journal) == 5
     assert [ln[len("2026-12-01 08:01:43 "):] for ln in failed["journal"]] == journal
-    assert any("systemctl reset-failed circus_user3_host3.service" in x for x in failed["fix"])
+    assert any("barnum unit reset-failed user3@host3" in x for x in failed["fix"])
     changed = next(f for f in doc["findings"] if f["kind"] == "config-changed"
                    and f["host"] == "host1")
     assert "barnum user1@host1 -- -- reloadconfig" in changed["fix"]

@@ -249,6 +249,27 @@ class Fleet:
     def circusd_resume(self, host: str, user: str) -> None:
         self._signal(host, f"circus_{user}_{host}.service", "CONT")
 
+    def sudoers(self, host: str, text: str) -> _Fault:
+        """A sudoers rule on ``host`` only, in its own /etc/sudoers.d (a fleet file
+        bound there at boot; the machine's /etc/sudoers.d is never touched)."""
+        path = self._hostdir(host) / "sudoers.d" / "barnum"
+        tmp = path.with_suffix(".tmp")  # sudo skips names with a '.'
+        tmp.write_text(text if text.endswith("\n") else text + "\n")
+        os.chmod(tmp, 0o440)
+        check = _run(["visudo", "-c", "-q", "-f", str(tmp)], check=False)
+        if check.returncode != 0:
+            tmp.unlink()
+            raise ValueError(f"sudoers rule rejected by visudo: {check.stdout}{check.stderr}")
+        tmp.rename(path)
+        return _Fault(lambda: path.unlink(missing_ok=True))
+
+    def root_login(self, host: str) -> _Fault:
+        """Let the operator's key log in as root on ``host`` (sshd's default
+        PermitRootLogin prohibit-password allows keys)."""
+        keys = self._hostdir(host) / "ssh" / "authorized_keys"
+        shutil.copy2(keys / OPERATOR, keys / "root")
+        return _Fault(lambda: (keys / "root").unlink(missing_ok=True))
+
     def refuse_key(self, host: str) -> _Fault:
         keys = self._hostdir(host) / "ssh" / "authorized_keys" / OPERATOR
         if keys.exists():
@@ -311,6 +332,9 @@ class Fleet:
         fleet_users = [OPERATOR, *self.users]
         names = set(fleet_users)
         ids = {str(self.uid(u)) for u in fleet_users}
+        # barnum-ops: the group the README's sudoers line names; the operator is in it.
+        names.add("barnum-ops")
+        ids.add(str(FIRST_UID - 1))
         passwd = group = shadow = ""
         for user in fleet_users:
             uid = self.uid(user)
@@ -327,6 +351,7 @@ class Fleet:
         # The operator reads the circus units' journal, as an operator account
         # in group systemd-journal does (README: what the operator may do).
         # A machine group's members named like a fleet account are not them.
+        group += f"barnum-ops:x:{FIRST_UID - 1}:{OPERATOR}\n"
         for line in machine_groups.splitlines():
             f = line.split(":")
             f += [""] * (4 - len(f))
@@ -398,6 +423,7 @@ class Fleet:
             "UsePAM yes\nPrintMotd no\nUseDNS no\nMaxStartups 100\n"
         )
         shutil.copy2(self.key.with_suffix(".pub"), ssh / "authorized_keys" / OPERATOR)
+        (hd / "sudoers.d").mkdir(mode=0o750)  # bound over the host's /etc/sudoers.d
         pub = (ssh / "ssh_host_ed25519_key.pub").read_text().split()
         with self.known_hosts.open("a") as kh:
             kh.write(f"{spec.name},{self.address(spec.name)} {pub[0]} {pub[1]}\n")

@@ -35,6 +35,11 @@ done
 mount --bind "$hd/ssh" "$R/etc/ssh"
 mount --bind "$hd/bin" "$R/usr/local/bin"
 mount --bind "$homes" "$R$homes"
+# The host's own sudoers.d (empty until a test writes a rule): the machine's
+# /etc/sudoers.d is never seen, never written.
+if [ -d "$R/etc/sudoers.d" ]; then
+    mount --bind "$hd/sudoers.d" "$R/etc/sudoers.d"
+fi
 cp -a "$hd/system/." "$R/etc/systemd/system/"
 
 cd "$R"

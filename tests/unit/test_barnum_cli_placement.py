@@ -6,7 +6,7 @@ import pytest
 from barnum.cli import SUBCOMMANDS, main, parse_argv
 
 # The arguments each command needs to parse at all.
-REQUIRED = {"start": ["ticker"], "stop": ["ticker"], "completion": ["bash"]}
+REQUIRED = {"start": ["ticker"], "stop": ["ticker"], "completion": ["bash"], "unit": ["restart"]}
 
 # Every common option (cli.add_common_options) with a value, and what it parses to.
 COMMON = [
