@@ -71,6 +71,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "completion": ("barnum.commands.completion", "shell code for TAB completion (bash, zsh)"),
     "web": ("barnum.commands.web", "live web page of the fleet (barnum[web])"),
     "shell": ("barnum.commands.shell", "interactive command line on the live session"),
+    "history": ("barnum.commands.history", "what barnum web recorded: events, gaps, flapping"),
 }
 
 
