@@ -31,7 +31,8 @@ QUEUE_MAX = 20000
 BATCH = 2000
 PRUNE_EVERY = 60.0  # seconds between two retention passes
 SEEN_EVERY = 10.0  # seconds between two writes of a host's last contact
-OPEN_TIMEOUT = 1.0  # seconds a locked database may keep us waiting
+OPEN_TIMEOUT = 1.0  # seconds a locked database may keep us waiting at the start
+WRITE_TIMEOUT = 5.0  # and the writer, later (another barnum writing the same file)
 
 # Each migration takes the schema from version i to i+1; applied in order, each in
 # its own transaction, so a database at any older version comes up to date.
@@ -181,6 +182,7 @@ class HistoryStore:
             self.db.execute("PRAGMA synchronous=NORMAL")
             migrate(self.db)
             self.prune()
+            self.db.execute(f"PRAGMA busy_timeout={int(WRITE_TIMEOUT * 1000)}")
         except (sqlite3.Error, HistoryError) as e:
             with contextlib.suppress(Exception):
                 self.db.close()
