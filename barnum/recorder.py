@@ -255,20 +255,17 @@ def circus_message(message: str) -> tuple[str | None, str | None]:
     import re
 
     for pat, what in _PATTERNS:
-        m = re.search(pat, message)
+        m = re.search(pat, message.strip())
+        if m and what is None:
+            return m.group(1), {"stopped": "stop", "started": "start"}[m.group(2)]
         if m:
-            return m.group(1), what
+            return None, f"unit {m.group(1).lower()}"
     return None, None
 
 
-_PATTERNS = (
-    (r"\b([\w.-]+): starting\b", "start"),
-    (r"\b([\w.-]+) stopped\b", "stop"),
-    (r"\b([\w.-]+): stopping\b", "stop"),
-    (r"\b([\w.-]+) started\b", "start"),
-    (r"\b([\w.-]+): kill process\b", "kill"),
-    (r"\b([\w.-]+): process \d+ (?:exited|died)\b", "reap"),
-    (r"\b([\w.-]+): spawn(?:ed|ing)\b", "spawn"),
+_PATTERNS = (  # circusd's own INFO lines, and systemd's about the unit
+    (r"\[INFO\] ([\w.-]+) (stopped|started)\Z", None),
+    (r"\A(Started|Stopped|Deactivated successfully|Failed)\b.*?circus_", "unit"),
 )
 
 
