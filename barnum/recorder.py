@@ -15,6 +15,7 @@ journal covered it, "unknown" where it could not).
 
 from __future__ import annotations
 
+import collections
 import getpass
 import threading
 import time
@@ -82,6 +83,7 @@ class Recorder:
         self._sub: Any = None
         self._thread: threading.Thread | None = None
         self.backfills: list[threading.Thread] = []
+        self._recent: collections.deque[tuple] = collections.deque(maxlen=256)
 
     def start(self) -> Recorder:
         self._sub = self.session.subscribe(kinds=KINDS | {"dropped"})
@@ -150,6 +152,8 @@ class Recorder:
     def _note(self, ev: Any) -> None:
         if ev.kind == "circus":
             row = circus_row(ev.host, ev.data, ev.t)
+            if row is not None and self._again(row):
+                return
         elif ev.kind == "unit":
             row = unit_row(ev.host, ev.data, ev.t)
         elif ev.kind == "host":
@@ -164,6 +168,18 @@ class Recorder:
         if row is not None:
             self.store.add(row)
             self.store.seen(ev.host, ev.t)
+
+    def _again(self, row: Row) -> bool:
+        """The same circus event twice (bailey's feed repeats some across a circusd
+        restart): same host, unit, watcher, action, fields and host time."""
+        if row.ht is None:
+            return False
+        key = (row.host, row.unit, row.watcher, row.action, row.ht,
+               tuple(sorted(row.detail.items())))
+        if key in self._recent:
+            return True
+        self._recent.append(key)
+        return False
 
     def _host(self, host: str, state: Any, error: Any, t: float) -> None:
         if state in QUIET_STATES:
