@@ -49,6 +49,9 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE events ADD COLUMN ht REAL",
         "CREATE TABLE seen (host TEXT PRIMARY KEY, t REAL NOT NULL)",
     ],
+    [  # 3: gaps that began before a window are found without a scan
+        "CREATE INDEX events_kind_t ON events (kind, t)",
+    ],
 ]
 VERSION = len(MIGRATIONS)
 COLUMNS = ("t", "rt", "ht", "host", "kind", "user", "unit", "watcher", "action", "detail",
@@ -394,8 +397,8 @@ def query(db: sqlite3.Connection, since: float | None = None, until: float | Non
     overlapping the window is in it even when it started before."""
     where, args = [], []
     if since is not None:
-        where.append("(t >= ? OR (until IS NOT NULL AND until >= ?))")
-        args += [since, since]
+        where.append("t >= ?")
+        args.append(since)
     if until is not None:
         where.append("t <= ?")
         args.append(until)
@@ -419,12 +422,31 @@ def query(db: sqlite3.Connection, since: float | None = None, until: float | Non
         rows.reverse()
     else:
         rows = db.execute(sql + " ORDER BY t, id", args).fetchall()
+    if since is not None and (kinds is None or "gap" in kinds) and not (
+            limit and len(rows) >= limit):
+        # gaps begun before the window and reaching into it (an OR above would scan)
+        gw, ga = ["kind = 'gap'", "t < ?", "until >= ?"], [since, since]
+        if hosts is not None:
+            gw.append(f"host IN ({', '.join('?' * len(hs))})")
+            ga += hs
+        early = db.execute(f"SELECT {', '.join(COLUMNS)} FROM events WHERE "
+                           f"{' AND '.join(gw)} ORDER BY t, id", ga).fetchall()
+        rows = early + rows
     return [_row(r) for r in rows]
 
 
 def count(db: sqlite3.Connection, since: float | None = None, until: float | None = None,
-          hosts: Iterable[str] | None = None) -> int:
+          hosts: Iterable[str] | None = None, watcher: str | None = None,
+          kinds: Iterable[str] | None = None) -> int:
+    """How many rows ``query`` would give without a limit (gaps begun earlier aside)."""
     where, args = ["1"], []
+    if watcher is not None:
+        where.append("(watcher = ? OR kind = 'gap')")
+        args.append(watcher)
+    if kinds is not None:
+        ks = list(kinds)
+        where.append(f"kind IN ({', '.join('?' * len(ks))})")
+        args += ks
     if since is not None:
         where.append("t >= ?")
         args.append(since)

@@ -18,6 +18,7 @@ from barnum import EXIT_OK, EXIT_USAGE, BarnumError
 if TYPE_CHECKING:
     from barnum.cli import Context
 
+LIMIT = 1000
 KINDS = ("circus", "unit", "host", "action", "journal", "gap")
 
 
@@ -29,8 +30,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--watcher", metavar="W", help="only this watcher's rows (and gaps)")
     p.add_argument("--kind", action="append", choices=KINDS, metavar="KIND",
                    help=f"only these kinds (repeatable): {', '.join(KINDS)}")
-    p.add_argument("--limit", type=int, default=0, metavar="N",
-                   help="only the newest N rows (default all)")
+    p.add_argument("--limit", type=int, default=LIMIT, metavar="N",
+                   help=f"only the newest N rows (default {LIMIT}; 0: all)")
     p.add_argument("--flapping", action="store_true",
                    help="watchers by exits per hour in the window, most first")
     p.add_argument("--json", action="store_true", help="one JSON document (barnum-history/1)")
@@ -72,8 +73,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             else:
                 sys.stdout.write(view.flapping_table(flaps, (until - since) / 3600))
             return EXIT_OK
+        if args.limit < 0:
+            raise BarnumError("--limit must be 0 (all) or more", EXIT_USAGE)
         rows = hdb.query(db, since=since, until=until, hosts=hosts, watcher=args.watcher,
                          kinds=args.kind, limit=args.limit or None)
+        if args.limit and len(rows) >= args.limit and not args.json:
+            more = hdb.count(db, since, until, hosts, args.watcher, args.kind) - len(rows)
+            if more > 0:
+                ctx.err(f"{more} older rows in the window not shown (--limit 0 shows all)")
     except hdb.sqlite3.Error as e:
         raise BarnumError(f"history {settings.db_path()}: {e}", EXIT_USAGE) from None
     finally:
