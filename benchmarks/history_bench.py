@@ -162,18 +162,20 @@ def measure_recording(fleet, host: str = "host1", seconds: float = 15.0,
     return out
 
 
-def main() -> None:
-    q = measure_query()
+def main(name: str | None = None, rows: int = 1_000_000) -> None:
+    """Print the figures; the flood on fleet ``name`` (default $BARNUM_TEST_FLEET)."""
+    q = measure_query(rows=rows)
     print(f"barnum history --since 24h over {q['rows']:,} rows ({q['in_window']:,} in the "
           f"window, newest {q['rows_shown']:,} shown): p50 {q['whole_p50'] * 1000:.0f} ms wall "
           f"(max {q['whole_max'] * 1000:.0f}), {q['cpu_p50'] * 1000:.0f} ms CPU; interpreter "
           f"and imports alone {q['startup'] * 1000:.0f} ms; query+table in process "
           f"{q['inproc_p50'] * 1000:.0f} ms ({q['full_p50'] * 1000:.0f} ms for all "
           f"{q['in_window']:,} rows, --limit 0)")
-    if os.environ.get("BARNUM_TEST_FLEET"):
+    name = name or os.environ.get("BARNUM_TEST_FLEET")
+    if name:
         from tests.fleet import Fleet, test_layout
 
-        f = Fleet(os.environ["BARNUM_TEST_FLEET"], test_layout()).up()
+        f = Fleet(name, test_layout()).up()
         try:
             r = measure_recording(f)
         finally:

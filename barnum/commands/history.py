@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from barnum.cli import Context
 
 LIMIT = 1000
+NEEDS_CONTEXT = False  # the users file only: no discovery, no SSH (barnum.cli)
 KINDS = ("circus", "unit", "host", "action", "journal", "gap")
 
 
@@ -37,10 +38,16 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON document (barnum-history/1)")
 
 
-def run(args: argparse.Namespace, ctx: Context) -> int:
+def run(args: argparse.Namespace, ctx: Context | None) -> int:
     from barnum import historydb as hdb
     from barnum import historyview as view
+    from barnum.cli import _Err
+    from barnum.config import find_config, load_config
     from barnum.targets import TargetError, resolve
+
+    config = ctx.config if ctx is not None else load_config(find_config(args.config))
+    err = ctx.err if ctx is not None else _Err(sys.stderr)
+    targets = [*args.targets, *getattr(args, "explicit_targets", [])]
 
     now = time.time()
     try:
@@ -49,16 +56,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise BarnumError(f"--since/--until {e}", EXIT_USAGE) from None
     if since > until:
         raise BarnumError("--since is after --until", EXIT_USAGE)
-    settings = ctx.config.history or hdb.HistorySettings()
+    settings = config.history or hdb.HistorySettings()
     try:
         db = hdb.open_reader(settings)
     except hdb.HistoryError as e:
         raise BarnumError(str(e), EXIT_USAGE) from None
     try:
         hosts = users = None
-        if ctx.targets:
+        if targets:
             try:
-                chosen = resolve(ctx.targets, hdb.hosts_users(db), ctx.config.groups)
+                chosen = resolve(targets, hdb.hosts_users(db), config.groups)
             except TargetError as e:
                 raise BarnumError(f"{e} (among the hosts in the history)", EXIT_USAGE) from None
             hosts = list(chosen)
@@ -80,7 +87,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if args.limit and len(rows) >= args.limit and not args.json:
             more = hdb.count(db, since, until, hosts, args.watcher, args.kind) - len(rows)
             if more > 0:
-                ctx.err(f"{more} older rows in the window not shown (--limit 0 shows all)")
+                err(f"{more} older rows in the window not shown (--limit 0 shows all)")
     except hdb.sqlite3.Error as e:
         raise BarnumError(f"history {settings.db_path()}: {e}", EXIT_USAGE) from None
     finally:

@@ -204,3 +204,59 @@ def test_a_host_out_of_reach_is_backfilled_and_marked(fleet, recorded):
     assert sorted(r.t for r in filled if r.watcher == "ticker") == pytest.approx(sorted(truth))
     assert any(r.action == "up" for r in _rows(store, kinds=["host"], hosts=[victim])
                if r.t > cut)
+
+
+def _web(fleet, tmp_path, wait_for: str):
+    """``barnum web --port 0`` on the fleet with its state under tmp_path: its stdout and
+    stderr once stdout says ``wait_for`` (then it is stopped with SIGINT, as Ctrl-C)."""
+    import os
+    import signal
+    import subprocess
+    import threading
+
+    from tests.e2e.test_barnum_e2e import barnum_cmd
+
+    pytest.importorskip("uvicorn")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg")}
+    cmd = [*barnum_cmd(), "web", "--config", str(fleet.users_file), "--ssh-config",
+           str(fleet.ssh_config), "--port", "0", "--state-dir", str(tmp_path / "state"),
+           "--no-journal"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, env=env)
+    out: list[str] = []
+    err: list[str] = []
+    threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True).start()
+    threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True).start()
+    try:
+        assert until(lambda: any(wait_for in ln for ln in out), 60), (out, err)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    return out, err
+
+
+def test_barnum_web_with_a_corrupt_history_warns_once_and_serves(fleet, tmp_path):
+    db = tmp_path / "xdg" / "barnum" / "history.db"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"not a database, garbage\n" * 500)
+    _out, err = _web(fleet, tmp_path, "barnum web: http")
+    warns = [ln for ln in err if "history" in ln and "without history" in ln]
+    assert len(warns) == 1 and str(db) in warns[0], err
+    assert db.read_bytes().startswith(b"not a database")  # left for the operator
+
+
+def test_barnum_web_records_and_barnum_history_reads(fleet, tmp_path):
+    import os
+    import subprocess
+
+    from tests.e2e.test_barnum_e2e import barnum_cmd
+
+    _out, err = _web(fleet, tmp_path, "barnum web: http")
+    assert not [ln for ln in err if "history" in ln], err
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg")}
+    p = subprocess.run([*barnum_cmd(), "history", "--config", str(fleet.users_file),
+                        "--kind", "host", "--json"], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    ups = {r["host"] for r in json.loads(p.stdout)["rows"] if r["action"] == "up"}
+    assert ups == set(fleet.hosts)

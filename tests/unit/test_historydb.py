@@ -251,3 +251,41 @@ def test_barnum_history_on_a_garbage_file_is_one_line(tmp_path):
     assert p.returncode == 2
     assert len([ln for ln in p.stderr.splitlines() if "h.db" in ln]) == 1
     assert "not a database" in p.stderr
+
+
+# Events as the session delivered them on the fleet (barnum.wire-checked shapes).
+REAP = {"unit": "circus_user1_host1.service", "user": "user1", "watcher": "sleeper",
+        "action": "reap", "data": {"process_pid": 89, "time": 1796405930.467572,
+                                   "exit_code": -15}}
+UNIT = {"unit": "circus_user1_host1.service", "user": "user1", "active_state": "active",
+        "sub_state": "running", "unit_file_state": "enabled", "n_restarts": 0, "main_pid": 127}
+
+
+def test_circus_event_row_takes_the_host_time_when_sane():
+    from barnum.recorder import circus_row
+
+    r = circus_row("host1", REAP, 1796405930.9)
+    assert (r.t, r.ht, r.rt) == (1796405930.467572, 1796405930.467572, 1796405930.9)
+    assert r.detail == {"process_pid": 89, "exit_code": -15} and r.watcher == "sleeper"
+    far = circus_row("host1", REAP, 1796405930.9 + 3600)  # a host clock an hour off
+    assert far.ht is None and far.t == far.rt
+
+
+def test_unit_event_row():
+    from barnum.recorder import unit_row
+
+    r = unit_row("host1", UNIT, 5.0)
+    assert (r.kind, r.action, r.t, r.detail["main_pid"]) == ("unit", "active/running", 5.0, 127)
+    assert unit_row("host1", {"unit": "u", "removed": True}, 5.0).action == "removed"
+
+
+def test_circusd_and_systemd_journal_lines_name_what_happened():
+    from barnum.recorder import circus_message
+
+    assert circus_message("2026-12-04 17:35:49 circus[77] [INFO] ticker stopped") == \
+        ("ticker", "stop")
+    assert circus_message("2026-12-04 17:35:50 circus[77] [INFO] ticker started") == \
+        ("ticker", "start")
+    assert circus_message("Stopped circus_user1_host1.service - circus of user1 on host1.") \
+        == (None, "unit stopped")
+    assert circus_message("[INFO] Arbiter now waiting for commands") == (None, None)
