@@ -114,7 +114,7 @@ def measure_query(repeats: int = 5, rows: int = 1_000_000) -> dict:
             "full_p50": statistics.median(full), "startup": start}
 
 
-def measure_recording(fleet, host: str = "host1", seconds: float = 15.0,
+def measure_recording(fleet, host: str = "host1", seconds: float = 20.0,
                       watchers: int = 10) -> dict:
     """The session's CPU (this process) during a flood of respawns, without and with the
     recorder attached; the rows it wrote and dropped."""
@@ -135,7 +135,7 @@ def measure_recording(fleet, host: str = "host1", seconds: float = 15.0,
         with tempfile.TemporaryDirectory(prefix="barnum-history-bench-") as tmp, \
                 FleetSession(cfg, opts, targets=[host]) as s:
             sub = s.subscribe(kinds={"circus"})  # the page's own reader, in both runs
-            for label in ("without", "with"):
+            for label in ("without", "with", "without", "with"):  # alternate: load drifts
                 store = rec = None
                 if label == "with":
                     store = hdb.open_store(hdb.HistorySettings(path=f"{tmp}/h.db"), print)
@@ -145,20 +145,24 @@ def measure_recording(fleet, host: str = "host1", seconds: float = 15.0,
                 while time.monotonic() - t0 < seconds:
                     if sub.get(0.2) is not None:
                         events += 1
-                out[f"cpu_{label}"] = time.process_time() - c0
-                out[f"events_{label}"] = events
+                out[f"cpu_{label}"] = out.get(f"cpu_{label}", 0.0) + time.process_time() - c0
+                out[f"events_{label}"] = out.get(f"events_{label}", 0) + events
                 if rec is not None and store is not None:
+                    out["own_cpu"] = out.get("own_cpu", 0.0) + rec.cpu + store.cpu
                     rec.close()
-                    out["written"], out["dropped"] = store.written, store.dropped
+                    out["written"] = out.get("written", 0) + store.written
+                    out["dropped"] = out.get("dropped", 0) + store.dropped
                     store.close()
             sub.close()
     finally:
         for n in names:
             fleet.exec(host, [*ctl, "rm", n])
-    out["seconds"] = seconds
+    out["seconds"] = 2 * seconds
     base = out["cpu_without"] / max(out["events_without"], 1)
     withr = out["cpu_with"] / max(out["events_with"], 1)
     out["cost_pct"] = (withr - base) / base * 100 if base else 0.0
+    # the recorder's and the writer's threads' own CPU, against the session's without them
+    out["own_pct"] = out["own_cpu"] / out["cpu_without"] * 100 if out["cpu_without"] else 0.0
     return out
 
 
@@ -184,7 +188,8 @@ def main(name: str | None = None, rows: int = 1_000_000) -> None:
               f"session CPU {r['cpu_without']:.2f} s for {r['events_without']} events "
               f"without, {r['cpu_with']:.2f} s for {r['events_with']} with "
               f"({r['written']} rows written, {r['dropped']} dropped): "
-              f"{r['cost_pct']:+.1f}% per event")
+              f"{r['cost_pct']:+.1f}% per event; the recorder's and writer's own threads "
+              f"{r['own_cpu']:.3f} s = {r['own_pct']:.1f}% of the session's CPU")
 
 
 if __name__ == "__main__":
