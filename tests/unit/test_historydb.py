@@ -289,3 +289,11 @@ def test_circusd_and_systemd_journal_lines_name_what_happened():
     assert circus_message("Stopped circus_user1_host1.service - circus of user1 on host1.") \
         == (None, "unit stopped")
     assert circus_message("[INFO] Arbiter now waiting for commands") == (None, None)
+
+
+def test_journal_since_is_whole_seconds_on_the_command_line():
+    from bailey.journal import journal_argv
+
+    argv = journal_argv("circus_u_h.service", 5000, False, 1796405930.9)
+    assert argv[-2:] == ["--since", "@1796405930"]  # a second early: barnum filters
+    assert "--since" not in journal_argv("circus_u_h.service", 5, False)
