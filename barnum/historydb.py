@@ -29,7 +29,7 @@ DEFAULT_DAYS = 30
 DEFAULT_MAX_MB = 100
 QUEUE_MAX = 20000
 BATCH = 2000
-COALESCE = 2.0  # seconds the writer gathers rows before one transaction
+COALESCE = 5.0  # seconds the writer gathers rows before one transaction
 PRUNE_EVERY = 60.0  # seconds between two retention passes
 SEEN_EVERY = 10.0  # seconds between two writes of a host's last contact
 OPEN_TIMEOUT = 1.0  # seconds a locked database may keep us waiting at the start
@@ -173,6 +173,7 @@ class HistoryStore:
         self.warn = warn or (lambda _m: None)
         self.q: queue.Queue[Any] = queue.Queue(maxsize=queue_max)
         self.dropped = 0
+        self._told_dropped = 0
         self.written = 0
         self.failed: str | None = None
         self.cpu = 0.0
@@ -301,6 +302,13 @@ class HistoryStore:
         self.warn(f"warning: history {self.path}: {self.failed}; going on without history")
 
     def _write(self, batch: list[Row]) -> None:
+        with self._lock:
+            lost, self._told_dropped = self.dropped - self._told_dropped, self.dropped
+        if lost:  # the queue was full: say so in the record, as a gap
+            now = time.time()
+            batch = [*batch, Row(t=now, host="", kind="gap", action="dropped", until=now,
+                                 source="gap", detail={"count": lost, "why": "the history "
+                                                       "writer fell behind"})]
         with self._lock:
             seen = [(h, t) for h, t in self._seen.items()
                     if t - self._seen_written.get(h, 0.0) >= SEEN_EVERY]

@@ -27,7 +27,7 @@ from barnum.sanitize import clean
 KINDS = {"host", "unit", "circus"}
 BACKFILL_LINES = 5000  # journal lines per unit and gap at most
 SKEW_MAX = 300.0  # a host's own time is believed only this close to when it arrived
-DRAIN_EVERY = 1.0  # seconds between two reads of the subscription
+DRAIN_EVERY = 2.0  # seconds between two reads of the subscription
 QUIET_STATES = ("connecting", "closed")  # retries and our own close: not news
 
 

@@ -165,6 +165,9 @@ def test_a_full_queue_drops_and_counts(tmp_path):
     holder.execute("ROLLBACK")
     holder.close()
     assert not all(ok) and s.dropped == ok.count(False)
+    s.flush()
+    gaps = s.query(kinds=["gap"])
+    assert [(g.action, g.detail["count"]) for g in gaps] == [("dropped", s.dropped)]
     s.close()
 
 
