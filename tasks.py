@@ -132,12 +132,19 @@ def fleet_status(c, name="barnum"):
         "scale": "only the per-size rows (floor, naive, overview): for big fleets",
         "web": "only barnum web's rows (first paint of the table...), at each size",
         "recorded": "with --web: no fleet, a recorded state copied to each size (stand-in)",
+        "history": "only the history store's figures (a million rows; recording a flood)",
     }
 )
 def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False, web=False,
-          recorded=False):
+          recorded=False, history=False):
     """Time barnum against OpenSSH and naive baselines on a real fleet."""
     from pathlib import Path
+
+    if history:
+        from benchmarks.history_bench import main
+
+        main(name, rows=100_000 if quick else 1_000_000)
+        return
 
     from benchmarks.fleet_bench import failed, run, to_markdown
 

@@ -16,8 +16,10 @@ def check_unit(unit: object) -> str:
     return unit
 
 
-def journal_argv(unit: str, n: int, follow: bool) -> list[str]:
+def journal_argv(unit: str, n: int, follow: bool, since: float | None = None) -> list[str]:
     argv = ["journalctl", "--no-pager", "-o", "json", "-u", unit, "-n", str(n)]
+    if since is not None:  # whole seconds: journalctl's @ takes no fraction everywhere
+        argv += ["--since", f"@{int(since)}"]
     return [*argv, "-f"] if follow else argv
 
 

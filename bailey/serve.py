@@ -214,7 +214,11 @@ class Server:
         n = req.get("n", 50)
         if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 10000:
             raise RequestError("n must be an integer from 0 to 10000")
-        p = subprocess.run(journal.journal_argv(unit, n, False), capture_output=True,
+        since = req.get("since")
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int | float)
+                                  or not 0 <= since < 1e11):
+            raise RequestError("since must be seconds since the epoch")
+        p = subprocess.run(journal.journal_argv(unit, n, False, since), capture_output=True,
                            stdin=subprocess.DEVNULL, timeout=30)
         if p.returncode != 0 and not p.stdout:
             why = p.stderr.decode("utf-8", "replace").strip().splitlines()

@@ -73,6 +73,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "web": ("barnum.commands.web", "live web page of the fleet (barnum[web])"),
     "shell": ("barnum.commands.shell", "interactive command line on the live session"),
     "unit": ("barnum.commands.unit", "systemctl start|stop|restart|... on the circus units"),
+    "history": ("barnum.commands.history", "what barnum web recorded: events, gaps, flapping"),
 }
 
 

@@ -22,6 +22,7 @@ Two forms::
       host5: {user2: [grafana], user3: []}              # []: the instance, any watchers
     depends:                   # start order (barnum start --ordered)
       'user1@@itg:processor': ['user1@@itg:kafka', 'user1@host5:spark']
+    history: {days: 30, max_mb: 100}   # barnum web's record (barnum history); false: none
 
 Settings in the file are defaults; command-line flags win.  Every error is one
 line that names the file (and the line, where YAML can tell).
@@ -45,7 +46,7 @@ FILE_NAME = "circus_users.yaml"
 ENV_VAR = "BARNUM_CONFIG"
 USER_RE = re.compile(r"[a-z_][a-z0-9_.-]*\Z")
 KEYS = ("users", "config_template", "ssh_config", "bailey", "timeout", "fanout", "hosts",
-        "local", "max_output", "groups", "expect", "depends")
+        "local", "max_output", "groups", "expect", "depends", "history")
 MAX_FILE = 1024 * 1024  # a users file is small; anything bigger is a mistake
 MAX_TIMEOUT = 3600.0
 MAX_FANOUT = 1024
@@ -72,6 +73,7 @@ class Config:
     groups: dict[str, list[str]] = field(default_factory=dict)  # name -> member expressions
     expect: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # target -> user -> w
     depends: dict[str, list[str]] = field(default_factory=dict)  # watcher ref -> refs it needs
+    history: Any = None  # barnum.historydb.HistorySettings, when the file has ``history:``
 
 
 def is_valid_user(name: object) -> bool:
@@ -235,7 +237,34 @@ def parse_config(text: str, path: Path | str = "<users file>") -> Config:
         cfg.expect = _parse_expect(settings["expect"], cfg, fail)
     if settings.get("depends") is not None:
         cfg.depends = _parse_depends(settings["depends"], cfg, fail)
+    if settings.get("history") is not None:
+        cfg.history = _parse_history(settings["history"], fail)
     return cfg
+
+
+def _parse_history(history: object, fail) -> Any:
+    """``history: {days: 30, max_mb: 100, path: FILE}`` or ``history: false``."""
+    from barnum.historydb import HistorySettings
+
+    if history is False:
+        return HistorySettings(enabled=False)
+    if not isinstance(history, dict):
+        raise fail(f"'history' must be a mapping (days, max_mb, path) or false, got "
+                   f"{_tname(history)}", ("history",))
+    out = HistorySettings()
+    for k, v in history.items():
+        at = ("history", k)
+        if k in ("days", "max_mb"):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 100000:
+                raise fail(f"'history' {k} must be a positive number, got {v!r}", at)
+            setattr(out, k, float(v))
+        elif k == "path":
+            if not isinstance(v, str) or not v.strip():
+                raise fail(f"'history' path must be a non-empty string, got {_tname(v)}", at)
+            out.path = v
+        else:
+            raise fail(f"unknown key {k!r} in 'history'; known: days, max_mb, path", at)
+    return out
 
 
 def _check_target(text: str, cfg: Config, fail, at: tuple) -> None:

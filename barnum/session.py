@@ -702,8 +702,12 @@ class FleetSession:
         return {h: (v.msg if isinstance(v, _Failure) else v)
                 for h, v in self._each(targets, fn, t).items()}
 
-    def logs(self, unit: str, host: str, n: int = 50) -> list[dict]:
-        result = self.links[host].request("logs", self.options.timeout, unit=unit, n=n)
+    def logs(self, unit: str, host: str, n: int = 50, since: float | None = None
+             ) -> list[dict]:
+        """The unit's last ``n`` journal lines (only those after ``since``, if given)."""
+        extra = {"since": since} if since is not None else {}
+        result = self.links[host].request("logs", self.options.timeout, unit=unit, n=n,
+                                          **extra)
         return result["lines"]
 
     def output(self, host: str, unit: str, watcher: str, stream: str, n: int = 200) -> dict:

@@ -80,6 +80,15 @@ def rotate(state_dir: Path) -> int:
     return EXIT_OK
 
 
+def _record(web, ctx: Context):
+    """The history recorder (barnum.recorder), or None when the store cannot be used."""
+    from barnum.historydb import open_store
+    from barnum.web.recording import attach
+
+    store = open_store(ctx.config.history, ctx.err)
+    return attach(web, store) if store is not None else None
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.rotate_token:
         from barnum.web.auth import default_state_dir
@@ -108,10 +117,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise BarnumError(f"cannot listen on {args.bind}:{args.port}: {e.strerror}",
                           EXIT_USAGE) from None
     session = open_session(ctx)
-    web = None
+    web = recorder = None
     try:
         web = assemble(session, state_dir, args.confirm_threshold, ctx.err,
                        journal=not args.no_journal)
+        recorder = _record(web, ctx)
         server, port = make_server(web, listen, sock)
         from barnum.web.auth import LOGIN_CODE_TTL
 
@@ -124,6 +134,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if recorder is not None:
+            recorder.close()
+            recorder.store.close()
         if web is not None:
             web.hub.close()
         session.close()

@@ -29,6 +29,7 @@ class Audit:
         self.journal_socket = journal_socket
         self.warn = warn or (lambda _m: None)
         self.lock = threading.Lock()
+        self.listeners: list[Any] = []  # also told each entry (barnum.recorder's action)
 
     def record(self, who: str, action: str, items: list[dict[str, Any]], result: str,
                **extra: Any) -> dict[str, Any]:
@@ -45,6 +46,8 @@ class Audit:
             except OSError as e:
                 self.warn(f"audit file {self.path}: {e.strerror}")
         self._journal(who, action, items, result, line)
+        for tell in self.listeners:
+            tell(who, action, items, result, **extra)
         return entry
 
     def _journal(self, who: str, action: str, items: list[dict[str, Any]], result: str,
