@@ -241,7 +241,11 @@ def test_ctrl_c_cancels_the_command_not_the_session(fleet, term):
         end = last_index(lines, lambda ln: ln.startswith("cancelled: no answer yet from "))
         return lines[at + 1:end + 1] if 0 <= at < end else []
 
-    with fleet.circusd_hang("host2", "user1"):  # its circusctl waits for the timeout
+    # host2's bailey --serve stopped: the request there waits for the shell's 60 s timeout
+    # (a hung circusd would not do: bailey's circusctl gives up on it after 5 s)
+    assert until(lambda: fleet.exec("host2", ["pgrep", "-f", "bailey --serve"]).stdout, WAIT)
+    assert fleet.exec("host2", ["pkill", "-STOP", "-f", "bailey --serve"]).returncode == 0
+    try:
         # host1's answer must be back in the shell before Ctrl-C, and nothing on the
         # screen says when it is: try again, waiting longer, if it was still on its way
         for pause in (1, 4, 10):
@@ -263,6 +267,8 @@ def test_ctrl_c_cancels_the_command_not_the_session(fleet, term):
             term.at_prompt()
         else:
             raise AssertionError("host1's answer never reached the shell before Ctrl-C")
+    finally:
+        fleet.exec("host2", ["pkill", "-CONT", "-f", "bailey --serve"])
     term.command("hosts")  # the session is still there
     term.wait_for(lambda s: "host1: up" in s and "host2: up" in s)
     term.command("target @failed")

@@ -248,7 +248,7 @@ def test_fleet_wide_restart_states_the_counts(fleet, page):
     page.locator("#act-fleet").click()
     page.locator("#confirm-input").fill(str(len(items)))
     page.locator("#confirm-ok").click()
-    expect(page.locator("#results .result")).to_be_visible(timeout=2 * WAIT * 1000)
+    expect(page.locator("#results .result")).to_be_visible(timeout=4 * WAIT * 1000)
     results = page.locator("#results").text_content()
     assert page.locator("#results li.ok").count() == len(items), results
     after: dict = {}
