@@ -415,25 +415,8 @@ def query(db: sqlite3.Connection, since: float | None = None, until: float | Non
           kinds: Iterable[str] | None = None, limit: int | None = None) -> list[Row]:
     """Rows in the window, oldest first; ``limit`` keeps the newest ones.  A gap row
     overlapping the window is in it even when it started before."""
-    where: list[str] = []
-    args: list[object] = []
-    if since is not None:
-        where.append("t >= ?")
-        args.append(since)
-    if until is not None:
-        where.append("t <= ?")
-        args.append(until)
-    if hosts is not None:
-        hs = list(hosts)
-        where.append(f"host IN ({', '.join('?' * len(hs))})")
-        args += hs
-    if watcher is not None:
-        where.append("(watcher = ? OR kind = 'gap')")
-        args.append(watcher)
-    if kinds is not None:
-        ks = list(kinds)
-        where.append(f"kind IN ({', '.join('?' * len(ks))})")
-        args += ks
+    hs = None if hosts is None else list(hosts)
+    where, args = _filters(since, until, hs, watcher, kinds)
     sql = f"SELECT {', '.join(COLUMNS)} FROM events"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -448,8 +431,8 @@ def query(db: sqlite3.Connection, since: float | None = None, until: float | Non
         # gaps begun before the window and reaching into it (an OR above would scan)
         gw = ["kind = 'gap'", "t < ?", "until >= ?"]
         ga: list[object] = [since, since]
-        if hosts is not None:
-            gw.append(f"host IN ({', '.join('?' * len(hs))})")
+        if hs is not None:
+            gw.append(_in("host", hs))
             ga += hs
         early = db.execute(f"SELECT {', '.join(COLUMNS)} FROM events WHERE "
                            f"{' AND '.join(gw)} ORDER BY t, id", ga).fetchall()
@@ -461,15 +444,23 @@ def count(db: sqlite3.Connection, since: float | None = None, until: float | Non
           hosts: Iterable[str] | None = None, watcher: str | None = None,
           kinds: Iterable[str] | None = None) -> int:
     """How many rows ``query`` would give without a limit (gaps begun earlier aside)."""
-    where: list[str] = ["1"]
+    where, args = _filters(since, until, None if hosts is None else list(hosts), watcher,
+                           kinds)
+    sql = "SELECT count(*) FROM events" + (" WHERE " + " AND ".join(where) if where else "")
+    return db.execute(sql, args).fetchone()[0]
+
+
+def _in(column: str, values: list[str]) -> str:
+    return f"{column} IN ({', '.join('?' * len(values))})"
+
+
+def _filters(since: float | None, until: float | None, hosts: list[str] | None,
+             watcher: str | None, kinds: Iterable[str] | None
+             ) -> tuple[list[str], list[object]]:
+    """The WHERE terms and their arguments that ``query`` and ``count`` share (a
+    watcher filter keeps gap rows: a gap hides every watcher of its host)."""
+    where: list[str] = []
     args: list[object] = []
-    if watcher is not None:
-        where.append("(watcher = ? OR kind = 'gap')")
-        args.append(watcher)
-    if kinds is not None:
-        ks = list(kinds)
-        where.append(f"kind IN ({', '.join('?' * len(ks))})")
-        args += ks
     if since is not None:
         where.append("t >= ?")
         args.append(since)
@@ -477,11 +468,16 @@ def count(db: sqlite3.Connection, since: float | None = None, until: float | Non
         where.append("t <= ?")
         args.append(until)
     if hosts is not None:
-        hs = list(hosts)
-        where.append(f"host IN ({', '.join('?' * len(hs))})")
-        args += hs
-    return db.execute(f"SELECT count(*) FROM events WHERE {' AND '.join(where)}",
-                      args).fetchone()[0]
+        where.append(_in("host", hosts))
+        args += hosts
+    if watcher is not None:
+        where.append("(watcher = ? OR kind = 'gap')")
+        args.append(watcher)
+    if kinds is not None:
+        ks = list(kinds)
+        where.append(_in("kind", ks))
+        args += ks
+    return where, args
 
 
 def hosts_users(db: sqlite3.Connection) -> dict[str, list[str]]:
@@ -512,12 +508,8 @@ class Flapping:
 def flapping(db: sqlite3.Connection, since: float, until: float,
              hosts: Iterable[str] | None = None, watcher: str | None = None) -> list[Flapping]:
     """Watchers by exits (circus reaps, live or backfilled) per hour in the window."""
-    where = ["kind = 'circus'", "action = 'reap'", "t >= ?", "t <= ?"]
-    args: list[object] = [since, until]
-    if hosts is not None:
-        hs = list(hosts)
-        where.append(f"host IN ({', '.join('?' * len(hs))})")
-        args += hs
+    where, args = _filters(since, until, None if hosts is None else list(hosts), None, None)
+    where += ["kind = 'circus'", "action = 'reap'"]
     if watcher is not None:
         where.append("watcher = ?")
         args.append(watcher)
