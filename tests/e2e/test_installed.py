@@ -14,10 +14,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
@@ -244,34 +242,12 @@ def test_installed_serve_is_shipped_where_bailey_is_not_installed(fleet, tmp_pat
 # -- barnum web in Chromium ------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    tmp = tempfile.mkdtemp(prefix="barnum-installed-web-")
-    old = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = tmp  # chromium's and playwright's folders, removed after
-    try:
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-            try:
-                yield b
-            finally:
-                b.close()
-    finally:
-        if old is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = old
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def test_installed_web_page_loads_with_its_css_and_js_and_shows_a_change(fleet, tmp_path):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (invoke setup installs it)")
     from playwright.sync_api import expect
 
-    from tests.e2e.test_web_e2e import row
+    from tests.e2e.test_web_e2e import chromium, row
 
     host, user = "host2", "user2"
     with running("barnum", "web", *fleet_args(fleet), "--port", "0", "--no-journal",
@@ -281,7 +257,7 @@ def test_installed_web_page_loads_with_its_css_and_js_and_shows_a_change(fleet, 
             pytest.fail(f"barnum web did not start (exit {web.stop()}): {web.err}")
         url = line.split(": ", 1)[1]
         base = url.split("/login", 1)[0]
-        with chromium() as browser:
+        with chromium("barnum-installed-web-") as browser:
             page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
             errors: list[str] = []
             status: dict[str, list[int]] = {}

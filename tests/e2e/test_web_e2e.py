@@ -76,12 +76,20 @@ def served(fleet, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(served):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with chromium("barnum-web-e2e-") as b:
+        yield b
+
+
+@contextlib.contextmanager
+def chromium(prefix: str):
+    """Debian's Chromium, headless, with its and playwright's folders in a TMPDIR of
+    its own (removed after)."""
     from playwright.sync_api import sync_playwright
 
-    tmp = tempfile.mkdtemp(prefix="barnum-web-e2e-")
+    tmp = tempfile.mkdtemp(prefix=prefix)
     old = os.environ.get("TMPDIR")
-    os.environ["TMPDIR"] = tmp  # chromium's and playwright's folders, removed after
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = tmp
     try:
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
