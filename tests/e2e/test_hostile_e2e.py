@@ -15,6 +15,7 @@ import re
 import resource
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -54,6 +55,20 @@ EXPECT = {
 }
 
 
+def place_fake(fleet, victim: str, other: str, script: str, name: str = FAKE) -> list[Path]:
+    """``name`` on the victim is ``script``; on the other host, a link to the real bailey.
+    Returns what was made there, for the caller to remove."""
+    made = []
+    for h in (victim, other):
+        path = fleet._hostdir(h) / "bin" / name
+        path.unlink(missing_ok=True)
+        made.append(path)
+    (fleet._hostdir(other) / "bin" / name).symlink_to("bailey")
+    made[0].write_text(script)
+    made[0].chmod(0o755)
+    return made
+
+
 @pytest.fixture
 def fake_bailey(fleet):
     """``bailey-fake`` on every healthy host: the real bailey, except on the victim."""
@@ -61,17 +76,10 @@ def fake_bailey(fleet):
     made = []
 
     def install(kind: str) -> tuple[str, str]:
-        for h in (victim, other):
-            path = fleet._hostdir(h) / "bin" / FAKE
-            path.unlink(missing_ok=True)
-            made.append(path)
-        (fleet._hostdir(other) / "bin" / FAKE).symlink_to("bailey")
         esc = _valid(victim, state="error", watchers={"w\x1b]52;c;ZXZpbA==\x07": "active\x1b[2J"},
                      error="line1\nbarnum: host9: all fine")
         body = SCRIPTS[kind].format(doc=esc, mistyped=_valid(victim, state=["ok"]))
-        script = fleet._hostdir(victim) / "bin" / FAKE
-        script.write_text("#!/bin/sh\n" + body)
-        script.chmod(0o755)
+        made.extend(place_fake(fleet, victim, other, "#!/bin/sh\n" + body))
         return victim, other
 
     yield install

@@ -25,6 +25,7 @@ import time
 import pytest
 
 from tests.e2e.test_barnum_e2e import HARD_LIMIT, barnum_cmd, healthy_hosts
+from tests.e2e.test_hostile_e2e import place_fake
 from tests.waiting import until
 
 pytestmark = pytest.mark.fleet
@@ -128,14 +129,8 @@ def compromised(fleet):
     made = []
 
     def install(mode: str) -> tuple[str, str]:
-        for h in (victim, other):
-            path = fleet._hostdir(h) / "bin" / FAKE
-            path.unlink(missing_ok=True)
-            made.append(path)
-        (fleet._hostdir(other) / "bin" / FAKE).symlink_to("bailey")
-        script = fleet._hostdir(victim) / "bin" / FAKE
-        script.write_text(SERVE % {"mode": mode, "host": victim})
-        script.chmod(0o755)
+        made.extend(place_fake(fleet, victim, other, SERVE % {"mode": mode, "host": victim},
+                               FAKE))
         return victim, other
 
     yield install
