@@ -51,10 +51,12 @@ def setup(c):
 
 @task
 def lint(c):
-    """ruff over the whole tree, mypy over barnum/ and bailey/ ([tool.mypy]), then the
-    docs built strictly (a broken link fails)."""
+    """ruff over the whole tree, mypy over barnum/ and bailey/ ([tool.mypy]), the
+    layers (tests/layering.py: no cycle, no upward import), then the docs built
+    strictly (a broken link fails)."""
     c.run(shlex.join([sys.executable, "-m", "ruff", "check", "."]), pty=False)
     c.run(shlex.join([sys.executable, "-m", "mypy"]), pty=False)
+    c.run(shlex.join([sys.executable, "-m", "tests.layering"]), pty=False)
     c.run(shlex.join([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"]),
           pty=False)
 

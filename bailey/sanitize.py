@@ -1,7 +1,7 @@
 """The one sanitizing path from untrusted text to an operator's screen.
 
 It lives in bailey (standard library only) so that bailey's own output on a
-host and every barnum front end share it; ``barnum.sanitize`` re-exports it.
+host and every barnum front end share it; ``barnum.text.sanitize`` re-exports it.
 
 Every string that came from a host, a circus user or a file (watcher names,
 unit names, endpoints, error texts, bailey's and circusctl's output, journal

@@ -30,9 +30,6 @@ from bailey.report import Report
 
 PROTOCOL = "bailey-serve/1"
 MAX_LINE = 64 * 1024  # a request is small; a longer line is refused, never buffered
-RESYNC_EVERY = 60.0  # full snapshot to heal lost events
-SAFETY_POLL = 10.0  # systemd re-read even without an inotify wake-up
-SYSTEMD_DIRS = ["/run/systemd/units", "/etc/systemd/system", "/run/systemd/system"]
 OPS = ("ping", "status", "circusctl", "stats", "logs", "output", "subscribe", "cancel")
 OUTPUT_MAX_BYTES = 256 * 1024  # of a watcher's output file, from its end
 

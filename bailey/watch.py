@@ -21,15 +21,30 @@ import contextlib
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from bailey.host import Options
 from bailey.inotify import open_watch
 from bailey.pubsub import Subscriber
+from bailey.report import Report
 from bailey.units import SystemctlError, list_units
 
-if TYPE_CHECKING:
-    from bailey.serve import Server
 
+class Server(Protocol):
+    """What a subscription needs of the serving loop (bailey.serve.Server is one)."""
+
+    options: Options
+
+    def emit(self, obj: dict[str, Any]) -> None: ...
+
+    def respond(self, rid: Any, result: Any = None, error: str | None = None) -> None: ...
+
+    def report(self, users: list[str] | None, args: list[str] | None = None,
+               dry_run: bool = False) -> Report: ...
+
+RESYNC_EVERY = 60.0  # full snapshot to heal lost events
+SAFETY_POLL = 10.0  # systemd re-read even without an inotify wake-up
+SYSTEMD_DIRS = ["/run/systemd/units", "/etc/systemd/system", "/run/systemd/system"]
 _UNIT_KEYS = ("active_state", "sub_state", "unit_file_state", "n_restarts", "main_pid")
 HELD_MAX = 10000  # events held while the snapshot is taken
 FEED_RETRY_MIN = 0.5  # seconds before a feed that ended is reconnected
@@ -146,8 +161,6 @@ class Watcher:
 
     def _systemd_loop(self) -> None:
         import glob
-
-        from bailey.serve import RESYNC_EVERY, SAFETY_POLL, SYSTEMD_DIRS
 
         dirs = SYSTEMD_DIRS + glob.glob("/etc/systemd/system/*.wants")
         watch = open_watch(dirs)

@@ -227,7 +227,7 @@ def _run(fleet: Fleet, sizes: list[int], repeats: int, out_dir: Path,
     barnum = [
         sys.executable,
         "-m",
-        "barnum.cli",
+        "barnum",
         "--config",
         str(fleet.users_file),
         "--ssh-config",

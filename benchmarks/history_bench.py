@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from barnum import historydb as hdb
-from barnum.commands.history import LIMIT
+from barnum.cli.commands.history import LIMIT
+from barnum.history import store as hdb
 
 DAY = 86400.0
 
@@ -68,7 +68,7 @@ def generate(path: Path, rows: int = 1_000_000, days: float = 30.0, now: float |
 def measure_query(repeats: int = 5, rows: int = 1_000_000) -> dict:
     """p50 of ``barnum history --since 24h`` (subprocess, output to a file) and of the
     query and table in process, over ``rows`` rows."""
-    from barnum.historyview import table
+    from barnum.views.history import table
 
     with tempfile.TemporaryDirectory(prefix="barnum-history-bench-") as tmp:
         path = Path(tmp) / "history.db"
@@ -77,7 +77,7 @@ def measure_query(repeats: int = 5, rows: int = 1_000_000) -> dict:
         gen_s = time.perf_counter() - t0
         users = Path(tmp) / "users.yaml"
         users.write_text(f"users: [root]\nhistory: {{path: {path}}}\n")
-        cmd = [sys.executable, "-m", "barnum.cli", "--config", str(users), "history",
+        cmd = [sys.executable, "-m", "barnum", "--config", str(users), "history",
                "--since", "24h"]
         whole, cpu, inproc, full, shown = [], [], [], [], 0
         for i in range(repeats + 1):
@@ -106,7 +106,7 @@ def measure_query(repeats: int = 5, rows: int = 1_000_000) -> dict:
                 full.append(df)
         # the interpreter alone: what any barnum command pays before it reads a row
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import barnum.cli"], check=True)
+        subprocess.run([sys.executable, "-c", "import barnum.cli.main"], check=True)
         start = time.perf_counter() - t0
     return {"rows": rows, "rows_shown": shown, "in_window": in_window, "generate_s": gen_s,
             "whole_p50": statistics.median(whole), "whole_max": max(whole),
@@ -118,10 +118,10 @@ def measure_recording(fleet, host: str = "host1", seconds: float = 20.0,
                       watchers: int = 10) -> dict:
     """The session's CPU (this process) during a flood of respawns, without and with the
     recorder attached; the rows it wrote and dropped."""
-    from barnum.config import load_config
-    from barnum.fleet import Options
-    from barnum.recorder import Recorder
-    from barnum.session import FleetSession
+    from barnum.history.recorder import Recorder
+    from barnum.live.session import FleetSession
+    from barnum.model.config import load_config
+    from barnum.transport.options import Options
 
     cfg = load_config(fleet.users_file)
     opts = Options.from_config(cfg, ssh_config=str(fleet.ssh_config))

@@ -70,7 +70,7 @@ def _paramiko_cost(fleet: Fleet, hosts: list[str], kex: tuple[str, ...] | None,
 def _overview(fleet: Fleet, hosts: list[str], env: dict[str, str]) -> float:
     import os
 
-    cmd = [sys.executable, "-m", "barnum.cli", "--config", str(fleet.users_file),
+    cmd = [sys.executable, "-m", "barnum", "--config", str(fleet.users_file),
            "--ssh-config", str(fleet.ssh_config), *hosts]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=120,

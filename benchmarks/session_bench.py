@@ -13,9 +13,9 @@ from __future__ import annotations
 import statistics
 import time
 
-from barnum.config import load_config
-from barnum.fleet import Options
-from barnum.session import FleetSession
+from barnum.live.session import FleetSession
+from barnum.model.config import load_config
+from barnum.transport.options import Options
 from tests.fleet import Fleet
 
 

@@ -16,11 +16,11 @@ import argparse
 import io
 import sys
 
-from barnum.config import load_config
-from barnum.fleet import Options
-from barnum.render import make_console
-from barnum.session import FleetSession
+from barnum.live.session import FleetSession
+from barnum.model.config import load_config
 from barnum.shell.runner import Shell
+from barnum.transport.options import Options
+from barnum.views.render import make_console
 from benchmarks.fleet_bench import Measure, _check, measure
 from tests.fleet import Fleet
 
@@ -45,7 +45,7 @@ def measure_shell(fleet: Fleet, hosts: list[str], repeats: int) -> list[Measure]
         ]
     for m in out:  # in-process: children's CPU says nothing about them
         m.cpu_samples = []
-    barnum = [sys.executable, "-m", "barnum.cli", "--config", str(fleet.users_file),
+    barnum = [sys.executable, "-m", "barnum", "--config", str(fleet.users_file),
               "--ssh-config", str(fleet.ssh_config), one, "--", "--"]
     out.append(measure("one-shot CLI: stop + start ticker, one instance", 1,
                        lambda: (_check([*barnum, "stop", "ticker"]),

@@ -37,7 +37,7 @@ depends:
 
 
 def _barnum(fleet: Fleet, users: Path, *args: str, ok=(0,)) -> float:
-    cmd = [sys.executable, "-m", "barnum.cli", *args[:1], "--config", str(users),
+    cmd = [sys.executable, "-m", "barnum", *args[:1], "--config", str(users),
            "--ssh-config", str(fleet.ssh_config), *args[1:]]
     t = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120,

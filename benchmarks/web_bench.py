@@ -117,7 +117,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _start_server(fleet: Fleet, hosts: list[str], state: Path) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "barnum.cli", "web", "--config", str(fleet.users_file),
+    cmd = [sys.executable, "-m", "barnum", "web", "--config", str(fleet.users_file),
            "--ssh-config", str(fleet.ssh_config), "--state-dir", str(state), "--port", "0",
            "--no-journal", *hosts]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -132,9 +132,9 @@ def _start_server(fleet: Fleet, hosts: list[str], state: Path) -> tuple[subproce
 def measure_web(fleet: Fleet, hosts: list[str], repeats: int, idle: float) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from barnum.config import load_config
-    from barnum.fleet import Options
-    from barnum.session import FleetSession
+    from barnum.live.session import FleetSession
+    from barnum.model.config import load_config
+    from barnum.transport.options import Options
 
     tmp = Path(tempfile.mkdtemp(prefix="barnum-web-bench-"))
     old_tmp = os.environ.get("TMPDIR")

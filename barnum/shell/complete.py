@@ -12,7 +12,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from barnum.hostsort import natural_sorted
+from barnum.model.hostsort import natural_sorted
 from barnum.shell.parse import ACTIONS, COMMANDS, SCALERS, UNIT_VERBS, lex
 
 CIRCUSCTL = ("add", "decr", "dstats", "get", "globaloptions", "incr", "kill", "list",

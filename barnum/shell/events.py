@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from barnum.sanitize import clean
+from barnum.text.sanitize import clean
 
 if TYPE_CHECKING:
-    from barnum.session import SessionEvent
+    from barnum.live.session import SessionEvent
 
 ECHO_AFTER = 3.0  # seconds after a command its own events are still its echo
 WATCHER_VERB = {"start": "started", "stop": "stopped", "add": "added", "remove": "removed"}
@@ -92,7 +92,7 @@ def event_line(ev: SessionEvent, echo: Echo | None = None, now: float | None = N
             return f"{clean(ev.host)}: {state}: {clean(d.get('error') or '')}".rstrip(": ")
         if state == "up":
             return f"{clean(ev.host)}: up"
-    if ev.kind == "rejected":  # at most one a second per host (barnum.session)
+    if ev.kind == "rejected":  # at most one a second per host (barnum.live.session)
         return f"{clean(ev.host)}: bailey sent a bad message, dropped: {clean(d.get('reason'))}"
     if ev.kind == "dropped":
         return f"{d.get('count')} events dropped (the shell read too slowly)"

@@ -3,7 +3,7 @@
 Each instance's answer is text: one line (``ok``, ``3``, an error) or
 several (``circusctl options``).  Instances with the same answer become one
 block named by all of them, folded as a target expression that selects
-exactly them when typed back (``user1@host[1-3]``: barnum.nodeset.fold).
+exactly them when typed back (``user1@host[1-3]``: barnum.model.nodeset.fold).
 One-line answers print as ``names (n): answer``; longer ones as a header
 line and the answer indented.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from barnum.hostsort import natural_key
-from barnum.nodeset import fold
+from barnum.model.hostsort import natural_key
+from barnum.model.nodeset import fold
 
 
 @dataclass(frozen=True)

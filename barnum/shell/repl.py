@@ -24,7 +24,7 @@ from barnum import EXIT_OK
 from barnum.shell.complete import Names, complete
 
 if TYPE_CHECKING:
-    from barnum.session import FleetSession, Subscription
+    from barnum.live.session import FleetSession, Subscription
     from barnum.shell.runner import Shell
 
 

@@ -20,10 +20,8 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from barnum import EXIT_HOST, EXIT_OK, EXIT_USAGE, BarnumError
-from barnum.hostsort import natural_sorted
-from barnum.nodeset import fold
-from barnum.plural import count
-from barnum.sanitize import clean, clean_lines
+from barnum.model.hostsort import natural_sorted
+from barnum.model.nodeset import fold
 from barnum.shell.events import ECHO_AFTER, EventView
 from barnum.shell.gather import Answer, gather
 from barnum.shell.parse import (
@@ -39,12 +37,15 @@ from barnum.shell.parse import (
     split_commands,
 )
 from barnum.shell.selection import Selection, as_targets, describe, resolve_set
+from barnum.spec.expect import check_session
+from barnum.text.plural import count
+from barnum.text.sanitize import clean, clean_lines
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from barnum.fleet import FleetResult, HostResult
-    from barnum.session import FleetSession
+    from barnum.live.session import FleetSession
+    from barnum.model.results import FleetResult, HostResult
 
 Where = tuple[str, "str | None"]  # (host, user); None: the host as a whole
 EXIT_INSTANCE = 1
@@ -288,12 +289,12 @@ class Shell:
     # -- the units themselves -------------------------------------------------------------
 
     def do_unit(self, cmd: Command) -> int:
-        """``systemctl VERB`` on the selected instances' units (barnum.units), asked
+        """``systemctl VERB`` on the selected instances' units (barnum.oneshot.units), asked
         first like ``barnum unit``; the instances are the selection's structured
         (host, user) pairs."""
-        from barnum import ssh
-        from barnum.commands.unit import confirm, done_word
-        from barnum.units import DEFAULT_THRESHOLD, exit_code, plan_units, run_units
+        from barnum.oneshot.units import DEFAULT_THRESHOLD, exit_code, plan_units, run_units
+        from barnum.transport import ssh
+        from barnum.views.units import confirm, done_word
 
         plan = plan_units(cmd.watcher or "", self._sel(cmd), self.hosts_map())
         if "--yes" not in cmd.args and not confirm(plan, DEFAULT_THRESHOLD):
@@ -319,8 +320,8 @@ class Shell:
     # -- views ----------------------------------------------------------------------------
 
     def do_status(self, cmd: Command) -> int:
-        from barnum.fleet import FleetResult
-        from barnum.render import host_lines, summary_line
+        from barnum.model.results import FleetResult
+        from barnum.views.render import host_lines, summary_line
 
         sel = self._sel(cmd)
         per_host = self._host_targets(sel)
@@ -357,19 +358,19 @@ class Shell:
     def _unmet(self, sel: Selection) -> list:
         """``barnum check``'s problems over what ``status`` just read (FleetSession.check:
         the same comparison as the CLI and the web page), printed as it prints them."""
-        from barnum.commands.check import finding_text, unmet_line
+        from barnum.views.check import finding_text, unmet_line
 
         if not getattr(self.session.config, "expect", None):
             return []
         everything = set(sel) == set(self.session.hosts) and not any(sel.values())
-        problems = self.session.check(None if everything else sel).problems
+        problems = check_session(self.session, None if everything else sel).problems
         for f in problems:
             self.console.print(finding_text(f))
         self.console.print(unmet_line(len(problems)))
         return problems
 
     def do_stats(self, cmd: Command) -> int:
-        from barnum.commands.stats import rows, sort_rows, table_of
+        from barnum.views.stats import rows, sort_rows, table_of
 
         per_host = self._host_targets(self._sel(cmd))
         out = fan_out({h: functools.partial(self.session.stats, t) for h, t in per_host.items()})
@@ -391,7 +392,7 @@ class Shell:
         return self._unfinished(_labels(pending)) or (EXIT_HOST if errors else EXIT_OK)
 
     def do_logs(self, cmd: Command) -> int:
-        from barnum.commands.logs import line_text, merged
+        from barnum.views.logs import line_text, merged
 
         sel = self._sel(cmd)
         units = self.session.units(sel)
@@ -503,7 +504,7 @@ def _labels(where: list[Where]) -> list[str]:
 
 def _one_host(host: str, value: Any) -> HostResult:
     """The HostResult for ``host`` out of a per-host call's result (or exception)."""
-    from barnum.fleet import HostResult
+    from barnum.model.results import HostResult
 
     if isinstance(value, Exception):
         r = HostResult(host, [], [])

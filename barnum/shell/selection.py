@@ -1,6 +1,6 @@
 """Pure: a shell target set as the instances it selects.
 
-The set is a list of expressions, each one the CLI's (barnum.nodeset:
+The set is a list of expressions, each one the CLI's (barnum.model.nodeset:
 hosts, ``user@host``, globs, ``@group``, ``, ! & ^``), applied left to
 right as in ClusterShell: a plain one adds to the set, ``-x`` (from
 ``target -x``) removes x; a set that starts with a removal starts from
@@ -10,8 +10,8 @@ the prompt shows it in that spelling.
 
 from __future__ import annotations
 
-from barnum.nodeset import Evaluator, ExpressionError, parse, to_selection
-from barnum.targets import TargetError
+from barnum.model.nodeset import Evaluator, ExpressionError, parse, to_selection
+from barnum.model.targets import TargetError
 
 Selection = dict[str, list[str]]  # host -> users ([] = every instance on the host)
 

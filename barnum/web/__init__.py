@@ -1,4 +1,4 @@
-"""``barnum web``: the fleet as a live web page, over :class:`barnum.session.FleetSession`.
+"""``barnum web``: the fleet as a live web page, over :class:`barnum.live.session.FleetSession`.
 
 - :mod:`barnum.web.model`: the pure view model (rows, flags, counters, order);
 - :mod:`barnum.web.history`: what events teach over time (timeline, flapping, sparklines);

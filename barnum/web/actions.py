@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from barnum.hostsort import natural_key
-from barnum.plural import count
-from barnum.sanitize import clean
+from barnum.model.hostsort import natural_key
+from barnum.text.plural import count
+from barnum.text.sanitize import clean
 from barnum.web.model import FleetView
 
 ACTIONS = ("start", "stop", "restart", "reload", "incr", "decr")

@@ -34,7 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from barnum import BarnumError
-from barnum.sanitize import clean
+from barnum.text.sanitize import clean
 from barnum.web import metrics, render
 from barnum.web.actions import PlanBook, PlanError, execute, plan_items
 from barnum.web.audit import Audit
@@ -65,7 +65,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 class Web:
     """Everything the routes share."""
 
-    session: Any  # barnum.session.FleetSession
+    session: Any  # barnum.live.session.FleetSession
     hub: Hub
     tokens: Tokens | TokenFile
     origins: Origins

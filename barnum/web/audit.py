@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from barnum.sanitize import clean
+from barnum.text.sanitize import clean
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 
@@ -29,7 +29,7 @@ class Audit:
         self.journal_socket = journal_socket
         self.warn = warn or (lambda _m: None)
         self.lock = threading.Lock()
-        self.listeners: list[Any] = []  # also told each entry (barnum.recorder's action)
+        self.listeners: list[Any] = []  # also told each entry (barnum.history.recorder's action)
 
     def record(self, who: str, action: str, items: list[dict[str, Any]], result: str,
                **extra: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from barnum.sanitize import clean
+from barnum.text.sanitize import clean
 
 FLAP_WINDOW = 60.0  # seconds
 FLAP_EXITS = 3  # exits of one watcher within the window: flapping

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+from barnum.spec.expect import check_session
 from barnum.web import model
 from barnum.web.history import History
 
@@ -72,7 +73,7 @@ class Hub:
         config = getattr(self.session, "config", None)
         if not getattr(config, "expect", None):
             return None
-        return self.session.check()
+        return check_session(self.session)
 
     def whole(self) -> model.Filter:
         return model.Filter({h: [] for h in self.session.hosts})
@@ -122,7 +123,7 @@ class Hub:
 
     def _real_name(self, host: str, data: dict) -> dict:
         """The event with the watcher as ``status`` names it (events use circus's res_name)."""
-        from barnum.sessionstate import watcher_named
+        from barnum.live.state import watcher_named
 
         rep = self.session.host_states()[host].report
         inst = next((i for i in (rep.instances if rep else []) if i.unit == data.get("unit")),

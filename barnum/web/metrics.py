@@ -6,7 +6,7 @@ the tests parse it with ``prometheus_client``'s own parser.
 
 from __future__ import annotations
 
-from barnum.sanitize import clean
+from barnum.text.sanitize import clean
 from barnum.web.expectations import ABSENT, MISSING
 from barnum.web.model import FleetView
 

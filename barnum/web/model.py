@@ -1,6 +1,6 @@
 """The page's view model: pure functions from the session's state to rows.
 
-Everything here is computed from :class:`barnum.session.HostState` copies, a
+Everything here is computed from :class:`barnum.live.session.HostState` copies, a
 ``stats`` result per host and :class:`barnum.web.history.History`; nothing
 talks to a host.  Strings are already cleaned by the session (they are
 escaped again when rendered).  The same model feeds the HTML, the JSON API
@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from barnum.hostsort import natural_key
-from barnum.plural import count
+from barnum.model.hostsort import natural_key
+from barnum.text.plural import count
+from barnum.web import expectations
 from barnum.web.history import History, Moment
+
+if TYPE_CHECKING:
+    from barnum.spec.expect import Finding
 
 STATES = ("problem", "active", "stopped", "failed", "down")  # the state filter's values
 
@@ -39,7 +43,7 @@ class WatcherRow:
     mem_series: list[float] = field(default_factory=list)
     timeline: list[Moment] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)  # "stdout"/"stderr" circus writes to files
-    expect: list[str] = field(default_factory=list)  # unmet expectations (barnum.expect)
+    expect: list[str] = field(default_factory=list)  # unmet expectations (barnum.spec.expect)
 
     @property
     def problem(self) -> bool:
@@ -61,7 +65,7 @@ class InstanceRow:
     watchers: list[WatcherRow] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     memory_current: int | None = None  # systemd's MemoryCurrent (bytes); None: not accounted
-    expect: list[str] = field(default_factory=list)  # unmet expectations (barnum.expect)
+    expect: list[str] = field(default_factory=list)  # unmet expectations (barnum.spec.expect)
 
     @property
     def problem(self) -> bool:
@@ -106,7 +110,7 @@ class FleetView:
     hosts: list[HostView]
     counters: Counters
     now: float
-    unmet: list[Any] = field(default_factory=list)  # barnum.expect.Finding, problems only
+    unmet: list[Any] = field(default_factory=list)  # barnum.spec.expect.Finding, problems only
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -184,11 +188,9 @@ def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, 
           now: float, check: Any = None) -> FleetView:
     """The whole view: filtered, problems first, natural order otherwise.
 
-    ``check``: barnum.expect.check's result for the users file's ``expect:`` (None:
+    ``check``: barnum.spec.expect.check's result for the users file's ``expect:`` (None:
     nothing expected); its problems are placed on the rows (barnum.web.expectations).
     """
-    from barnum.web import expectations
-
     idx = stats_index(stats)
     unit_mem = unit_memory(stats)
     counters = Counters()
@@ -233,7 +235,7 @@ def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, 
                                [s for s in ("stdout", "stderr")
                                 if f"{s}:{name}" in inst.stream_files])
                 row.watchers.append(w)
-            expectations.place(row, unmet, flt)
+            place_expected(row, unmet, flt)
             row.watchers.sort(key=lambda w: (not w.problem, natural_key(w.name)))
             _count(counters, row)
             if flt.watcher and not row.watchers:
@@ -243,7 +245,7 @@ def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, 
                 if not row.watchers:
                     continue
             hv.instances.append(row)
-        hv.instances += expectations.missing_rows(hv, unmet, flt)
+        hv.instances += missing_rows(hv, unmet, flt)
         hv.instances.sort(key=lambda i: (not i.problem, natural_key(i.user)))
         if flt.state and not (hv.instances or (hv.down and flt.state in ("down", "problem"))):
             continue
@@ -265,3 +267,40 @@ def _count(c: Counters, row: InstanceRow) -> None:
             c.watchers_stopped += 1
         if w.flapping or w.flapped:
             c.watchers_flapped += 1
+
+
+def place_expected(row: Any, found: list[Finding], flt: Any) -> None:
+    """Put the problems of ``row``'s instance on it and on its watchers (an expected
+    watcher it lacks gets a row of its own)."""
+    for f in found:
+        if (f.host, f.user) != (row.host, row.user) or f.kind in expectations.SHOWN_ALREADY:
+            continue
+        if f.watcher is None:
+            row.expect.append(expectations.text(f))
+            continue
+        if not flt.wants_watcher(f.watcher):
+            continue
+        w = next((w for w in row.watchers if w.name == f.watcher), None)
+        if w is None:
+            w = WatcherRow(row.host, row.user, row.unit, f.watcher, expectations.MISSING)
+            row.watchers.append(w)
+        w.expect.append(expectations.text(f))
+
+
+def missing_rows(hv: Any, found: list[Finding], flt: Any) -> list[Any]:
+    """Rows for expected instances the host has no unit for, unless the page's filter
+    asks for watchers or for a state a missing instance is not in."""
+    if flt.watcher or flt.state not in ("", "problem", "failed"):
+        return []
+    have = {i.user for i in hv.instances}
+    out = []
+    for f in found:
+        if f.host != hv.host or f.user is None or f.user in have:
+            continue
+        if f.kind != "missing-instance":
+            continue
+        have.add(f.user)
+        unit = f.unit or f"circus_{f.user}_{hv.host}.service"
+        out.append(InstanceRow(hv.host, f.user, unit, "", expectations.MISSING, "", 0,
+                               expectations.MISSING, None, expect=[expectations.text(f)]))
+    return out

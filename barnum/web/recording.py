@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from barnum.historydb import HistoryStore
-from barnum.recorder import Recorder
+from barnum.history.recorder import Recorder
+from barnum.history.store import HistoryStore
 from barnum.web.history import FLAPPED_MEMORY
 
 

@@ -1,7 +1,7 @@
 """Server-side HTML for the page: readable without JavaScript, every host string escaped.
 
 Everything that came from a host, a circus user or the operator's URL passes
-:func:`barnum.sanitize.html` (control characters made visible, then HTML
+:func:`barnum.text.sanitize.html` (control characters made visible, then HTML
 escaping, quotes included) exactly where it is placed; nothing else builds
 markup.  No inline script and no inline style (the CSP forbids both); the
 page's own JS (``static/web.js``) only replaces fragments rendered here.
@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from barnum.plural import plural
-from barnum.sanitize import html as e
+from barnum.text.plural import plural
+from barnum.text.sanitize import html as e
 from barnum.web.actions import ACTIONS
 from barnum.web.expectations import ABSENT, MISSING
 from barnum.web.history import Moment

@@ -28,7 +28,7 @@ HARD_LIMIT = 90  # a run that takes this long has stalled: fail, do not hang
 
 def barnum_cmd() -> list[str]:
     exe = shutil.which("barnum")
-    return [exe] if exe else [sys.executable, "-m", "barnum.cli"]
+    return [exe] if exe else [sys.executable, "-m", "barnum"]
 
 
 def run_barnum(fleet, *args: str, env: dict | None = None, config: Path | None = None,

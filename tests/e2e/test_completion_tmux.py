@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from barnum.cli import SUBCOMMANDS
+from barnum.cli.parser import SUBCOMMANDS
 from tests.e2e.tmux import lines_of, tmux  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.fleet,

@@ -130,9 +130,9 @@ def owned_user(fleet):
 
 @pytest.fixture
 def session(fleet, owned):
-    from barnum.config import load_config
-    from barnum.fleet import Options
-    from barnum.session import FleetSession
+    from barnum.live.session import FleetSession
+    from barnum.model.config import load_config
+    from barnum.transport.options import Options
 
     cfg = load_config(fleet.users_file)
     opts = Options.from_config(cfg, ssh_config=str(fleet.ssh_config), timeout=8, bailey=OWNED)

@@ -239,9 +239,9 @@ def test_a_host_that_never_says_a_usable_hello_is_down_with_a_reason(fleet, comp
 def test_web_endpoints_show_the_other_host(fleet, compromised, tmp_path):
     import httpx
 
-    from barnum.config import load_config
-    from barnum.fleet import Options
-    from barnum.session import FleetSession
+    from barnum.live.session import FleetSession
+    from barnum.model.config import load_config
+    from barnum.transport.options import Options
     from barnum.web.server import Background, Listen, assemble
 
     victim, other = compromised("hostile")

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from barnum.nodeset import fold
+from barnum.model.nodeset import fold
 from tests.e2e.test_barnum_e2e import barnum_cmd, circusctl, running
 from tests.e2e.tmux import WAIT, Tmux, last_index, lines_of
 from tests.waiting import until

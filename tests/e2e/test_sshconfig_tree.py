@@ -35,7 +35,7 @@ def _users_file(fleet, path, hosts_line: str = "") -> None:
 def _barnum(args, home, cwd, wrap=()):
     env = {k: v for k, v in os.environ.items() if k != "BARNUM_CONFIG"}
     env["HOME"] = str(home)
-    return subprocess.run([*wrap, sys.executable, "-m", "barnum.cli", *args],
+    return subprocess.run([*wrap, sys.executable, "-m", "barnum", *args],
                           capture_output=True, text=True, timeout=120, env=env, cwd=cwd,
                           stdin=subprocess.DEVNULL)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from barnum.units import SUDOERS_LINE
+from barnum.oneshot.units import SUDOERS_LINE
 from tests.e2e.subcommand import run_sub
 from tests.e2e.tmux import tmux  # noqa: F401 (fixture)
 from tests.waiting import until

@@ -49,9 +49,9 @@ def serving(fleet, users_file, state):
     """barnum web on the fleet, in this process (uvicorn in a thread, port 0)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (invoke setup installs it)")
-    from barnum.config import load_config
-    from barnum.fleet import Options
-    from barnum.session import FleetSession
+    from barnum.live.session import FleetSession
+    from barnum.model.config import load_config
+    from barnum.transport.options import Options
     from barnum.web.server import Background, Listen, assemble, url
 
     cfg = load_config(users_file)
@@ -291,7 +291,7 @@ HOSTILE = "<script>window.__pwned=1</script>\"'&<img src=x onerror=window.__pwne
 def test_hostile_watcher_name_is_inert(fleet, page):
     from playwright.sync_api import expect
 
-    from barnum.sanitize import clean
+    from barnum.text.sanitize import clean
 
     host, user = "host1", "user2"
     ctl = [str(fleet.venv / "bin" / "circusctl"), "--endpoint", _endpoint(fleet, user)]
@@ -399,7 +399,7 @@ def test_refresh_button_rereads_every_host(fleet, page):
 def test_unit_journal_is_followed_live(fleet, page, served):
     from playwright.sync_api import expect
 
-    from barnum.sanitize import clean
+    from barnum.text.sanitize import clean
 
     host, user = "host1", "user2"
     unit = f"circus_{user}_{host}.service"
@@ -502,7 +502,7 @@ def chatter(fleet):
 def test_watcher_stdout_file_shows_its_last_lines(fleet, page, chatter):
     from playwright.sync_api import expect
 
-    from barnum.sanitize import clean
+    from barnum.text.sanitize import clean
 
     host, user, out = chatter
     link = row(page, host, user, "chatter").locator("a.output.stdout")

@@ -63,7 +63,7 @@ SCRIPT = textwrap.dedent("""
         out["bailey_exit"] = bailey.returncode
         out["bailey"] = json.loads(bailey.stdout or "null")
         barnum = subprocess.run(
-            [sys.executable, "-m", "barnum.cli", "--config", str(fleet.users_file), "--json"],
+            [sys.executable, "-m", "barnum", "--config", str(fleet.users_file), "--json"],
             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         out["barnum_exit"] = barnum.returncode
         out["barnum_stderr"] = barnum.stderr

@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from barnum.config import load_config
-from barnum.fleet import Options
-from barnum.historydb import HistorySettings, open_store
-from barnum.recorder import Recorder
-from barnum.session import FleetSession
+from barnum.history.recorder import Recorder
+from barnum.history.store import open_store
+from barnum.live.session import FleetSession
+from barnum.model.config import HistorySettings, load_config
+from barnum.transport.options import Options
 from tests.e2e.test_barnum_e2e import circusctl
 from tests.waiting import until
 

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from barnum.config import load_config
-from barnum.fleet import Options
-from barnum.session import FleetSession
+from barnum.live.session import FleetSession
+from barnum.model.config import load_config
+from barnum.transport.options import Options
 from tests.e2e.test_barnum_e2e import HARD_LIMIT, barnum_cmd, circusctl, run_barnum
 from tests.waiting import until as _until
 
@@ -198,7 +198,7 @@ def test_event_flood_keeps_memory_bounded(fleet, session):
     the queue drops the oldest and counts them; the session's memory stays flat."""
     import resource
 
-    from barnum.session import Subscription
+    from barnum.live.session import Subscription
 
     endpoint = _endpoint(fleet)
     slow = Subscription(session, maxlen=100)  # a reader that never reads

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from barnum.config import load_config
-from barnum.fleet import Options
-from barnum.session import FleetSession
+from barnum.live.session import FleetSession
+from barnum.model.config import load_config
+from barnum.spec.expect import check_session
+from barnum.transport.options import Options
 from tests.e2e.test_barnum_e2e import circusctl
 from tests.waiting import until
 
@@ -36,11 +37,11 @@ def test_groups_within_the_session(session):
 
 
 def test_check_follows_the_pushed_state(fleet, session):
-    assert until(lambda: session.check().exit_code == 0)
+    assert until(lambda: check_session(session).exit_code == 0)
     ep = f"tcp://127.0.0.1:{fleet.port('user1')}"
     assert circusctl(fleet, "host2", ep, "stop", "ticker").returncode == 0
     try:
-        c = until(lambda: (lambda c: c if c.exit_code == 1 else None)(session.check()))
+        c = until(lambda: (lambda c: c if c.exit_code == 1 else None)(check_session(session)))
         assert c, "check never turned red"
         assert [(f.kind, f.host, f.watcher) for f in c.problems] == [
             ("watcher-stopped", "host2", "ticker")]
@@ -48,4 +49,4 @@ def test_check_follows_the_pushed_state(fleet, session):
         assert cell.watchers == {"sleeper": "ok", "ticker": "stopped"}
     finally:
         circusctl(fleet, "host2", ep, "start", "ticker")
-    assert until(lambda: session.check().exit_code == 0)
+    assert until(lambda: check_session(session).exit_code == 0)

@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from barnum.argsplit import SplitArgs, find_command, split_argv
+from barnum.cli.argsplit import SplitArgs, find_command, split_argv
 
 
 def test_no_separator():

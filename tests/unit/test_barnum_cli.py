@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from barnum import cli
+from barnum.cli import main as cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -115,7 +115,7 @@ def test_local_run_json_and_piped_human(users, tmp_path):
     rep.instances.append(Instance(here_unit, "user2", "User=", "enabled",
                                   "failed", "failed", state="unit-failed"))
     fake = _fake_bailey(tmp_path, rep.to_dict())
-    base = [sys.executable, "-m", "barnum.cli", "--config", str(users), "--bailey", str(fake),
+    base = [sys.executable, "-m", "barnum", "--config", str(users), "--bailey", str(fake),
             "--local", "localhost"]
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR")}
     p = subprocess.run([*base, "--json"], capture_output=True, text=True, cwd=REPO, env=env)

@@ -3,7 +3,8 @@ for every subcommand and every common option, through cli.parse_argv as main rea
 
 import pytest
 
-from barnum.cli import SUBCOMMANDS, main, parse_argv
+from barnum.cli.main import main
+from barnum.cli.parser import SUBCOMMANDS, parse_argv
 
 # The arguments each command needs to parse at all.
 REQUIRED = {"start": ["ticker"], "stop": ["ticker"], "completion": ["bash"], "unit": ["restart"]}
@@ -103,7 +104,7 @@ def test_help_for_a_command_after_common_options(capsys):
 
 
 def test_completion_reads_the_command_after_common_options():
-    from barnum.completion import completion_parser
+    from barnum.cli.completion import completion_parser
 
     own = completion_parser(["barnum", "--timeout", "5", "stats"])._option_string_actions
     assert "--sort" in own and "--timeout" in own

@@ -1,6 +1,6 @@
 import pytest
 
-from barnum.config import ConfigError, find_config, is_valid_user, load_config, parse_config
+from barnum.model.config import ConfigError, find_config, is_valid_user, load_config, parse_config
 
 
 def test_list_form():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from barnum.config import ConfigError, parse_config
+from barnum.model.config import ConfigError, parse_config
 
 GOOD = """\
 users: [user1, user2]

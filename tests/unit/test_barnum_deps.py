@@ -1,4 +1,4 @@
-"""barnum.deps: refs, the dependency graph, topological levels, cycles."""
+"""barnum.model.deps: refs, the dependency graph, topological levels, cycles."""
 
 import itertools
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from barnum.deps import (
+from barnum.model.deps import (
     DependencyError,
     Graph,
     Node,
@@ -153,7 +153,7 @@ def test_a_back_edge_is_a_cycle_named(g, data):
 
 
 def test_start_words_split_into_watchers_and_targets():
-    from barnum.commands.startstop import split_words
+    from barnum.cli.commands.startstop import split_words
 
     assert split_words(["kafka", "user1@host1:spark", "@itg", "host[1-2]", "user1@host5",
                         "host1,!host2", "web", "host[10-12]", "host[9]", "tick[a-b]"],

@@ -1,6 +1,6 @@
 import pytest
 
-from barnum.discovery import discover, is_valid_host
+from barnum.model.discovery import discover, is_valid_host
 
 HOSTILE = ["-oProxyCommand=touch x", "a;b", "$(x)", "`id`", "a b", "h|x", "a&b", "-", "x..y",
            "*", "host>1", "ünï"]

@@ -1,8 +1,8 @@
-"""barnum.expect.check: the fleet as it is against the users file's expect:."""
+"""barnum.spec.expect.check: the fleet as it is against the users file's expect:."""
 
 from bailey.report import ERROR, INACTIVE, OK, UNIT_FAILED, Instance, Report
-from barnum.expect import check, expected_instances
-from barnum.fleet import FleetResult, HostResult
+from barnum.model.results import FleetResult, HostResult
+from barnum.spec.expect import check, expected_instances
 
 HOSTS = {"host1": ["user1", "user2"], "host2": ["user1"], "host3": ["user1", "user3"]}
 GROUPS = {"itg": ["host1", "host2"], "gone": ["host9"]}

@@ -1,4 +1,4 @@
-"""barnum.fleet against in-process SSH servers (paramiko) on 127.0.0.1.
+"""barnum.oneshot.pool against in-process SSH servers (paramiko) on 127.0.0.1.
 
 Not the real fleet (tests/fleet/ does that): these prove the pool, the host
 key handling, shipped mode and the one-line errors without root or sshd.
@@ -16,19 +16,14 @@ import paramiko
 import pytest
 
 from bailey.report import Instance, Report
-from barnum import fleet
-from barnum.config import Config
-from barnum.discovery import Discovery
-from barnum.fleet import (
-    FleetResult,
-    HostPlan,
-    HostResult,
-    Options,
-    Plan,
-    interpret,
-    run_fleet,
-    unit_host,
-)
+from barnum.model.config import Config
+from barnum.model.discovery import Discovery
+from barnum.model.results import FleetResult, HostResult, interpret
+from barnum.model.thishost import unit_host
+from barnum.oneshot import pool as fleet
+from barnum.oneshot.plan import HostPlan, Plan, plan
+from barnum.oneshot.pool import run_fleet
+from barnum.transport.options import Options
 
 CLIENT_KEY = paramiko.ECDSAKey.generate()
 HOST_KEY = paramiko.ECDSAKey.generate()
@@ -278,11 +273,11 @@ def test_exit_codes_and_json_shape():
 
 def test_plan_resolves_and_flags_local_host():
     d = Discovery(hosts={"localhost": ["u1"], "web1": ["u1", "u2"]})
-    p = fleet.plan(Config(users=["u1", "u2"]), ["u2@web1", "localhost"], ["-v"], ["stats"],
+    p = plan(Config(users=["u1", "u2"]), ["u2@web1", "localhost"], ["-v"], ["stats"],
                    discovery=d, local=True)
     assert [(h.host, h.users, h.local) for h in p.hosts] == [
         ("localhost", [], True), ("web1", ["u2"], False)]
-    q = fleet.plan(Config(users=["u1"]), ["localhost"], discovery=d)
+    q = plan(Config(users=["u1"]), ["localhost"], discovery=d)
     assert not q.hosts[0].local  # without the operator's --local: over SSH
     assert p.argv(p.hosts[1], Options()) == ["bailey", "--json", "u2", "-v", "--", "stats"]
 
@@ -291,7 +286,7 @@ def test_plan_no_hosts_is_usage_error():
     from barnum import BarnumError
 
     with pytest.raises(BarnumError) as e:
-        fleet.plan(Config(users=["u1"]), [], discovery=Discovery())
+        plan(Config(users=["u1"]), [], discovery=Discovery())
     assert e.value.exit_code == 2
 
 

@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bailey.report import Instance, Report
-from barnum.allow import allow, named_by_ssh_config, ssh_config_host_patterns
-from barnum.config import ConfigError, parse_config
-from barnum.fleet import FleetResult, HostResult, error_lines, interpret
-from barnum.hostsort import natural_sorted
-from barnum.render import host_lines, make_console, render
-from barnum.sanitize import clean
-from barnum.validate import DocumentError, report_from_document
+from barnum.model.config import ConfigError, parse_config
+from barnum.model.hostsort import natural_sorted
+from barnum.model.results import FleetResult, HostResult, error_lines, interpret
+from barnum.model.validate import DocumentError, report_from_document
+from barnum.text.sanitize import clean
+from barnum.transport.allow import allow, named_by_ssh_config, ssh_config_host_patterns
+from barnum.views.render import host_lines, make_console, render
 
 # What may reach a terminal: printable text and the newlines barnum itself writes.
 CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e"
@@ -230,7 +230,7 @@ def test_the_host_is_the_connections_not_the_documents():
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(user=st.one_of(text, st.sampled_from(INJECTIONS)), unit=text)
 def test_any_user_and_unit_is_either_exact_or_refused(user, unit):
-    from barnum.config import is_valid_user
+    from barnum.model.config import is_valid_user
 
     rep = report_from_document(_valid_doc("host3", user=user, unit=unit), "host3")
     if rep.instances:

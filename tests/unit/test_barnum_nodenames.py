@@ -1,4 +1,4 @@
-"""Node-name patterns (barnum.nodenames): ClusterShell's range grammar, checked against
+"""Node-name patterns (barnum.model.nodenames): ClusterShell's range grammar, checked against
 ClusterShell's own NodeSet as an oracle, and fold -> parse giving back the same names."""
 
 import pytest
@@ -7,9 +7,9 @@ from ClusterShell.NodeSet import NodeSetParseError as ClusterShellParseError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from barnum.nodenames import PatternError, fold, parse_pattern, rangeset_text
-from barnum.nodeset import parse
-from barnum.targets import resolve
+from barnum.model.nodenames import PatternError, fold, parse_pattern, rangeset_text
+from barnum.model.nodeset import parse
+from barnum.model.targets import resolve
 
 
 def names_of(text: str) -> set[str]:

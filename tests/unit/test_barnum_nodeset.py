@@ -1,11 +1,11 @@
-"""Target expressions: groups and ClusterShell-style set operations (barnum.nodeset),
-through barnum.targets.resolve as every front end uses it."""
+"""Target expressions: groups and ClusterShell-style set operations (barnum.model.nodeset),
+through barnum.model.targets.resolve as every front end uses it."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from barnum.nodeset import (
+from barnum.model.nodeset import (
     Evaluator,
     ExpressionError,
     apply,
@@ -14,7 +14,7 @@ from barnum.nodeset import (
     to_selection,
     universe,
 )
-from barnum.targets import TargetError, group_members, groups_of, resolve
+from barnum.model.targets import TargetError, group_members, groups_of, resolve
 
 HOSTS = {
     "host1": ["user1", "user2"],

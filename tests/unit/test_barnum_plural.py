@@ -1,4 +1,4 @@
-from barnum.plural import count, plural
+from barnum.text.plural import count, plural
 
 
 def test_one_is_singular_every_other_count_is_plural():
@@ -19,9 +19,9 @@ def test_the_front_ends_count_one_in_the_singular():
     import json
 
     from bailey.report import Instance, Report
-    from barnum.fleet import FleetResult, HostResult, interpret
-    from barnum.progress import progress_text
-    from barnum.render import summary_line
+    from barnum.model.results import FleetResult, HostResult, interpret
+    from barnum.views.progress import progress_text
+    from barnum.views.render import summary_line
     from barnum.web.model import Counters
     from barnum.web.render import counters
 

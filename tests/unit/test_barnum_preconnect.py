@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from barnum.preconnect import Preconnect, preconnect, simple_lookup
+from barnum.transport.preconnect import Preconnect, preconnect, simple_lookup
 
 CONFIG = """\
 Host web* !web9

@@ -1,6 +1,6 @@
 """progress_text: the slowest pending hosts first, fit to the terminal, hosts' names cleaned."""
 
-from barnum.progress import progress_text
+from barnum.views.progress import progress_text
 
 
 def test_slowest_first_and_the_rest_counted():

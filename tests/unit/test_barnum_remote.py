@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from barnum.remote import (
+from barnum.transport.remote import (
     BOOTSTRAP,
     MAX_ARG,
     PAYLOAD_BUDGET,

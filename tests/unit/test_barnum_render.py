@@ -3,8 +3,8 @@ import json
 import re
 
 from bailey.report import Instance, Report
-from barnum.fleet import FleetResult, HostResult, error_lines, interpret
-from barnum.render import make_console, render
+from barnum.model.results import FleetResult, HostResult, error_lines, interpret
+from barnum.views.render import make_console, render
 
 ANSI = re.compile(r"\x1b\[")
 

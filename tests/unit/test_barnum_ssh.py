@@ -5,7 +5,7 @@ import threading
 import paramiko
 import pytest
 
-from barnum import ssh
+from barnum.transport import ssh
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
-"""ssh_config Include and Match as OpenSSH reads them (barnum.sshconfig), on real files."""
+"""ssh_config Include and Match as OpenSSH reads them on real files."""
 
 from __future__ import annotations
 
 import paramiko
 import pytest
 
-from barnum.sshconfig import SshConfigError, expand, include_paths
+from barnum.transport.sshconfig import SshConfigError, expand, include_paths
 
 
 def _lookup(text: str, host: str) -> dict:

@@ -1,6 +1,6 @@
 import pytest
 
-from barnum.targets import TargetError, parse_target, resolve
+from barnum.model.targets import TargetError, parse_target, resolve
 
 HOSTS = {"host1": ["user1", "user2"], "host2": ["user1"], "host3": ["user3"], "web": ["user2"]}
 

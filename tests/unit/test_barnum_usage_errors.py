@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from barnum import cli
+from barnum.cli import main as cli
 
 SSH_CONFIGS = {
     "no-value": (b"Host a\n  HostName\n", "Unparsable line HostName"),

@@ -1,4 +1,4 @@
-"""bailey.drift's facts on this machine's real files and processes, and barnum.drift's
+"""bailey.drift's facts on this machine's real files and processes, and barnum.spec.drift's
 pure comparison over reports."""
 
 import os
@@ -6,10 +6,10 @@ import time
 
 from bailey.drift import annotate, owner_name, process_start_us
 from bailey.report import INACTIVE, OK, UNIT_FAILED, Instance, Report
-from barnum.discovery import Discovery
-from barnum.drift import failed_units, find_drift
-from barnum.fleet import FleetResult, HostResult
-from barnum.validate import report_from_document
+from barnum.model.discovery import Discovery
+from barnum.model.results import FleetResult, HostResult
+from barnum.model.validate import report_from_document
+from barnum.spec.drift import failed_units, find_drift
 
 
 def test_process_start_us_of_this_process_and_a_child():

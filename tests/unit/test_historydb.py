@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from barnum import historydb as hdb
-from barnum.config import ConfigError, parse_config
-from barnum.historydb import HistorySettings, Row, open_store
-from barnum.historyview import parse_when, table
+from barnum.history import store as hdb
+from barnum.history.store import Row, open_store
+from barnum.model.config import ConfigError, HistorySettings, parse_config
+from barnum.views.history import parse_when, table
 
 NOW = time.time()
 
@@ -225,7 +225,7 @@ def test_users_file_history_key():
 def _barnum(tmp_path, *args):
     users = tmp_path / "users.yaml"
     users.write_text(f"users: [root]\nhistory: {{path: {tmp_path / 'h.db'}}}\n")
-    return subprocess.run([sys.executable, "-m", "barnum.cli", "--config", str(users),
+    return subprocess.run([sys.executable, "-m", "barnum", "--config", str(users),
                            "history", *args], capture_output=True, text=True, timeout=60)
 
 
@@ -256,7 +256,7 @@ def test_barnum_history_on_a_garbage_file_is_one_line(tmp_path):
     assert "not a database" in p.stderr
 
 
-# Events as the session delivered them on the fleet (barnum.wire-checked shapes).
+# Events as the session delivered them on the fleet (barnum.live.wire-checked shapes).
 REAP = {"unit": "circus_user1_host1.service", "user": "user1", "watcher": "sleeper",
         "action": "reap", "data": {"process_pid": 89, "time": 1796405930.467572,
                                    "exit_code": -15}}
@@ -265,7 +265,7 @@ UNIT = {"unit": "circus_user1_host1.service", "user": "user1", "active_state": "
 
 
 def test_circus_event_row_takes_the_host_time_when_sane():
-    from barnum.recorder import circus_row
+    from barnum.history.recorder import circus_row
 
     r = circus_row("host1", REAP, 1796405930.9)
     assert (r.t, r.ht, r.rt) == (1796405930.467572, 1796405930.467572, 1796405930.9)
@@ -275,7 +275,7 @@ def test_circus_event_row_takes_the_host_time_when_sane():
 
 
 def test_unit_event_row():
-    from barnum.recorder import unit_row
+    from barnum.history.recorder import unit_row
 
     r = unit_row("host1", UNIT, 5.0)
     assert (r.kind, r.action, r.t, r.detail["main_pid"]) == ("unit", "active/running", 5.0, 127)
@@ -283,7 +283,7 @@ def test_unit_event_row():
 
 
 def test_circusd_and_systemd_journal_lines_name_what_happened():
-    from barnum.recorder import circus_message
+    from barnum.history.recorder import circus_message
 
     assert circus_message("2026-12-04 17:35:49 circus[77] [INFO] ticker stopped") == \
         ("ticker", "stop")

@@ -28,17 +28,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from barnum.commands import logs as logs_cmd
-from barnum.commands import stats as stats_cmd
-from barnum.commands.watch import Tracker, view
-from barnum.config import Config
-from barnum.discovery import Discovery
-from barnum.fleet import Options
-from barnum.render import host_lines, summary_line
-from barnum.session import FleetSession, SessionEvent, _LinkError
-from barnum.sessionstate import LineBuffer, LineTooLong, RefreshGate, SeqCheck
+from barnum.cli.commands.watch import Tracker, view
+from barnum.live.session import FleetSession, SessionEvent, _LinkError
+from barnum.live.state import LineBuffer, LineTooLong, RefreshGate, SeqCheck
+from barnum.model.config import Config
+from barnum.model.discovery import Discovery
 from barnum.shell.events import EventView, event_line
 from barnum.shell.runner import Shell
+from barnum.transport.options import Options
+from barnum.views import logs as logs_cmd
+from barnum.views import stats as stats_cmd
+from barnum.views.render import host_lines, summary_line
 from barnum.web import metrics, render
 from barnum.web.hub import Hub
 
@@ -466,7 +466,7 @@ def test_deep_huge_and_unasked_messages_are_host_errors_in_plain_words():
 
 
 def test_a_document_nested_too_deeply_is_a_host_error_in_the_one_shot_path_too():
-    from barnum.fleet import HostResult, interpret
+    from barnum.model.results import HostResult, interpret
 
     r = HostResult("host2", [], [])
     r.stdout, r.exit_status = '{"a":' * 100000 + "1" + "}" * 100000, 0

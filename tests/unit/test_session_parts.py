@@ -9,12 +9,12 @@ import pytest
 from bailey.pubsub import parse_message, parse_topic
 from bailey.report import Instance, Report
 from bailey.stats import human_bytes, watchers_from
-from barnum.commands.logs import merged
-from barnum.commands.stats import rows, sort_rows
-from barnum.commands.watch import FLAP_EXITS, Tracker
-from barnum.sanitize import Clean
-from barnum.session import SessionEvent, Subscription
-from barnum.sessionstate import LineBuffer, LineTooLong, SeqCheck, apply_event, valid_report
+from barnum.cli.commands.watch import FLAP_EXITS, Tracker
+from barnum.live.session import SessionEvent, Subscription
+from barnum.live.state import LineBuffer, LineTooLong, SeqCheck, apply_event, valid_report
+from barnum.text.sanitize import Clean
+from barnum.views.logs import merged
+from barnum.views.stats import rows, sort_rows
 
 
 def _report() -> Report:
@@ -134,11 +134,11 @@ def test_stats_rows_and_circus_numbers():
                                                (10, []), (60, [])])
 def test_session_gives_bailey_the_one_shot_paths_circusctl_timeout(timeout, want):
     """``bailey --serve`` gets the per-instance timeout the one-shot path gives bailey
-    (barnum.fleet.Plan.argv), so a hung circusd cannot outlive a request."""
-    from barnum.config import Config
-    from barnum.discovery import Discovery
-    from barnum.fleet import Options
-    from barnum.session import FleetSession
+    (barnum.oneshot.plan.Plan.argv), so a hung circusd cannot outlive a request."""
+    from barnum.live.session import FleetSession
+    from barnum.model.config import Config
+    from barnum.model.discovery import Discovery
+    from barnum.transport.options import Options
 
     s = FleetSession(Config(users=["u1"]), Options(timeout=timeout),
                      discovery=Discovery(hosts={"h1": ["u1"]}))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from barnum.session import SessionEvent
+from barnum.live.session import SessionEvent
 from barnum.shell.events import Echo, EventView, event_line
 from barnum.shell.gather import Answer, gather
 from barnum.shell.gather import fold as fold_names

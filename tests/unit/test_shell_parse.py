@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from barnum.model.targets import TargetError
 from barnum.shell.parse import (
     ParseError,
     change_targets,
@@ -13,7 +14,6 @@ from barnum.shell.parse import (
     split_commands,
 )
 from barnum.shell.selection import as_targets, resolve_set
-from barnum.targets import TargetError
 
 HOSTS = {"host1": ["user1", "user2"], "host2": ["user1", "user2"], "host3": ["user1"]}
 

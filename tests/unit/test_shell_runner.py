@@ -13,10 +13,10 @@ import threading
 import time
 from pathlib import Path
 
-from barnum.fleet import HostResult
+from barnum.model.results import HostResult
+from barnum.model.validate import report_from_document
 from barnum.shell.gather import gather
 from barnum.shell.runner import _answers, fan_out
-from barnum.validate import report_from_document
 
 REPLIES = json.loads((Path(__file__).parent.parent / "data" / "shell" /
                       "host1_replies.json").read_text())

@@ -1,4 +1,4 @@
-"""barnum.units' pure parts: names, plans, commands, outcomes (stderr recorded on the fleet)."""
+"""barnum.oneshot.units, pure parts: names, plans, commands, outcomes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import subprocess
 import pytest
 
 from barnum import EXIT_HOST, EXIT_INSTANCE, EXIT_OK, BarnumError
-from barnum.commands.unit import split_units
-from barnum.units import (
+from barnum.cli.commands.unit import split_units
+from barnum.oneshot.units import (
     SUDOERS_LINE,
     UnitJob,
     UnitNameError,

@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from barnum import BarnumError
-from barnum.commands.web import check_listen, configure
+from barnum.web.command import check_listen, configure
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -52,6 +52,6 @@ def test_usage_errors(argv, message):
 
 
 def test_web_is_a_subcommand():
-    from barnum.cli import SUBCOMMANDS
+    from barnum.cli.parser import SUBCOMMANDS
 
-    assert SUBCOMMANDS["web"][0] == "barnum.commands.web"
+    assert SUBCOMMANDS["web"][0] == "barnum.web.command"

@@ -9,6 +9,7 @@ import re
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from barnum.spec.expect import check_session
 from tests.unit.webkit import RecordedSession, client, make_web
 
 # user2@host3 is inactive (disabled) in the snapshot: the demo's case
@@ -47,7 +48,7 @@ def test_a_filtered_page_shows_its_rows_open(tmp_path):
 
 def test_unmet_expectations_agree_with_barnum_check(tmp_path):
     web, page = _page(tmp_path, EXPECT)
-    chk = web.session.check()
+    chk = check_session(web.session)
     kinds = sorted((f.kind, f.host, f.user, f.watcher) for f in chk.problems)
     assert ("instance-inactive", "host3", "user2", None) in kinds
     assert ("missing-instance", "host2", "user3", None) in kinds
@@ -100,7 +101,8 @@ def test_metrics_carry_each_unmet_expectation(tmp_path):
     fams = {f.name: f for f in text_string_to_metric_families(text)}
     got = {(s.labels["host"], s.labels["user"], s.labels["watcher"], s.labels["kind"])
            for s in fams["barnum_expectation_unmet"].samples if s.value == 1}
-    want = {(f.host, f.user or "", f.watcher or "", f.kind) for f in web.session.check().problems}
+    problems = check_session(web.session).problems
+    want = {(f.host, f.user or "", f.watcher or "", f.kind) for f in problems}
     assert got == want and len(want) >= 4
     assert fams["barnum_check_problems"].samples[0].value == len(want)
     assert "host9" not in {s.labels["host"] for s in fams["barnum_host_up"].samples}

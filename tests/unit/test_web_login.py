@@ -163,7 +163,7 @@ def test_rotate_token_command(tmp_path):
     users.write_text("users: [nobody]\n")
     state = tmp_path / "state"
     first = load_or_create_tokens(state / "tokens.json")
-    p = subprocess.run([sys.executable, "-m", "barnum.cli", "web", "--config", str(users),
+    p = subprocess.run([sys.executable, "-m", "barnum", "web", "--config", str(users),
                         "--state-dir", str(state), "--rotate-token"],
                        capture_output=True, text=True, cwd=REPO, timeout=60)
     assert p.returncode == 0, p.stderr

@@ -1,4 +1,4 @@
-"""barnum.wire: each op's result and each event kind of bailey-serve/1, checked field by field.
+"""barnum.live.wire: each op's result and each event kind of bailey-serve/1, checked field by field.
 
 The good shapes are what bailey really sends (recorded on the test fleet in
 tests/data); the bad ones are what a compromised host sent in the red-team
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from barnum.sanitize import Clean
-from barnum.wire import Checked, WireError, check_event, check_result, host_time
+from barnum.live.wire import Checked, WireError, check_event, check_result, host_time
+from barnum.text.sanitize import Clean
 
 DATA = Path(__file__).parents[1] / "data"
 SNAP = json.loads((DATA / "web" / "fleet_snapshot.json").read_text())

@@ -17,10 +17,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from bailey.report import Report
-from barnum.fleet import FleetResult, HostResult
-from barnum.hostsort import natural_sorted
-from barnum.session import HostState, Subscription
-from barnum.targets import exact, group_members, resolve
+from barnum.live.session import HostState, Subscription
+from barnum.model.hostsort import natural_sorted
+from barnum.model.results import FleetResult, HostResult
+from barnum.model.targets import exact, group_members, resolve
 from barnum.web.app import Web, build_app
 from barnum.web.audit import Audit
 from barnum.web.auth import Origins, Tokens
@@ -63,8 +63,8 @@ class RecordedSession:
         return group_members(self._hosts(), self.group_spec)
 
     def check(self, targets=None):
-        """As FleetSession.check: barnum.expect.check over the recorded states."""
-        from barnum.expect import check
+        """As FleetSession.check: barnum.spec.expect.check over the recorded states."""
+        from barnum.spec.expect import check
 
         chosen = self.resolve(targets)
         out = []
@@ -107,7 +107,7 @@ class RecordedSession:
 
     def output(self, host, unit, watcher, stream, n=200):
         """As bailey's ``output`` op answers (through the session's cleaning)."""
-        from barnum.sanitize import clean
+        from barnum.text.sanitize import clean
 
         self.calls.append(("output", host, unit, watcher, stream, n))
         inst = next(i for i in self.states[host].report.instances if i.unit == unit)

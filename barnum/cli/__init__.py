@@ -1,0 +1,1 @@
+"""The command line: the entry point, its parser and commands."""

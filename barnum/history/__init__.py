@@ -1,0 +1,1 @@
+"""What happened, kept: the SQLite store and the recorder that feeds it."""

@@ -1,0 +1,1 @@
+"""The live session: one bailey --serve per host, its state and protocol."""

@@ -1,0 +1,782 @@
+"""The live fleet session: one SSH connection and one ``bailey --serve`` per host.
+
+    from barnum.live.session import FleetSession
+    with FleetSession(config, options, targets=["host1"]) as s:
+        s.snapshot()                      # FleetResult, renderable by barnum.views.render
+        s.circusctl(["stop", "ticker"])   # per instance, through the open channels
+        sub = s.subscribe()               # SessionEvent stream: circus, unit, host...
+
+Each host has a thread (:class:`_Link`) that connects with the same
+host-key policy, timeouts and shipping as the one-shot CLI, starts
+``bailey --serve``, subscribes, and keeps the host's report current from
+pushed events.  It pings at the application level (every PING_EVERY, or
+half the timeout if shorter): a host silent for ``--timeout`` is "stale",
+for twice that "down" (a half-open TCP connection is noticed, unlike
+Multivisor's); a lost channel is retried with backoff.
+Lines are checked for order (seq) and restarts (epoch); either triggers a
+fresh snapshot.  close() closes every channel: bailey sees EOF and exits,
+so nothing stays on a host.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bailey.report import Report
+from barnum.live.state import (
+    LineBuffer,
+    LineTooLong,
+    RefreshGate,
+    SeqCheck,
+    apply_event,
+    parse_line,
+)
+from barnum.live.wire import EVENTS, Checked, WireError, check_event, check_result
+from barnum.model.config import Config
+from barnum.model.discovery import Discovery, discover
+from barnum.model.hostsort import natural_sorted
+from barnum.model.results import FleetResult, HostResult
+from barnum.model.targets import Selection, exact, group_members, resolve
+from barnum.text.sanitize import clean
+from barnum.transport.options import BAILEY_DEFAULT_TIMEOUT, Options, bailey_timeout
+from barnum.transport.remote import remote_command, shipped_argv
+
+PING_EVERY = 5.0
+BACKOFF = (1, 2, 4, 8, 10)
+MIN_LINE = 64 * 1024  # a max_output below this would refuse ordinary snapshots
+QUEUE_MAX = 10000
+QUEUE_BYTES = 32 * 1024 * 1024  # per subscription: a slow reader drops the oldest beyond
+REFRESH_GAP = 1.0  # seconds between two refreshes of one host asked for by its events
+NOTE_EVERY = 1.0  # at most one "rejected" event per host and second
+
+
+@dataclass
+class HostState:
+    """What the session knows of one host now (a copy: safe to keep)."""
+
+    host: str
+    state: str = "connecting"  # connecting | up | stale | down | closed
+    error: str | None = None
+    report: Report | None = None
+    stats: dict | None = None
+    last_seen: float | None = None
+    since: float = field(default_factory=time.time)
+    epoch: str | None = None
+    rejected: int = 0  # results and events from the host dropped for their shape
+    note: str | None = None  # why the last one was dropped (one clean line)
+
+    @property
+    def rejected_text(self) -> str | None:
+        """``N bad messages from bailey dropped (last: why)``, or None."""
+        if not self.rejected:
+            return None
+        return (f"{self.rejected} bad message{'s' if self.rejected != 1 else ''} from bailey "
+                f"dropped (last: {self.note})")
+
+
+@dataclass
+class SessionEvent:
+    """One thing that happened: ``kind`` is host, unit, circus, instance, resync,
+    stats, log, gap, restart, rejected (a host's message dropped for its shape) or
+    dropped (a slow reader lost ``count`` events; host ""); ``data`` the checked
+    fields (barnum.live.wire).  ``t`` is the session's own receive time, never the host's."""
+
+    kind: str
+    host: str
+    data: dict[str, Any]
+    t: float = field(default_factory=time.time)
+    size: int = 200  # about what it costs in memory (the line it came in)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "host": self.host, "t": round(self.t, 3), **{
+            k: v for k, v in self.data.items() if k not in ("seq", "epoch", "sub")}}
+
+
+class Subscription:
+    """A bounded, thread-safe queue of events, by count and by bytes: the oldest are
+    dropped, and the reader's next ``get`` is a ``dropped`` event with their count
+    (if its kinds take ``dropped``, or it takes every kind)."""
+
+    def __init__(self, session: FleetSession | None, maxlen: int = QUEUE_MAX,
+                 kinds: set[str] | None = None, max_bytes: int = QUEUE_BYTES) -> None:
+        self._q: collections.deque[SessionEvent] = collections.deque()
+        self._cond = threading.Condition()
+        self._session = session
+        self.maxlen = maxlen
+        self.max_bytes = max_bytes
+        self.kinds = kinds
+        self.dropped = 0
+        self._told = 0  # drops already reported to the reader
+        self.bytes = 0
+        self.closed = False
+
+    def put(self, ev: SessionEvent) -> None:
+        if self.kinds is not None and ev.kind not in self.kinds:
+            return
+        with self._cond:
+            while self._q and (len(self._q) >= self.maxlen
+                               or self.bytes + ev.size > self.max_bytes):
+                self.bytes -= self._q.popleft().size
+                self.dropped += 1
+            self._q.append(ev)
+            self.bytes += ev.size
+            self._cond.notify()
+
+    def get(self, timeout: float | None = None) -> SessionEvent | None:
+        with self._cond:
+            if self.dropped > self._told and (self.kinds is None or "dropped" in self.kinds):
+                n, self._told = self.dropped - self._told, self.dropped
+                return SessionEvent("dropped", "", {"count": n, "why": "the reader was slow"})
+            if not self._q and not self.closed:
+                self._cond.wait(timeout)
+            if not self._q:
+                return None
+            ev = self._q.popleft()
+            self.bytes -= ev.size
+            return ev
+
+    def __iter__(self) -> Iterator[SessionEvent]:
+        while True:
+            ev = self.get(1.0)
+            if ev is not None:
+                yield ev
+            elif self.closed:
+                return
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+        if self._session is not None:
+            self._session._unsubscribe(self)
+
+
+class _Pending:
+    def __init__(self, op: str) -> None:
+        self.op = op
+        self.done = threading.Event()
+        self.reply: dict[str, Any] | None = None
+        self.value: Any = None  # the result, checked by barnum.live.wire
+
+
+class _Link(threading.Thread):
+    """One host's connection, reader and reconnect loop."""
+
+    def __init__(self, session: FleetSession, host: str) -> None:
+        super().__init__(daemon=True, name=f"link-{host}")
+        self.s = session
+        self.host = host
+        self.state = HostState(host)
+        self.lock = threading.Lock()
+        self.send_lock = threading.Lock()
+        self.chan: Any = None  # the paramiko channel of bailey --serve, once up
+        self.conn: Any = None  # its fabric Connection
+        self.pending: dict[int, _Pending] = {}
+        self.ids = itertools.count(1)
+        self.seq = SeqCheck()
+        self.sub_id: int | None = None
+        self.ready = threading.Event()  # first attempt finished (up or failed)
+        self.wake = threading.Event()
+        self.gate = RefreshGate(REFRESH_GAP)
+        self._noted = -NOTE_EVERY
+        self.max_line = max(session.options.max_output, MIN_LINE)
+
+    # -- state ----------------------------------------------------------------------------
+
+    def set_state(self, state: str, error: str | None = None) -> None:
+        with self.lock:
+            if self.state.state == state and self.state.error == error:
+                return
+            self.state.state, self.state.error = state, clean(error) if error else None
+            self.state.since = time.time()
+        self.s._publish(SessionEvent("host", self.host, {"state": state, "error":
+                                                         self.state.error}))
+
+    def copy(self) -> HostState:
+        with self.lock:
+            return replace(self.state)
+
+    # -- requests -------------------------------------------------------------------------
+
+    def request(self, op: str, timeout: float, **args: Any) -> Any:
+        """Send one request and wait for its response; raises RuntimeError (one line)."""
+        return self.request_kept(op, timeout, **args)[1]
+
+    def request_kept(self, op: str, timeout: float, **args: Any,
+                     ) -> tuple[tuple[Any, int], Any]:
+        """As request, also giving (connection, id): what a later ``cancel`` names, and
+        on which connection the request lives (a reconnect ends it)."""
+        chan = self.chan
+        if chan is None or self.copy().state not in ("up", "stale"):
+            raise RuntimeError(self.copy().error or f"not connected ({self.copy().state})")
+        rid = next(self.ids)
+        return (chan, rid), self._request(chan, rid, op, timeout, args)
+
+    def _request(self, chan: Any, rid: int, op: str, timeout: float,
+                 args: dict[str, Any]) -> Any:
+        p = _Pending(op)
+        self.pending[rid] = p
+        try:
+            data = json.dumps({"id": rid, "op": op, **args}).encode() + b"\n"
+            with self.send_lock:
+                chan.sendall(data)
+            if not p.done.wait(timeout):
+                raise RuntimeError(f"no answer within {timeout:g}s")
+        except OSError as e:
+            raise RuntimeError(f"connection lost: {e}") from None
+        finally:
+            self.pending.pop(rid, None)
+        reply = p.reply or {}
+        if not reply.get("ok"):
+            raise RuntimeError(f"bailey: {clean(reply.get('error') or 'no answer')}")
+        return p.value
+
+    def want_refresh(self) -> None:
+        """A fresh snapshot is due (gap, restart, an event about something unknown):
+        at most one refresh runs per host, one more waits, REFRESH_GAP apart."""
+        with self.lock:
+            start = self.gate.want()
+        if start:
+            threading.Thread(target=self._refresher, daemon=True,
+                             name=f"refresh-{self.host}").start()
+
+    def _refresher(self) -> None:
+        while not self.s.closing.is_set():
+            with self.lock:
+                delay = self.gate.delay(time.monotonic())
+            if delay and self.s.closing.wait(delay):
+                break
+            with self.lock:
+                self.gate.started(time.monotonic())
+            self.s._refresh_host(self)
+            with self.lock:
+                if not self.gate.finished():
+                    return
+        with self.lock:
+            self.gate.finished(cancel=True)
+
+    def reject(self, why: str) -> None:
+        """A message of the wrong shape from this host: dropped, counted, noted."""
+        now = time.monotonic()
+        with self.lock:
+            self.state.rejected += 1
+            self.state.note = clean(" ".join(str(why).split()))[:300]
+            tell = now - self._noted >= NOTE_EVERY
+            if tell:
+                self._noted = now
+            data = {"count": self.state.rejected, "reason": self.state.note}
+        if tell:
+            self.s._publish(SessionEvent("rejected", self.host, data))
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        attempt = 0
+        while not self.s.closing.is_set():
+            try:
+                self._connect()
+                attempt = 0
+                self._read_loop()
+            except Exception as e:
+                self._fail(e)
+            finally:
+                self._drop()
+                self.ready.set()
+            if self.s.closing.is_set():
+                break
+            delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
+            attempt += 1
+            self.wake.wait(delay)
+            self.wake.clear()
+        self.set_state("closed")
+
+    def _fail(self, e: Exception) -> None:
+        from barnum.transport import ssh
+
+        if isinstance(e, _LinkError):
+            msg = str(e)
+        else:
+            msg = ssh.classify(e, self.conn, self.s.options.timeout)
+        if not self.s.closing.is_set():
+            self.set_state("down", msg)
+
+    def _connect(self) -> None:
+        from barnum.transport import ssh
+
+        o = self.s.options
+        self.set_state("connecting", self.state.error)
+        conn = ssh.make_connection(self.host, self.s.fab_config, o.timeout,
+                                   o.host_key_policy, self.s._warn)
+        self.conn = conn
+        ssh.open_connection(conn)
+        argv = self.s.argv()
+        for shipped in ((False, True) if not o.ship else (True,)):
+            cmd = shipped_argv(argv[len(self.s.bailey_cmd):]) if shipped else argv
+            chan = conn.transport.open_session(timeout=o.timeout)
+            chan.exec_command(remote_command(cmd))
+            first = self._first_line(chan, o.timeout)
+            if first is not None:
+                break
+            chan.status_event.wait(o.timeout)  # the exit status may trail the EOF
+            status = chan.exit_status if chan.exit_status_ready() else None
+            chan.close()
+            if status not in (126, 127) or shipped or not o.auto_ship:
+                raise _LinkError(f"bailey --serve did not start (exit {status})")
+        self.chan = chan
+        assert first is not None  # the loop above ends with a hello or raises
+        self._hello(first)
+        rid = next(self.ids)
+        self.sub_id = rid
+        chan.sendall(json.dumps({"id": rid, "op": "subscribe"}).encode() + b"\n")
+
+    def _first_line(self, chan, timeout: float) -> dict[str, Any] | None:
+        """bailey's hello, or None when the command ended without one.
+
+        One deadline for the whole hello: a host that trickles a byte now and
+        then never keeps the link "connecting".
+        """
+        self.buf = LineBuffer(self.max_line)
+        self.backlog: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _LinkError(f"bailey --serve sent no hello within {timeout:g}s")
+            chan.settimeout(left)
+            try:
+                data = chan.recv(65536)
+            except TimeoutError:
+                continue  # the deadline check above words it
+            if not data:
+                return None
+            try:
+                lines = self.buf.feed(data)
+            except LineTooLong as e:
+                raise _LinkError(f"bailey --serve sent {e} before its hello") from None
+            if lines:
+                self.backlog = lines[1:]
+                return _parse(lines[0])
+
+    def _hello(self, hello: dict[str, Any]) -> None:
+        if hello.get("event") != "hello" or hello.get("protocol") != "bailey-serve/1":
+            raise _LinkError("not a bailey-serve/1 hello: " + clean(str(hello)[:80]))
+        self.seq = SeqCheck()
+        self.seq.check(hello.get("epoch"), hello.get("seq"))
+        with self.lock:
+            self.state.epoch = clean(hello.get("epoch"))
+            self.state.last_seen = time.time()
+
+    def _read_loop(self) -> None:
+        chan = self.chan
+        chan.settimeout(1.0)
+        last_ping = time.monotonic()
+        for raw in self.backlog:
+            self._line(raw)
+        while not self.s.closing.is_set():
+            try:
+                data = chan.recv(65536)
+                if not data:
+                    raise _LinkError("connection closed (bailey --serve ended)")
+                for raw in self.buf.feed(data):
+                    self._line(raw)
+            except TimeoutError:
+                pass
+            except LineTooLong as e:
+                raise _LinkError(f"bailey sent {e} (raise max_output in the users file if "
+                                 "this host is right)") from None
+            now = time.monotonic()
+            if now - last_ping >= min(PING_EVERY, self.s.options.timeout / 2):
+                last_ping = now
+                with self.send_lock:
+                    chan.sendall(b'{"id":0,"op":"ping"}\n')
+            silent = time.time() - (self.copy().last_seen or time.time())
+            if silent > 2 * self.s.options.timeout:
+                raise _LinkError(f"no answer for {silent:.0f}s (connection half-open?)")
+            if silent > self.s.options.timeout:
+                self.set_state("stale", f"last heard {silent:.0f}s ago")
+
+    def _line(self, raw: bytes) -> None:
+        msg = _parse(raw)
+        with self.lock:
+            self.state.last_seen = time.time()
+        if self.copy().state in ("stale", "connecting"):
+            self.set_state("up")
+        order = self.seq.check(msg.get("epoch"), msg.get("seq"))
+        if order in ("gap", "restart"):
+            self.s._publish(SessionEvent(order, self.host, {}))
+            self.want_refresh()
+        try:
+            if "id" in msg:
+                self._answer(msg)
+            else:
+                self._event(msg, len(raw))
+        except WireError as e:
+            self.reject(str(e))
+        except _LinkError:
+            raise
+        except Exception as e:  # a shape no check foresaw: still only this message
+            self.reject(f"a message barnum could not use ({type(e).__name__})")
+
+    def _answer(self, msg: dict[str, Any]) -> None:
+        """A response: to the subscription, to a waiting request, or to a ping."""
+        rid = msg["id"]
+        if isinstance(rid, bool) or not isinstance(rid, int):
+            raise WireError(f"an answer whose id is a {type(rid).__name__}, not a number")
+        now = time.time()
+        if rid == self.sub_id:
+            if not msg.get("ok"):
+                raise _LinkError(f"subscribe refused: {clean(str(msg.get('error'))[:200])}")
+            self._snapshot(check_result("subscribe", msg.get("result"), now, self.host))
+            return
+        if rid == 0:
+            return  # our pings' answers: that the line came is all they say
+        p = self.pending.get(rid)
+        if p is None:
+            raise WireError(f"an answer to a request never made (id {rid})")
+        if msg.get("ok") is True:
+            try:
+                p.value = check_result(p.op, msg.get("result"), now, self.host)
+                p.reply = msg
+            except WireError as e:
+                p.reply = {"ok": False, "error": f"sent an invalid {p.op} answer: {e}"}
+                p.done.set()
+                raise
+        else:
+            err = msg.get("error")
+            p.reply = {"ok": False, "error": err if isinstance(err, str) else "refused"}
+        p.done.set()
+
+    def _event(self, msg: dict[str, Any], size: int) -> None:
+        kind = msg.get("event")
+        if kind == "hello":
+            raise WireError("a second hello")
+        if kind not in EVENTS:
+            return  # a later bailey's event this barnum does not know: ignored
+        data = check_event(msg, time.time(), self.host)
+        if kind == "stats":
+            with self.lock:
+                self.state.stats = data["result"]
+        elif kind == "resync":
+            report = data.pop("report")
+            with self.lock:
+                self.state.report = report
+        elif kind != "log":
+            with self.lock:
+                new = apply_event(self.state.report, data, self.host)
+                if new is not None:
+                    self.state.report = new
+            if new is None and kind in ("unit", "circus"):
+                self.want_refresh()
+        data.pop("event", None)
+        self.s._publish(SessionEvent(kind, self.host, data, size=size))
+
+    def _snapshot(self, checked: Checked) -> None:
+        with self.lock:
+            self.state.report = checked.report
+        self.set_state("up")
+        self.ready.set()
+        self.s._publish(SessionEvent("resync", self.host, {}))
+
+    def _drop(self) -> None:
+        chan, conn = self.chan, self.conn
+        self.chan = self.conn = None
+        for p in list(self.pending.values()):
+            p.reply = {"ok": False, "error": "connection lost"}
+            p.done.set()
+        for c in (chan, conn):
+            if c is not None:
+                with contextlib.suppress(Exception):
+                    c.close()
+
+
+class _LinkError(Exception):
+    """A host-level problem already worded for the operator."""
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    """One line as a JSON object, or the host's error in plain words."""
+    try:
+        return parse_line(raw)
+    except RecursionError:
+        raise _LinkError("bailey sent JSON nested too deeply to read") from None
+    except MemoryError:
+        raise _LinkError(f"bailey sent a line too big to read ({len(raw)} bytes)") from None
+    except json.JSONDecodeError:
+        raise _LinkError("bailey sent a line that is not JSON") from None
+    except ValueError as e:
+        raise _LinkError(f"bailey sent {e}") from None
+
+
+class FleetSession:
+    """The fleet, live: see the module's docstring."""
+
+    def __init__(self, config: Config, options: Options, targets: list[str] | None = None,
+                 discovery: Discovery | None = None, log: Any = None) -> None:
+        import shlex
+
+        self.config = config
+        self.options = options
+        self.discovery = discovery or discover(config.users, config.config_template)
+        self.chosen = resolve(list(targets or []), self.discovery.hosts, config.groups)
+        self.hosts = natural_sorted(self.chosen)
+        self.log = log or (lambda _m: None)
+        self.closing = threading.Event()
+        self.bailey_cmd = shlex.split(options.bailey)
+        self.links = {h: _Link(self, h) for h in self.hosts}
+        self._subs: list[Subscription] = []
+        self._subs_lock = threading.Lock()
+        self.fab_config = None
+
+    def argv(self) -> list[str]:
+        """``bailey --serve`` with the users file's config_template, and the same
+        per-instance circusctl timeout as the one-shot path
+        (barnum.transport.options.bailey_timeout), so a hung circusd cannot outlive a
+        request."""
+        extra = ["--serve"]
+        if self.options.config_template:
+            extra += ["--config-template", self.options.config_template]
+        t = bailey_timeout(self.options.timeout)
+        if t != BAILEY_DEFAULT_TIMEOUT:
+            extra += ["--timeout", str(t)]
+        return [*self.bailey_cmd, *extra]
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def open(self, wait: bool = True) -> FleetSession:
+        from barnum.transport import ssh
+
+        self.fab_config = ssh.fabric_config(self.options.ssh_config)
+        for link in self.links.values():
+            link.start()
+        if wait:
+            deadline = time.monotonic() + self.options.timeout + 2
+            for link in self.links.values():
+                link.ready.wait(max(0.0, deadline - time.monotonic()))
+        return self
+
+    def close(self) -> None:
+        self.closing.set()
+        for link in self.links.values():
+            link.wake.set()
+            link._drop()
+        for link in self.links.values():
+            if link.is_alive():
+                link.join(timeout=3)
+        with self._subs_lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.close()
+
+    def __enter__(self) -> FleetSession:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- state ----------------------------------------------------------------------------
+
+    def host_states(self) -> dict[str, HostState]:
+        return {h: self.links[h].copy() for h in self.hosts}
+
+    def snapshot(self, targets: list[str] | Selection | None = None) -> FleetResult:
+        """The latest known state, as the one-shot CLI's result type."""
+        chosen = self.resolve(targets) if targets else self.chosen
+        out = []
+        for h in natural_sorted(chosen):
+            st = self.links[h].copy()
+            r = HostResult(h, chosen[h], [], report=_only(st.report, chosen[h]))
+            if st.state not in ("up", "stale") or st.report is None:
+                r.error = st.error or st.state
+            out.append(r)
+        return FleetResult(out, groups=self.groups())
+
+    def resolve(self, targets: list[str] | Selection | None) -> dict[str, list[str]]:
+        """host -> users (empty: all) for CLI target expressions, within the session's hosts.
+        A mapping is that already (structured addressing): checked, never parsed."""
+        if isinstance(targets, Mapping):
+            return exact(targets, self.hosts)
+        return resolve(list(targets or []), self._hosts(), self.config.groups)
+
+    def _hosts(self) -> dict[str, list[str]]:
+        return {h: self.discovery.hosts[h] for h in self.hosts}
+
+    def groups(self) -> dict[str, dict[str, list[str]]]:
+        """The users file's groups within the session's hosts: name -> {host: users}
+        (an empty user list: the whole host; a group with no host here: {})."""
+        return group_members(self._hosts(), self.config.groups)
+
+    def users(self) -> dict[str, list[str]]:
+        return {h: sorted({i.user for i in (s.report.instances if s.report else []) if i.user})
+                for h, s in self.host_states().items()}
+
+    def watchers(self) -> dict[str, set[str]]:
+        return {h: {w for i in (s.report.instances if s.report else []) for w in
+                    (i.watchers or {})} for h, s in self.host_states().items()}
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _each(self, targets: list[str] | Selection | None, fn, timeout: float | None,
+              ) -> dict[str, Any]:
+        """``fn(link, users)`` on every targeted host in parallel: host -> result or error."""
+        chosen = self.resolve(targets)
+        results: dict[str, Any] = {}
+
+        def one(h: str) -> None:
+            try:
+                results[h] = fn(self.links[h], chosen[h])
+            except Exception as e:
+                results[h] = _Failure(clean(str(e).splitlines()[0] if str(e) else e))
+
+        threads = [threading.Thread(target=one, args=(h,), daemon=True) for h in chosen]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + (timeout or self.options.timeout) + 1
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        for h in chosen:
+            results.setdefault(h, _Failure("no answer in time"))
+        return results
+
+    def _fleet_result(self, results: dict[str, Any], chosen: dict[str, list[str]],
+                      args: list[str]) -> FleetResult:
+        out = []
+        for h in natural_sorted(results):
+            r = HostResult(h, chosen[h], args)
+            v = results[h]
+            if isinstance(v, _Failure):
+                r.error = v.msg
+            else:  # checked as it arrived (barnum.live.wire)
+                r.report, r.document = v.report, v.document
+            out.append(r)
+        return FleetResult(out, groups=self.groups())
+
+    def refresh(self, targets: list[str] | Selection | None = None, timeout: float | None = None
+                ) -> FleetResult:
+        """A fresh ``status`` from each host (also stored as its current report)."""
+        t = timeout or self.options.timeout
+        chosen = self.resolve(targets)
+
+        def fn(link: _Link, users: list[str]) -> Any:
+            doc = link.request("status", t, **({"users": users} if users else {}))
+            if not users:
+                with link.lock:
+                    link.state.report = doc.report
+            return doc
+
+        return self._fleet_result(self._each(targets, fn, t), chosen, ["status"])
+
+    def circusctl(self, args: list[str], targets: list[str] | Selection | None = None,
+                  timeout: float | None = None) -> FleetResult:
+        """``circusctl ARGS`` on every targeted instance, through the open channels."""
+        t = timeout or self.options.timeout
+        chosen = self.resolve(targets)
+
+        def fn(link: _Link, users: list[str]) -> Any:
+            return link.request("circusctl", t, args=list(args),
+                                **({"users": users} if users else {}))
+
+        return self._fleet_result(self._each(targets, fn, t), chosen, list(args))
+
+    def stats(self, targets: list[str] | Selection | None = None, timeout: float | None = None
+              ) -> dict[str, dict | str]:
+        t = timeout or self.options.timeout
+
+        def fn(link: _Link, users: list[str]) -> Any:
+            return link.request("stats", t, **({"users": users} if users else {}))
+
+        return {h: (v.msg if isinstance(v, _Failure) else v)
+                for h, v in self._each(targets, fn, t).items()}
+
+    def logs(self, unit: str, host: str, n: int = 50, since: float | None = None
+             ) -> list[dict]:
+        """The unit's last ``n`` journal lines (only those after ``since``, if given)."""
+        extra = {"since": since} if since is not None else {}
+        result = self.links[host].request("logs", self.options.timeout, unit=unit, n=n,
+                                          **extra)
+        return result["lines"]
+
+    def output(self, host: str, unit: str, watcher: str, stream: str, n: int = 200) -> dict:
+        """A watcher's stdout/stderr file tail (bailey's ``output`` op), strings cleaned."""
+        return self.links[host].request("output", self.options.timeout, unit=unit,
+                                        watcher=watcher, stream=stream, n=n)
+
+    def units(self, targets: list[str] | Selection | None = None) -> list[tuple[str, str, str]]:
+        """(host, user, unit) of every targeted instance the session knows."""
+        chosen = self.resolve(targets)
+        out = []
+        for h in natural_sorted(chosen):
+            rep = self.links[h].copy().report
+            for i in (rep.instances if rep else []):
+                if not chosen[h] or i.user in chosen[h]:
+                    out.append((h, i.user or "?", i.unit))
+        return out
+
+    def follow_unit(self, host: str, unit: str, n: int = 0) -> tuple[Any, int]:
+        """Start bailey following one unit's journal (``log`` events); what cancel_on takes."""
+        key, _ = self.links[host].request_kept("logs", self.options.timeout, unit=unit, n=n,
+                                               follow=True)
+        return key
+
+    def cancel_on(self, host: str, key: tuple[Any, int]) -> bool:
+        """Cancel a kept request if its connection still stands (else it died with it)."""
+        link = self.links[host]
+        if link.chan is not key[0]:
+            return False
+        return bool(link.request("cancel", self.options.timeout, sub=key[1]).get("cancelled"))
+
+    def connection_of(self, host: str) -> Any:
+        """The host's current connection (a new one after each reconnect), or None."""
+        return self.links[host].chan
+
+    def follow(self, targets: list[str] | None = None, n: int = 10) -> Subscription:
+        """Log events of the targets' units, after their last ``n`` lines (as events too)."""
+        sub = self.subscribe(kinds={"log", "dropped"})
+        for h, _user, unit in self.units(targets):
+            link = self.links[h]
+            with contextlib.suppress(Exception):
+                link.request("logs", self.options.timeout, unit=unit, n=n, follow=True)
+        return sub
+
+    def subscribe(self, kinds: set[str] | None = None) -> Subscription:
+        sub = Subscription(self, kinds=kinds)
+        with self._subs_lock:
+            self._subs.append(sub)
+        return sub
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        with self._subs_lock, contextlib.suppress(ValueError):
+            self._subs.remove(sub)
+
+    def _publish(self, ev: SessionEvent) -> None:
+        with self._subs_lock:
+            subs = list(self._subs)
+        for s in subs:
+            s.put(ev)
+
+    def _refresh_host(self, link: _Link) -> None:
+        with contextlib.suppress(Exception):
+            self.refresh([link.host])
+
+    def _warn(self, msg: str) -> None:
+        self.log(clean(msg))
+
+
+@dataclass
+class _Failure:
+    msg: str
+
+
+def _only(report: Report | None, users: list[str]) -> Report | None:
+    if report is None or not users:
+        return report
+    return replace(report, instances=[i for i in report.instances if i.user in users])

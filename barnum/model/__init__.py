@@ -1,0 +1,1 @@
+"""What the fleet is: users file, discovery, targets and node sets, results."""

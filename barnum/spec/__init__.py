@@ -1,0 +1,1 @@
+"""The fleet against the users file: expectations, drift."""

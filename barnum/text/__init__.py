@@ -1,0 +1,1 @@
+"""Text every layer shares: the one terminal sanitizer and plural words."""

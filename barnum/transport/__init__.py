@@ -1,0 +1,1 @@
+"""How barnum reaches a host: SSH, ssh_config, the bailey command, capture."""

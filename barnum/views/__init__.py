@@ -1,0 +1,1 @@
+"""Renderings the front ends share: tables, lines, progress."""
