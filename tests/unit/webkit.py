@@ -39,6 +39,7 @@ class RecordedSession:
         if edit:
             edit(doc)
         self.discovery_hosts = doc["discovery"]
+        self.discovery = SimpleNamespace(hosts=self.discovery_hosts)
         self.hosts = natural_sorted(doc["hosts"])
         now = time.time()
         self.states = {h: HostState(h, v["state"], v["error"],
@@ -62,10 +63,8 @@ class RecordedSession:
     def groups(self):
         return group_members(self._hosts(), self.group_spec)
 
-    def check(self, targets=None):
-        """As FleetSession.check: barnum.spec.expect.check over the recorded states."""
-        from barnum.spec.expect import check
-
+    def snapshot(self, targets=None):
+        """As FleetSession.snapshot: the recorded states as the one-shot result type."""
         chosen = self.resolve(targets)
         out = []
         for h in natural_sorted(chosen):
@@ -74,8 +73,7 @@ class RecordedSession:
             if st.state not in ("up", "stale") or st.report is None:
                 r.error = st.error or st.state
             out.append(r)
-        return check(FleetResult(out), self.config.expect, self.discovery_hosts,
-                     self.group_spec, whole_fleet=not targets)
+        return FleetResult(out)
 
     def subscribe(self, kinds=None):
         s = Subscription(None, kinds=kinds)
