@@ -148,7 +148,8 @@ def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False,
         main(name, rows=100_000 if quick else 1_000_000)
         return
 
-    from benchmarks.fleet_bench import failed, run, to_markdown
+    from benchmarks.fleet_bench import run, to_markdown
+    from benchmarks.measure import failed
 
     size_list = [2, 3] if quick else [int(s) for s in sizes.split(",")]
     if web and recorded:

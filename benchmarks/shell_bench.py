@@ -21,7 +21,7 @@ from barnum.model.config import load_config
 from barnum.shell.runner import Shell
 from barnum.transport.options import Options
 from barnum.views.render import make_console
-from benchmarks.fleet_bench import Measure, _check, measure
+from benchmarks.measure import Measure, _check, measure
 from tests.fleet import Fleet
 
 
@@ -54,7 +54,7 @@ def measure_shell(fleet: Fleet, hosts: list[str], repeats: int) -> list[Measure]
 
 
 def main() -> int:
-    from benchmarks.fleet_bench import bench_layout
+    from benchmarks.measure import bench_layout
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.shell_bench")
     p.add_argument("--hosts", type=int, default=4)

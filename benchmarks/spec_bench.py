@@ -69,7 +69,7 @@ def measure_spec(fleet: Fleet, hosts: list[str], repeats: int
                  ) -> list[tuple[str, int, list[float], str | None]]:
     """(label, hosts, samples in seconds, why it failed or None) rows; warm-up run first,
     not counted.  A failed row is not run again; the others go on."""
-    from benchmarks.fleet_bench import failure
+    from benchmarks.measure import failure
 
     with tempfile.TemporaryDirectory(prefix="barnum-spec-bench-") as tmp:
         users = Path(tmp) / "circus_users.yaml"

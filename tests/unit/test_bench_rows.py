@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 from benchmarks import fleet_bench, spec_bench
-from benchmarks.fleet_bench import Measure, _summarise, failed, guarded, measure, to_markdown
+from benchmarks.fleet_bench import _summarise, to_markdown
+from benchmarks.measure import Measure, failed, guarded, measure
 
 CHECK_FAILED = ("barnum check host1 host2 exited 3: barnum: host2: the host could not tell "
                 "(timed out after 10s)")
