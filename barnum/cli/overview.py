@@ -25,9 +25,8 @@ def quiet_stdout() -> None:
 def _preconnect(args: argparse.Namespace, found: Discovery, options: Options,
                 config: Config) -> None:
     """Open the targets' TCP connections before paramiko is imported."""
-    import socket
-
     from barnum.model.targets import TargetError, resolve
+    from barnum.model.thishost import local_names
     from barnum.transport.preconnect import MAX_EARLY, preconnect
     from barnum.transport.sshconfig import SshConfigError, load_text
 
@@ -37,7 +36,7 @@ def _preconnect(args: argparse.Namespace, found: Discovery, options: Options,
         text = load_text(options.ssh_config)
     except (TargetError, SshConfigError, OSError):
         return  # the same problem is reported, in its place, by what follows
-    here = {"localhost", socket.gethostname().split(".")[0]} if options.local else set()
+    here = local_names() if options.local else set()
     options.preconnect = preconnect([h for h in hosts if h not in here], text,
                                     min(options.fanout, MAX_EARLY))
 
@@ -63,13 +62,14 @@ def _run_with_progress(p, options, err: Err):
 
 def _dry_run(p, options) -> int:
     """Print, per host, the command barnum would run; run nothing anywhere."""
-    from barnum.transport.remote import bailey_args_of, display, shipped_argv, ssh_command
+    from barnum.transport.connector import Connector
+    from barnum.transport.remote import display, ssh_command
 
+    connector = Connector(options)
     for hp in p.hosts:
         argv = p.argv(hp, options)
         if options.ship:
-            argv = shipped_argv(bailey_args_of(argv, options.bailey),
-                                sys.executable if hp.local else "python3")
+            argv = connector.shipped(argv, hp.local)
         cmd = display(argv) if hp.local else ssh_command(hp.host, argv, options.ssh_config)
         print(f"DRY RUN; would execute: {cmd}")
     return 0

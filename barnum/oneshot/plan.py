@@ -10,8 +10,8 @@ from barnum.model.discovery import Discovery, discover
 from barnum.model.targets import group_members, resolve
 from barnum.model.thishost import local_names
 from barnum.text.plural import count
-from barnum.transport.options import BAILEY_DEFAULT_TIMEOUT, Options, _has_option, bailey_timeout
-from barnum.transport.remote import bailey_argv
+from barnum.transport.connector import Connector
+from barnum.transport.options import Options
 
 
 @dataclass
@@ -35,20 +35,9 @@ class Plan:
     groups: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # see group_members
 
     def argv(self, hp: HostPlan, options: Options) -> list[str]:
-        """bailey's argv for ``hp`` (before any shipping).
-
-        bailey is told the users file's config_template, and a circusctl
-        timeout that fits barnum's own, so one hung circusd cannot make the
-        host's healthy instances miss barnum's deadline.
-        """
-        extra = []
-        if options.config_template and not _has_option(self.bailey_args, "--config-template"):
-            extra += ["--config-template", options.config_template]
-        t = bailey_timeout(options.timeout)
-        if t != BAILEY_DEFAULT_TIMEOUT and not _has_option(self.bailey_args, "--timeout"):
-            extra += ["--timeout", str(t)]
-        return bailey_argv(options.bailey, hp.users, [*extra, *self.bailey_args],
-                           self.circusctl_args, options.verbose)
+        """bailey's argv for ``hp`` (before any shipping): barnum.transport.bailey's,
+        as the session's, so both pass the same config_template and ``--timeout``."""
+        return Connector(options).argv(hp.users, self.bailey_args, self.circusctl_args)
 
 
 def plan(

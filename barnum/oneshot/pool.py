@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,37 +27,15 @@ from barnum.model.hostsort import natural_key
 from barnum.model.results import FleetResult, HostResult, interpret
 from barnum.oneshot.plan import HostPlan, Plan
 from barnum.text.sanitize import clean
-from barnum.transport.capture import Captured, run_capped, run_local_capped
+from barnum.transport.connector import Connector
 from barnum.transport.options import Options
-from barnum.transport.remote import bailey_args_of, remote_command, shipped_argv
+from barnum.transport.remote import remote_command
 
 PROGRESS_TICK = 0.2  # seconds between progress callbacks
 GRACE = 0.5  # the pool's hard deadline is timeout + GRACE, so SSH's own timeouts speak first
 
 Log = Callable[[str], None]
 Progress = Callable[[int, list[tuple[str, float]]], None]
-_payload_lock = threading.Lock()  # build bailey's payload once, not once per thread
-
-
-def _apply(r: HostResult, c: Captured, options: Options) -> bool:
-    """Copy a capture into ``r``; False (with ``r.error`` set) when it is unusable."""
-    if c.too_large:
-        r.error = (f"output too large: over {options.max_output} bytes "
-                   "(raise max_output in the users file if this host is right)")
-    elif c.timed_out:
-        r.error = f"timed out after {options.timeout:g}s (bailey still running there)"
-    elif c.signal:
-        r.error = f"bailey was killed by signal {c.signal}"
-    elif c.status is None:
-        r.error = "connection closed before bailey finished (no exit status)"
-    else:
-        r.stdout, r.stderr, r.exit_status = c.stdout, c.stderr, c.status
-        return True
-    return False
-
-
-def _not_found(status: int | None, stderr: str) -> bool:
-    return status == 127 or (status == 126 and "not found" in stderr)
 
 
 class _Job:
@@ -71,71 +48,13 @@ class _Job:
         self.conn: Any = None
 
 
-def _run_local(job: _Job, options: Options, deadline: float, log: Log) -> HostResult:
-    r = HostResult(job.hp.host, job.hp.users, job.argv)
-
-    def shipped() -> list[str]:  # built only when needed, like _run_ssh's
-        with _payload_lock:
-            return shipped_argv(bailey_args_of(job.argv, options.bailey), sys.executable)
-
-    argv = shipped() if options.ship else job.argv
-    r.shipped = options.ship
-    try:
-        c = run_local_capped(argv, deadline, options.max_output)
-    except FileNotFoundError:
-        if not options.auto_ship:
-            r.error = "bailey not found; rerun with --ship"
-            return r
-        log(f"{job.hp.host}: {argv[0]} not found; running bailey from barnum's copy")
-        r.shipped = True
-        c = run_local_capped(shipped(), deadline, options.max_output)
-    _apply(r, c, options)
-    return r
-
-
-def _run_ssh(job: _Job, options: Options, fab_config: Any, deadline: float,
-             log: Log) -> HostResult:
-    from barnum.transport import ssh
-
-    r = HostResult(job.hp.host, job.hp.users, job.argv)
-    conn = None
-    try:
-        conn = ssh.make_connection(job.hp.host, fab_config, options.timeout,
-                                   options.host_key_policy, log)
-        job.conn = conn
-        pre = options.preconnect
-        if pre is not None and not conn.gateway:
-            sock = pre.take(job.hp.host, conn.host, conn.port, deadline - time.monotonic())
-            if sock is not None:
-                conn.connect_kwargs["sock"] = sock
-        ssh.open_connection(conn)
-
-        def run(argv: list[str]) -> Captured:
-            return run_capped(conn.transport, remote_command(argv), deadline, options.max_output)
-
-        def shipped() -> list[str]:  # built only when needed: compressing costs ~10 ms
-            with _payload_lock:
-                return shipped_argv(bailey_args_of(job.argv, options.bailey))
-
-        if options.ship:
-            c, r.shipped = run(shipped()), True
-        else:
-            c = run(job.argv)
-            if _not_found(c.status, c.stderr):
-                if not options.auto_ship:
-                    r.error = "bailey not found; rerun with --ship"
-                    return r
-                log(f"{job.hp.host}: bailey not installed; shipping it to python3")
-                c, r.shipped = run(shipped()), True
-        if r.shipped and _not_found(c.status, c.stderr):
-            r.error = "bailey not installed and no python3 to ship it to"
-            return r
-        _apply(r, c, options)
-    except Exception as e:  # every failure becomes one line for this host
-        r.error = ssh.classify(e, conn, options.timeout, time.monotonic() >= deadline - 0.05)
-    finally:
-        if conn is not None:
-            _quiet_close(conn)
+def _run(job: _Job, connector: Connector, deadline: float) -> HostResult:
+    """One host through the connector (SSH, or this machine with --local)."""
+    ran = connector.run_bailey(job.hp.host, job.argv, deadline, local=job.hp.local,
+                               hold=lambda c: setattr(job, "conn", c))
+    r = HostResult(job.hp.host, job.hp.users, job.argv, shipped=ran.shipped, error=ran.error)
+    if ran.error is None:
+        r.stdout, r.stderr, r.exit_status = ran.stdout, ran.stderr, ran.status
     return r
 
 
@@ -156,22 +75,17 @@ def run_fleet(
     """
     log = log or (lambda _msg: None)
     t0 = time.monotonic()
-    jobs = [_Job(hp, plan.argv(hp, options)) for hp in plan.hosts]
-    fab_config = None
-    if any(not j.hp.local for j in jobs):
-        from barnum.transport import ssh
-
-        fab_config = ssh.fabric_config(options.ssh_config)
-    if options.ship:
-        from barnum.transport.remote import payload
-
-        payload()  # build once, before the threads race to
-    todo: queue.Queue[_Job] = queue.Queue()
-    for j in jobs:
-        todo.put(j)
     # One queue for everything the workers say: ("log", text), ("debug", text)
     # (only with --verbose) and ("done", (job, result)).
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
+    connector = Connector(options, warn=lambda msg: events.put(("log", msg)),
+                          debug=lambda msg: events.put(("debug", msg)))
+    jobs = [_Job(hp, connector.argv(hp.users, plan.bailey_args, plan.circusctl_args))
+            for hp in plan.hosts]
+    connector.prepare(any(not hp.local for hp in plan.hosts))
+    todo: queue.Queue[_Job] = queue.Queue()
+    for j in jobs:
+        todo.put(j)
     limit = options.timeout + GRACE
 
     def worker() -> None:
@@ -185,11 +99,7 @@ def run_fleet(
             events.put(("debug", f"Processing {job.hp.host}"))
             events.put(("debug", f"{job.hp.host}: bailey cmd: {remote_command(job.argv)}"))
             try:
-                warn = lambda msg: events.put(("log", msg))  # noqa: E731
-                if job.hp.local:
-                    r = _run_local(job, options, deadline, warn)
-                else:
-                    r = _run_ssh(job, options, fab_config, deadline, warn)
+                r = _run(job, connector, deadline)
                 if r.error is None:
                     interpret(r)
             except Exception as e:  # a bug must not lose the host
@@ -214,6 +124,8 @@ def run_fleet(
             for line in r.stderr.splitlines():
                 if line.strip():
                     log(f"{job.hp.host}: {clean(line)}")
+        if options.verbose:  # the slot is free: with --fanout N, N hosts at most in between
+            log(f"{job.hp.host}: finished" + (f" ({r.error})" if r.error else ""))
         if on_result:
             on_result(r)
 

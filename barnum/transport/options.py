@@ -8,8 +8,6 @@ from typing import Any
 from barnum.model.config import Config
 from barnum.transport.capture import DEFAULT_MAX_OUTPUT
 
-BAILEY_DEFAULT_TIMEOUT = 5  # bailey's own --timeout default
-
 
 @dataclass
 class Options:
@@ -42,13 +40,3 @@ class Options:
             if v is not None:
                 setattr(o, key, v)
         return o
-
-
-def bailey_timeout(timeout: float) -> int:
-    """bailey's per-instance circusctl timeout for a barnum ``--timeout``: at most
-    half of it (connecting and starting take the rest), between 1 and bailey's 5."""
-    return max(1, min(BAILEY_DEFAULT_TIMEOUT, int(timeout // 2)))
-
-
-def _has_option(args: list[str], name: str) -> bool:
-    return any(a == name or a.startswith(name + "=") for a in args)

@@ -1,4 +1,6 @@
-"""What runs on each host: bailey's argv, shipped mode, and the OpenSSH equivalent.
+"""How bailey's argv reaches a host: quoting, shipped mode, and the OpenSSH equivalent.
+
+The argv itself is built by :mod:`barnum.transport.bailey`.
 
 Fabric hands the command string to the remote user's shell (``$SHELL -c``),
 so the argv is joined with :func:`shlex.join`: spaces, quotes, ``$``, ``;``
@@ -42,35 +44,6 @@ a=sys.argv[2:];sys.argv=['bailey']+a
 from bailey.cli import main
 sys.exit(main(a))
 """
-
-
-def bailey_argv(
-    bailey: str | list[str],
-    users: list[str],
-    bailey_args: list[str],
-    circusctl_args: list[str] | None = None,
-    verbose: bool = False,
-) -> list[str]:
-    """``bailey --json [user ...] [bailey args] [-- circusctl args]``.
-
-    ``bailey`` is the command on the hosts; a string is split like a shell
-    would (so ``/opt/venv/bin/python3 -m bailey`` works).
-    """
-    cmd = shlex.split(bailey) if isinstance(bailey, str) else list(bailey)
-    if not cmd:
-        raise ValueError("empty bailey command")
-    argv = [*cmd, "--json", *users, *bailey_args]
-    if verbose and "--verbose" not in bailey_args and "-v" not in bailey_args:
-        argv.append("--verbose")
-    if circusctl_args is not None:
-        argv += ["--", *circusctl_args]
-    return argv
-
-
-def bailey_args_of(argv: list[str], bailey: str | list[str]) -> list[str]:
-    """The arguments after the bailey command itself (what shipped mode passes on)."""
-    n = len(shlex.split(bailey) if isinstance(bailey, str) else bailey)
-    return argv[n:]
 
 
 def remote_command(argv: list[str]) -> str:

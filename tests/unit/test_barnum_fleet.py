@@ -211,13 +211,13 @@ def test_pool_abandons_a_stuck_host(monkeypatch):
     """A thread stuck somewhere no SSH timeout reaches is abandoned at the deadline."""
     forever = threading.Event()
 
-    def fake(job, options, deadline, log):
+    def fake(job, connector, deadline):
         if job.hp.host == "stuck":
             forever.wait()
         return HostResult(job.hp.host, [], job.argv, stdout=json.dumps(_doc(job.hp.host)),
                           exit_status=0)
 
-    monkeypatch.setattr(fleet, "_run_local", fake)
+    monkeypatch.setattr(fleet, "_run", fake)
     p = Plan([HostPlan("stuck", local=True)] + [HostPlan(f"h{i}", local=True) for i in range(5)])
     seen = []
     t0 = time.monotonic()

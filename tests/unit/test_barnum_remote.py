@@ -9,12 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from barnum.transport.bailey import bailey_args_of, bailey_argv
 from barnum.transport.remote import (
     BOOTSTRAP,
     MAX_ARG,
     PAYLOAD_BUDGET,
-    bailey_args_of,
-    bailey_argv,
     payload,
     remote_command,
     shipped_argv,
