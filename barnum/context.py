@@ -156,7 +156,7 @@ def open_session(ctx: Context) -> FleetSession:
     from barnum.live.session import FleetSession
 
     s = FleetSession(ctx.config, ctx.options, ctx.targets, ctx.discovery,
-                     log=lambda m: ctx.err(f"warning: {m}"))
+                     log=lambda m: ctx.err(f"warning: {m}"), debug=ctx.err)
     return s.open()
 
 

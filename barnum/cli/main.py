@@ -17,7 +17,7 @@ import sys
 
 from barnum import EXIT_HOST, EXIT_OK, EXIT_USAGE, BarnumError
 from barnum.cli import overview
-from barnum.cli.parser import parse_argv
+from barnum.cli.parser import parse_argv, refuse_unused
 from barnum.context import Err, load_context
 
 
@@ -61,6 +61,7 @@ def _main(argv: list[str], err: Err) -> int:
         args = parse_argv(argv)
     except SystemExit as e:  # --help, --version, or a usage error (already printed)
         return e.code if isinstance(e.code, int) else EXIT_USAGE
+    refuse_unused(args)
     if args._command is None:
         return overview.run(args, err)
     if not getattr(args._module, "NEEDS_CONTEXT", True):

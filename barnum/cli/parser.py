@@ -61,6 +61,43 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Every common option: its dest -> how the operator spells it.
+COMMON_OPTIONS: dict[str, str] = {
+    "config": "--config", "ssh_config": "--ssh-config", "bailey": "--bailey",
+    "timeout": "--timeout", "fanout": "--fanout", "max_output": "--max-output",
+    "local": "--local", "ship": "--ship/--no-ship", "host_key_policy": "--host-key-policy",
+    "explicit_targets": "-t/--target", "verbose": "--verbose", "debug": "--debug",
+}
+_UNSET: dict[str, object] = {"explicit_targets": [], "verbose": False, "debug": False}  # else None
+_REACH = frozenset({"ssh_config", "bailey", "timeout", "fanout", "max_output", "local", "ship",
+                    "host_key_policy", "verbose"})
+# The common options a command would silently ignore, refused instead (a usage
+# error, exit 2), with why.  Every other (command, option) pair is honoured: the
+# overview and check run bailey once per host (barnum.oneshot), the session's
+# commands through the same connector (barnum.live.session); both go through
+# barnum.transport.connector.
+REFUSED: dict[str, tuple[frozenset[str], str]] = {
+    "completion": (frozenset(COMMON_OPTIONS) - {"debug"},
+                   "it prints shell code and reads no users file"),
+    "history": (_REACH, "it reads barnum web's record and contacts no host"),
+    "unit": (frozenset({"bailey", "max_output", "local", "ship", "verbose"}),
+             "it runs systemctl over SSH, not bailey"),
+}
+
+
+def refuse_unused(args: argparse.Namespace) -> None:
+    """A common option the command does not use is a usage error, not silence."""
+    from barnum import EXIT_USAGE, BarnumError
+
+    name = getattr(args, "_command", None)
+    refused, why = REFUSED.get(name or "", (frozenset(), ""))
+    for dest in COMMON_OPTIONS:  # in the table's order: the first one given is named
+        unset = _UNSET.get(dest)
+        if dest in refused and getattr(args, dest, unset) != unset:
+            raise BarnumError(f"barnum {name} does not take {COMMON_OPTIONS[dest]}: {why}",
+                              EXIT_USAGE)
+
+
 def add_common_options(p: argparse.ArgumentParser) -> None:
     """Options every command shares: where the users file is and how hosts are reached."""
     p.add_argument("--config", metavar="FILE", help="users file (circus_users.yaml)")
@@ -83,7 +120,6 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     ship.add_argument("--no-ship", dest="ship", action="store_false",
                       help="never ship bailey, even where it is not installed")
     p.add_argument("--host-key-policy", choices=("accept-new", "strict", "off"),
-                   default="accept-new",
                    help="unknown host keys: accept-new (default; appended to known_hosts), "
                    "strict (refused), off (accepted with a warning). "
                    "A changed key is always an error.")

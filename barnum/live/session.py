@@ -6,8 +6,10 @@
         s.circusctl(["stop", "ticker"])   # per instance, through the open channels
         sub = s.subscribe()               # SessionEvent stream: circus, unit, host...
 
-Each host has a thread (:class:`_Link`) that connects with the same
-host-key policy, timeouts and shipping as the one-shot CLI, starts
+Each host has a thread (:class:`_Link`) that connects through the one-shot
+CLI's own :class:`~barnum.transport.connector.Connector` (host keys,
+``--local``, bailey's ``--timeout``, the ship rule, ``max_output`` as the
+longest line), at most ``--fanout`` hosts connecting at once, starts
 ``bailey --serve``, subscribes, and keeps the host's report current from
 pushed events.  It pings at the application level (every PING_EVERY, or
 half the timeout if shorter): a host silent for ``--timeout`` is "stale",
@@ -46,12 +48,11 @@ from barnum.model.hostsort import natural_sorted
 from barnum.model.results import FleetResult, HostResult
 from barnum.model.targets import Selection, exact, group_members, resolve
 from barnum.text.sanitize import clean
-from barnum.transport.options import BAILEY_DEFAULT_TIMEOUT, Options, bailey_timeout
-from barnum.transport.remote import remote_command, shipped_argv
+from barnum.transport.connector import Connector, HostError, Serve
+from barnum.transport.options import Options
 
 PING_EVERY = 5.0
 BACKOFF = (1, 2, 4, 8, 10)
-MIN_LINE = 64 * 1024  # a max_output below this would refuse ordinary snapshots
 QUEUE_MAX = 10000
 QUEUE_BYTES = 32 * 1024 * 1024  # per subscription: a slow reader drops the oldest beyond
 REFRESH_GAP = 1.0  # seconds between two refreshes of one host asked for by its events
@@ -177,8 +178,8 @@ class _Link(threading.Thread):
         self.state = HostState(host)
         self.lock = threading.Lock()
         self.send_lock = threading.Lock()
-        self.chan: Any = None  # the paramiko channel of bailey --serve, once up
-        self.conn: Any = None  # its fabric Connection
+        self.chan: Any = None  # the bailey --serve stream (connector.Serve), once up
+        self.conn: Any = None  # what to close to abort a connect: connection, then stream
         self.pending: dict[int, _Pending] = {}
         self.ids = itertools.count(1)
         self.seq = SeqCheck()
@@ -187,7 +188,8 @@ class _Link(threading.Thread):
         self.wake = threading.Event()
         self.gate = RefreshGate(REFRESH_GAP)
         self._noted = -NOTE_EVERY
-        self.max_line = max(session.options.max_output, MIN_LINE)
+        self.max_line = session.connector.max_output  # one line, as one one-shot answer
+        self.slot = False  # holds one of the session's --fanout slots
 
     # -- state ----------------------------------------------------------------------------
 
@@ -282,6 +284,7 @@ class _Link(threading.Thread):
         attempt = 0
         while not self.s.closing.is_set():
             try:
+                self._take_slot()
                 self._connect()
                 attempt = 0
                 self._read_loop()
@@ -289,6 +292,8 @@ class _Link(threading.Thread):
                 self._fail(e)
             finally:
                 self._drop()
+                st = self.copy()
+                self._free_slot(f"not up ({st.error or st.state})")
                 self.ready.set()
             if self.s.closing.is_set():
                 break
@@ -301,43 +306,40 @@ class _Link(threading.Thread):
     def _fail(self, e: Exception) -> None:
         from barnum.transport import ssh
 
-        if isinstance(e, _LinkError):
+        if isinstance(e, _LinkError | HostError):
             msg = str(e)
         else:
             msg = ssh.classify(e, self.conn, self.s.options.timeout)
         if not self.s.closing.is_set():
             self.set_state("down", msg)
 
-    def _connect(self) -> None:
-        from barnum.transport import ssh
+    def _take_slot(self) -> None:
+        """Wait for one of the session's ``--fanout`` slots (connecting, up to the first
+        snapshot or a failure); closing the session ends the wait."""
+        while not self.s.slots.acquire(timeout=0.2):
+            if self.s.closing.is_set():
+                raise _LinkError("session closed")
+        self.slot = True
+        self.s._debug(f"Processing {self.host}")
 
-        o = self.s.options
+    def _free_slot(self, how: str | None = None) -> None:
+        if self.slot:
+            self.slot = False
+            self.s.slots.release()
+            self.s._debug(f"{self.host}: {how or 'connection attempt over'}")
+
+    def _connect(self) -> None:
         self.set_state("connecting", self.state.error)
-        conn = ssh.make_connection(self.host, self.s.fab_config, o.timeout,
-                                   o.host_key_policy, self.s._warn)
-        self.conn = conn
-        ssh.open_connection(conn)
-        argv = self.s.argv()
-        for shipped in ((False, True) if not o.ship else (True,)):
-            cmd = shipped_argv(argv[len(self.s.bailey_cmd):]) if shipped else argv
-            chan = conn.transport.open_session(timeout=o.timeout)
-            chan.exec_command(remote_command(cmd))
-            first = self._first_line(chan, o.timeout)
-            if first is not None:
-                break
-            chan.status_event.wait(o.timeout)  # the exit status may trail the EOF
-            status = chan.exit_status if chan.exit_status_ready() else None
-            chan.close()
-            if status not in (126, 127) or shipped or not o.auto_ship:
-                raise _LinkError(f"bailey --serve did not start (exit {status})")
+        chan, first = self.s.connector.start_serve(
+            self.host, lambda c: self._first_line(c, self.s.options.timeout),
+            hold=lambda c: setattr(self, "conn", c))
         self.chan = chan
-        assert first is not None  # the loop above ends with a hello or raises
         self._hello(first)
         rid = next(self.ids)
         self.sub_id = rid
         chan.sendall(json.dumps({"id": rid, "op": "subscribe"}).encode() + b"\n")
 
-    def _first_line(self, chan, timeout: float) -> dict[str, Any] | None:
+    def _first_line(self, chan: Serve, timeout: float) -> dict[str, Any] | None:
         """bailey's hello, or None when the command ended without one.
 
         One deadline for the whole hello: a host that trickles a byte now and
@@ -482,6 +484,7 @@ class _Link(threading.Thread):
         with self.lock:
             self.state.report = checked.report
         self.set_state("up")
+        self._free_slot("up")
         self.ready.set()
         self.s._publish(SessionEvent("resync", self.host, {}))
 
@@ -519,45 +522,38 @@ class FleetSession:
     """The fleet, live: see the module's docstring."""
 
     def __init__(self, config: Config, options: Options, targets: list[str] | None = None,
-                 discovery: Discovery | None = None, log: Any = None) -> None:
-        import shlex
-
+                 discovery: Discovery | None = None, log: Any = None,
+                 debug: Any = None) -> None:
         self.config = config
         self.options = options
         self.discovery = discovery or discover(config.users, config.config_template)
         self.chosen = resolve(list(targets or []), self.discovery.hosts, config.groups)
         self.hosts = natural_sorted(self.chosen)
         self.log = log or (lambda _m: None)
+        self.debug = debug if options.verbose else None  # --verbose: each layer's lines
+        self.connector = Connector(options, warn=self._warn, debug=self._debug)
+        self.slots = threading.BoundedSemaphore(max(1, options.fanout))
         self.closing = threading.Event()
-        self.bailey_cmd = shlex.split(options.bailey)
         self.links = {h: _Link(self, h) for h in self.hosts}
         self._subs: list[Subscription] = []
         self._subs_lock = threading.Lock()
         self.fab_config = None
 
     def argv(self) -> list[str]:
-        """``bailey --serve`` with the users file's config_template, and the same
-        per-instance circusctl timeout as the one-shot path
-        (barnum.transport.options.bailey_timeout), so a hung circusd cannot outlive a
-        request."""
-        extra = ["--serve"]
-        if self.options.config_template:
-            extra += ["--config-template", self.options.config_template]
-        t = bailey_timeout(self.options.timeout)
-        if t != BAILEY_DEFAULT_TIMEOUT:
-            extra += ["--timeout", str(t)]
-        return [*self.bailey_cmd, *extra]
+        """``bailey --serve`` as the connector builds it: the users file's
+        config_template and the one-shot path's circusctl ``--timeout``
+        (barnum.transport.bailey), so a hung circusd cannot outlive a request."""
+        return self.connector.argv(serve=True)
 
     # -- life cycle -----------------------------------------------------------------------
 
     def open(self, wait: bool = True) -> FleetSession:
-        from barnum.transport import ssh
-
-        self.fab_config = ssh.fabric_config(self.options.ssh_config)
+        self.connector.prepare(any(not self.connector.is_local(h) for h in self.hosts))
         for link in self.links.values():
             link.start()
-        if wait:
-            deadline = time.monotonic() + self.options.timeout + 2
+        if wait:  # --fanout at a time: each wave of hosts has its own timeout
+            waves = -(-len(self.links) // max(1, self.options.fanout))
+            deadline = time.monotonic() + waves * self.options.timeout + 2
             for link in self.links.values():
                 link.ready.wait(max(0.0, deadline - time.monotonic()))
         return self
@@ -769,6 +765,10 @@ class FleetSession:
 
     def _warn(self, msg: str) -> None:
         self.log(clean(msg))
+
+    def _debug(self, msg: str) -> None:
+        if self.debug is not None:
+            self.debug(clean(msg))
 
 
 @dataclass

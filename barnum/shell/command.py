@@ -38,7 +38,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     # The session covers every allowed host, so that changing the set is instant;
     # the targets given are the starting set.
     session = FleetSession(ctx.config, ctx.options, None, ctx.discovery,
-                           log=lambda m: ctx.err(f"warning: {m}")).open()
+                           log=lambda m: ctx.err(f"warning: {m}"), debug=ctx.err).open()
     try:
         for line in down_lines(session):
             ctx.err(line)

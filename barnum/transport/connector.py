@@ -77,10 +77,10 @@ class Connector:
         """Run bailey here, without SSH: only with ``--local``, only for this machine's names."""
         return bool(self.options.local) and host in local_names()
 
-    def prepare(self, ssh: bool = True) -> None:
+    def prepare(self, over_ssh: bool = True) -> None:
         """Read the ssh_config once, before any thread needs it (a usage error surfaces
-        here, in the caller's thread); ``ssh`` False: every host is local."""
-        if self.fab_config is None and ssh:
+        here, in the caller's thread); ``over_ssh`` False: every host is local."""
+        if self.fab_config is None and over_ssh:
             from barnum.transport import ssh
 
             self.fab_config = ssh.fabric_config(self.options.ssh_config)
@@ -230,6 +230,7 @@ class Connector:
             self.debug(f"{host}: this machine (--local): running bailey without SSH")
         else:
             conn = self.open_ssh(host, deadline, hold)
+        status: int | None
         for shipped in ((True,) if o.ship else (False, True)):
             cmd = self.shipped(argv, local) if shipped else argv
             self.debug(f"{host}: bailey cmd: {remote_command(argv)}"
