@@ -160,7 +160,7 @@ class Connector:
             if not shipped and not_installed(c.status, c.stderr):
                 if not o.auto_ship:
                     return Ran(error="bailey not found; rerun with --ship")
-                self.warn(f"{host}: bailey not installed; shipping it to python3")
+                self.warn(self._shipping(host, argv, False))
                 c, shipped = run(self.shipped(argv, False)), True
             if shipped and not_installed(c.status, c.stderr):
                 return Ran(shipped=True, error="bailey not installed and no python3 to ship it to")
@@ -186,12 +186,18 @@ class Connector:
                     raise
                 if not o.auto_ship:
                     return Ran(error="bailey not found; rerun with --ship")
-                self.warn(f"{host}: {argv[0]} not found; running bailey from barnum's copy")
+                self.warn(self._shipping(host, argv, True))
                 c, shipped = run_local_capped(self.shipped(argv, True), deadline,
                                               o.max_output), True
         except OSError as e:
             return Ran(shipped=shipped, error=f"cannot run bailey here: {e.strerror or e}")
         return self._ran(c, shipped)
+
+    @staticmethod
+    def _shipping(host: str, argv: Sequence[str], local: bool) -> str:
+        if local:
+            return f"{host}: {argv[0]} not found; running bailey from barnum's copy"
+        return f"{host}: bailey not installed; shipping it to python3"
 
     def _ran(self, c: Captured, shipped: bool) -> Ran:
         o = self.options
@@ -256,7 +262,7 @@ class Connector:
                                 + (f": {why[0][:200]}" if why else ""))
             if not o.auto_ship:
                 raise HostError("bailey not found; rerun with --ship")
-            self.warn(f"{host}: bailey not installed; shipping it to python3")
+            self.warn(self._shipping(host, argv, local))
         raise AssertionError("unreachable: the loop returns or raises")
 
 
