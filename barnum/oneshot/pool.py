@@ -29,7 +29,6 @@ from barnum.oneshot.plan import HostPlan, Plan
 from barnum.text.sanitize import clean
 from barnum.transport.connector import Connector
 from barnum.transport.options import Options
-from barnum.transport.remote import remote_command
 
 PROGRESS_TICK = 0.2  # seconds between progress callbacks
 GRACE = 0.5  # the pool's hard deadline is timeout + GRACE, so SSH's own timeouts speak first
@@ -97,7 +96,6 @@ def run_fleet(
             job.started = time.monotonic()
             deadline = job.started + options.timeout
             events.put(("debug", f"Processing {job.hp.host}"))
-            events.put(("debug", f"{job.hp.host}: bailey cmd: {remote_command(job.argv)}"))
             try:
                 r = _run(job, connector, deadline)
                 if r.error is None:

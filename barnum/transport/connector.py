@@ -152,16 +152,18 @@ class Connector:
         try:
             conn = self.open_ssh(host, deadline, held)
 
-            def run(cmd: list[str]) -> Captured:
+            def run(shipped: bool) -> Captured:
+                self._said_cmd(host, argv, shipped)
+                cmd = self.shipped(argv, False) if shipped else argv
                 return run_capped(conn.transport, remote_command(cmd), deadline, o.max_output)
 
             shipped = bool(o.ship)
-            c = run(self.shipped(argv, False) if shipped else argv)
+            c = run(shipped)
             if not shipped and not_installed(c.status, c.stderr):
                 if not o.auto_ship:
                     return Ran(error="bailey not found; rerun with --ship")
                 self.warn(self._shipping(host, argv, False))
-                c, shipped = run(self.shipped(argv, False)), True
+                c, shipped = run(True), True
             if shipped and not_installed(c.status, c.stderr):
                 return Ran(shipped=True, error="bailey not installed and no python3 to ship it to")
             return self._ran(c, shipped)
@@ -179,6 +181,7 @@ class Connector:
         shipped = bool(o.ship)
         try:
             try:
+                self._said_cmd(host, argv, shipped)
                 c = run_local_capped(self.shipped(argv, True) if shipped else argv, deadline,
                                      o.max_output)
             except FileNotFoundError:
@@ -187,11 +190,18 @@ class Connector:
                 if not o.auto_ship:
                     return Ran(error="bailey not found; rerun with --ship")
                 self.warn(self._shipping(host, argv, True))
+                self._said_cmd(host, argv, True)
                 c, shipped = run_local_capped(self.shipped(argv, True), deadline,
                                               o.max_output), True
         except OSError as e:
             return Ran(shipped=shipped, error=f"cannot run bailey here: {e.strerror or e}")
         return self._ran(c, shipped)
+
+    def _said_cmd(self, host: str, argv: Sequence[str], shipped: bool) -> None:
+        """--verbose: bailey's argv as the host's shell gets it (shipped: its source
+        travels too, too long to show)."""
+        self.debug(f"{host}: bailey cmd: {remote_command(list(argv))}"
+                   + (" (shipped)" if shipped else ""))
 
     @staticmethod
     def _shipping(host: str, argv: Sequence[str], local: bool) -> str:
@@ -239,8 +249,7 @@ class Connector:
         status: int | None
         for shipped in ((True,) if o.ship else (False, True)):
             cmd = self.shipped(argv, local) if shipped else argv
-            self.debug(f"{host}: bailey cmd: {remote_command(argv)}"
-                       + (" (shipped)" if shipped else ""))
+            self._said_cmd(host, argv, shipped)
             try:
                 serve: Serve = _Here(cmd, host, self) if local else \
                     _Channel(conn, cmd, host, self, o.timeout)
