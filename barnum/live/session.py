@@ -308,8 +308,9 @@ class _Link(threading.Thread):
 
         if isinstance(e, _LinkError | HostError):
             msg = str(e)
-        else:
-            msg = ssh.classify(e, self.conn, self.s.options.timeout)
+        else:  # words it from the SSH connection's address and user (None: local)
+            conn = self.conn.conn if isinstance(self.conn, Serve) else self.conn
+            msg = ssh.classify(e, conn, self.s.options.timeout)
         if not self.s.closing.is_set():
             self.set_state("down", msg)
 
@@ -537,7 +538,6 @@ class FleetSession:
         self.links = {h: _Link(self, h) for h in self.hosts}
         self._subs: list[Subscription] = []
         self._subs_lock = threading.Lock()
-        self.fab_config = None
 
     def argv(self) -> list[str]:
         """``bailey --serve`` as the connector builds it: the users file's

@@ -282,6 +282,8 @@ class Serve:
     at the end; bailey's stderr is drained on the way (to ``debug``, line by
     line, so a chatty stderr never stalls stdout)."""
 
+    conn: Any = None  # the SSH connection it runs on (None: a local process)
+
     def __init__(self, host: str, connector: Connector) -> None:
         self.host = host
         self._debug = connector.debug
