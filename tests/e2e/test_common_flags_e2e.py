@@ -71,7 +71,7 @@ def test_fanout_one_host_at_a_time(fleet, path):
     """--fanout 1 -v: every host's start line is followed by its end before the next
     host starts (Processing H ... H: finished | H: up | H: not up)."""
     p = _run(fleet, path, "--fanout", "1", "-v")
-    assert p.returncode in (1, 3), p.stderr  # the test fleet has failed units
+    assert p.returncode != 2, p.stderr
     start = re.compile(r"^barnum: Processing (\S+)$")
     end = re.compile(r"^barnum: (\S+): (finished|up|not up)\b")
     busy: list[str] = []
