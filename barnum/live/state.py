@@ -34,11 +34,11 @@ class LineBuffer:
         lines = []
         while data:
             nl = data.find(b"\n")
+            if self._size + (len(data) if nl < 0 else nl) > self.max_line:
+                raise LineTooLong(f"a line over {self.max_line} bytes")  # whole or in parts
             if nl < 0:
                 self._parts.append(data)
                 self._size += len(data)
-                if self._size > self.max_line:
-                    raise LineTooLong(f"a line over {self.max_line} bytes")
                 break
             self._parts.append(data[:nl])
             lines.append(b"".join(self._parts))

@@ -104,7 +104,7 @@ def test_no_ship_and_ship(fleet, path):
     assert p.returncode == 3
     assert f"barnum: {bare}: bailey not found; rerun with --ship" in p.stderr, p.stderr
     p = _run(fleet, path, "-v", bare)
-    assert f"barnum: {bare}: bailey not installed; shipping it to python3" in p.stderr
+    assert f"{bare}: bailey not installed; shipping it to python3" in p.stderr
     assert "bailey not found" not in p.stderr, p.stderr
     ok = _ok_host(fleet)
     p = _run(fleet, path, "--ship", "-v", ok)  # bailey there, shipped all the same
