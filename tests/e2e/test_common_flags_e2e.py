@@ -122,9 +122,31 @@ def test_bailey_command_is_the_one_given(fleet, path):
 
 
 @pytest.mark.parametrize("path", PATHS, ids=["oneshot", "session"])
+def test_host_key_policy(fleet, path, tmp_path):
+    """An empty known_hosts: strict refuses the host, off accepts it with a warning,
+    accept-new (the default) records its key."""
+    host = _ok_host(fleet)
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(fleet.ssh_config.read_text().replace(str(fleet.known_hosts), str(known)))
+    args = ["--ssh-config", str(cfg), host]
+    p = _run(fleet, path, "--host-key-policy", "strict", *args)
+    assert p.returncode == 3
+    assert re.search(rf"^barnum: {host}: unknown host key for \S+ and --host-key-policy "
+                     "strict", p.stderr, re.M), p.stderr
+    p = _run(fleet, path, "--host-key-policy", "off", *args)
+    assert p.returncode == 0, p.stderr
+    assert "host key NOT verified" in p.stderr and known.read_text() == ""
+    p = _run(fleet, path, *args)
+    assert p.returncode == 0, p.stderr
+    assert known.read_text().count("\n") == 1
+
+
+@pytest.mark.parametrize("path", PATHS, ids=["oneshot", "session"])
 def test_verbose_shows_each_layer(fleet, path):
     host = _ok_host(fleet)
-    p = _run(fleet, path, "-v", host)
+    p = _run(fleet, path, "-v", "-t", host)
     assert p.returncode == 0, p.stderr
     for said in (f"barnum: Processing {host}", f"barnum: {host}: connecting over SSH",
                  f"barnum: {host}: bailey cmd: "):

@@ -35,7 +35,7 @@ def test_line_buffer_splits_and_bounds():
 def test_line_buffer_bounds_a_whole_line_in_one_chunk():
     """The cap is the line's, however the bytes arrive: whole, or in parts."""
     assert LineBuffer(max_line=10).feed(b"x" * 10 + b"\n") == [b"x" * 10]
-    with pytest.raises(LineTooLong, match="^a line over 10 bytes$"):
+    with pytest.raises(LineTooLong, match=r"^a line over 10 bytes$"):
         LineBuffer(max_line=10).feed(b"x" * 11 + b"\n")
     b = LineBuffer(max_line=10)
     b.feed(b"x" * 6)
