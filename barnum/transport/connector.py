@@ -10,7 +10,8 @@ own names run bailey as a child process, no SSH), bailey's argv
 - :meth:`Connector.run_bailey`: one ``bailey --json`` run, bounded by a deadline.
 - :meth:`Connector.start_serve`: a ``bailey --serve`` channel, shipped if needed.
 
-``warn`` lines are always shown; ``debug`` lines only with ``--verbose``.
+``warn`` lines are always shown; ``debug`` lines only with ``--verbose`` (each
+layer: connecting, bailey's command, shipping, bailey's stderr).
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ class Connector:
             if not shipped and not_installed(c.status, c.stderr):
                 if not o.auto_ship:
                     return Ran(error="bailey not found; rerun with --ship")
-                self.warn(self._shipping(host, argv, False))
+                self.debug(self._shipping(host, argv, False))
                 c, shipped = run(True), True
             if shipped and not_installed(c.status, c.stderr):
                 return Ran(shipped=True, error="bailey not installed and no python3 to ship it to")
@@ -189,7 +190,7 @@ class Connector:
                     raise
                 if not o.auto_ship:
                     return Ran(error="bailey not found; rerun with --ship")
-                self.warn(self._shipping(host, argv, True))
+                self.debug(self._shipping(host, argv, True))
                 self._said_cmd(host, argv, True)
                 c, shipped = run_local_capped(self.shipped(argv, True), deadline,
                                               o.max_output), True
@@ -271,7 +272,7 @@ class Connector:
                                 + (f": {why[0][:200]}" if why else ""))
             if not o.auto_ship:
                 raise HostError("bailey not found; rerun with --ship")
-            self.warn(self._shipping(host, argv, local))
+            self.debug(self._shipping(host, argv, local))
         raise AssertionError("unreachable: the loop returns or raises")
 
 

@@ -130,11 +130,11 @@ def test_session_local_runs_bailey_here_without_ssh():
 
 def test_session_local_ships_where_bailey_is_missing():
     said: list[str] = []
-    o = Options(local=True, bailey="no-such-bailey-here", timeout=3)
+    o = Options(local=True, bailey="no-such-bailey-here", timeout=3, verbose=True)
     with _session(o, ["localhost"], said) as s:
         assert s.host_states()["localhost"].state == "up", said
-    assert "warning: localhost: no-such-bailey-here not found; running bailey from " \
-           "barnum's copy" in said
+    assert "localhost: no-such-bailey-here not found; running bailey from barnum's copy" \
+        in said
     said.clear()
     o = Options(local=True, bailey="no-such-bailey-here", timeout=3, auto_ship=False)
     with _session(o, ["localhost"], said) as s:
