@@ -297,3 +297,42 @@ def test_local_host_runs_without_ssh(tmp_path):
     fake.chmod(0o755)
     res = run_fleet(Plan([HostPlan("localhost", local=True)]), Options(bailey=str(fake)))
     assert res.hosts[0].report is not None and res.exit_code == 0
+
+
+def _serve_session(env, hosts, **options):
+    from barnum.live.session import FleetSession
+    from barnum.model.config import Config
+    from barnum.model.discovery import Discovery
+
+    said: list[str] = []
+    opts = Options(ssh_config=env["cfg"], timeout=5, verbose=True, **options)
+    s = FleetSession(Config(users=["tester"]), opts,
+                     discovery=Discovery(hosts={h: ["tester"] for h in hosts}),
+                     log=lambda m: said.append("warning: " + m), debug=said.append)
+    return s, said
+
+
+def test_session_ships_over_ssh_by_the_one_rule(env):
+    """The session's serve stream over SSH: bailey missing (the shell's 127) -> shipped
+    to python3, as the one-shot path does; bailey's stderr relayed with --verbose.
+    This test server runs a command to its end without stdin, so the shipped bailey
+    sends its hello and then ends: the link reads the hello, then loses the stream
+    (the fleet tests keep one open: tests/e2e/test_common_flags_e2e.py)."""
+    s, said = _serve_session(env, ["good"], bailey="no-such-bailey-here")
+    with s:
+        st = s.host_states()["good"]
+    assert st.error == "connection closed (bailey --serve ended)", (st, said)
+    assert "good: connecting over SSH" in said
+    assert "good: bailey not installed; shipping it to python3" in said
+    assert "good: bailey cmd: no-such-bailey-here --serve --timeout 2 (shipped)" in said
+    assert any(m.startswith("good: ") and "no-such-bailey-here: not found" in m
+               for m in said), said  # the shell's own words, relayed
+
+
+def test_session_no_ship_and_bailey_that_will_not_run(env):
+    s, _ = _serve_session(env, ["good"], bailey="no-such-bailey-here", auto_ship=False)
+    with s:
+        assert s.host_states()["good"].error == "bailey not found; rerun with --ship"
+    s, _ = _serve_session(env, ["good"], bailey="/bin/false")
+    with s:
+        assert s.host_states()["good"].error == "bailey --serve did not start (exit 1)"
