@@ -43,6 +43,7 @@ from barnum.live.wire import EVENTS, Checked, WireError, check_event, check_resu
 from barnum.model.config import Config
 from barnum.model.discovery import Discovery, discover
 from barnum.model.hostsort import natural_sorted
+from barnum.model.linkstate import LinkState
 from barnum.model.results import FleetResult, HostResult
 from barnum.model.targets import Selection, exact, group_members, resolve
 from barnum.text.sanitize import clean
@@ -63,7 +64,7 @@ class HostState:
     """What the session knows of one host now (a copy: safe to keep)."""
 
     host: str
-    state: str = "connecting"  # connecting | up | stale | down | closed
+    state: LinkState = LinkState.CONNECTING
     error: str | None = None
     report: Report | None = None
     stats: dict | None = None
@@ -72,6 +73,9 @@ class HostState:
     epoch: str | None = None
     rejected: int = 0  # results and events from the host dropped for their shape
     note: str | None = None  # why the last one was dropped (one clean line)
+
+    def __post_init__(self) -> None:
+        self.state = LinkState(self.state)  # a word (a recording, a test) becomes the type
 
     @property
     def rejected_text(self) -> str | None:
@@ -191,7 +195,7 @@ class _Link(threading.Thread):
 
     # -- state ----------------------------------------------------------------------------
 
-    def set_state(self, state: str, error: str | None = None) -> None:
+    def set_state(self, state: LinkState, error: str | None = None) -> None:
         with self.lock:
             if self.state.state == state and self.state.error == error:
                 return
@@ -215,7 +219,7 @@ class _Link(threading.Thread):
         """As request, also giving (connection, id): what a later ``cancel`` names, and
         on which connection the request lives (a reconnect ends it)."""
         chan = self.chan
-        if chan is None or self.copy().state not in ("up", "stale"):
+        if chan is None or not self.copy().state.answers:
             raise RuntimeError(self.copy().error or f"not connected ({self.copy().state})")
         rid = next(self.ids)
         return (chan, rid), self._request(chan, rid, op, timeout, args)
@@ -296,7 +300,7 @@ class _Link(threading.Thread):
             attempt += 1
             self.wake.wait(delay)
             self.wake.clear()
-        self.set_state("closed")
+        self.set_state(LinkState.CLOSED)
 
     def _fail(self, e: Exception) -> None:
         from barnum.transport import ssh
@@ -306,13 +310,13 @@ class _Link(threading.Thread):
         else:
             msg = ssh.classify(e, self.conn, self.s.options.timeout)
         if not self.s.closing.is_set():
-            self.set_state("down", msg)
+            self.set_state(LinkState.DOWN, msg)
 
     def _connect(self) -> None:
         from barnum.transport import ssh
 
         o = self.s.options
-        self.set_state("connecting", self.state.error)
+        self.set_state(LinkState.CONNECTING, self.state.error)
         conn = ssh.make_connection(self.host, self.s.fab_config, o.timeout,
                                    o.host_key_policy, self.s._warn)
         self.conn = conn
@@ -401,14 +405,14 @@ class _Link(threading.Thread):
             if silent > 2 * self.s.options.timeout:
                 raise _LinkError(f"no answer for {silent:.0f}s (connection half-open?)")
             if silent > self.s.options.timeout:
-                self.set_state("stale", f"last heard {silent:.0f}s ago")
+                self.set_state(LinkState.STALE, f"last heard {silent:.0f}s ago")
 
     def _line(self, raw: bytes) -> None:
         msg = _parse(raw)
         with self.lock:
             self.state.last_seen = time.time()
-        if self.copy().state in ("stale", "connecting"):
-            self.set_state("up")
+        if self.copy().state in (LinkState.STALE, LinkState.CONNECTING):
+            self.set_state(LinkState.UP)
         order = self.seq.check(msg.get("epoch"), msg.get("seq"))
         if order in ("gap", "restart"):
             self.s._publish(SessionEvent(order, self.host, {}))
@@ -481,7 +485,7 @@ class _Link(threading.Thread):
     def _snapshot(self, checked: Checked) -> None:
         with self.lock:
             self.state.report = checked.report
-        self.set_state("up")
+        self.set_state(LinkState.UP)
         self.ready.set()
         self.s._publish(SessionEvent("resync", self.host, {}))
 
@@ -593,7 +597,7 @@ class FleetSession:
         for h in natural_sorted(chosen):
             st = self.links[h].copy()
             r = HostResult(h, chosen[h], [], report=_only(st.report, chosen[h]))
-            if st.state not in ("up", "stale") or st.report is None:
+            if not st.state.answers or st.report is None:
                 r.error = st.error or st.state
             out.append(r)
         return FleetResult(out, groups=self.groups())

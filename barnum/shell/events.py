@@ -13,12 +13,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from barnum.model.linkstate import LinkState
 from barnum.text.sanitize import clean
 
 if TYPE_CHECKING:
     from barnum.live.session import SessionEvent
 
 ECHO_AFTER = 3.0  # seconds after a command its own events are still its echo
+NEWS = (LinkState.DOWN, LinkState.STALE, LinkState.UP)  # host states said at the prompt
 WATCHER_VERB = {"start": "started", "stop": "stopped", "add": "added", "remove": "removed"}
 
 
@@ -47,7 +49,7 @@ class EventView:
     def line(self, ev: SessionEvent, now: float | None = None) -> str | None:
         if ev.kind == "host":
             state = ev.data.get("state")
-            if state not in ("down", "stale", "up") or self.hosts.get(ev.host, "up") == state:
+            if state not in NEWS or self.hosts.get(ev.host, LinkState.UP) == state:
                 return None
             self.hosts[ev.host] = state
         return event_line(ev, self.echo, now)
@@ -88,9 +90,9 @@ def event_line(ev: SessionEvent, echo: Echo | None = None, now: float | None = N
         return f"{clean(ev.host)}: new circus instance {clean(inst.get('unit') or '?')}"
     if ev.kind == "host":
         state = d.get("state")
-        if state in ("down", "stale"):
+        if state in (LinkState.DOWN, LinkState.STALE):
             return f"{clean(ev.host)}: {state}: {clean(d.get('error') or '')}".rstrip(": ")
-        if state == "up":
+        if state == LinkState.UP:
             return f"{clean(ev.host)}: up"
     if ev.kind == "rejected":  # at most one a second per host (barnum.live.session)
         return f"{clean(ev.host)}: bailey sent a bad message, dropped: {clean(d.get('reason'))}"

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+from barnum.model.linkstate import LinkState
 from barnum.spec.expect import check_session
 from barnum.web import model
 from barnum.web.history import History
@@ -111,7 +112,7 @@ class Hub:
         elif ev.kind in ("resync", "instance", "unit"):
             with self.lock:
                 self._due.setdefault(ev.host, time.time() + STATS_SOON)
-        elif ev.kind == "host" and ev.data.get("state") == "up":
+        elif ev.kind == "host" and ev.data.get("state") == LinkState.UP:
             threading.Thread(target=self._refollow, args=(ev.host,), daemon=True,
                              name="hub-refollow").start()
         elif ev.kind == "dropped":  # this reader fell behind: any host may have changed

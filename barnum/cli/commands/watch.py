@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from barnum import EXIT_OK
+from barnum.model.linkstate import LinkState
 from barnum.spec.expect import check_session
 
 if TYPE_CHECKING:
@@ -81,11 +82,11 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
         head = [unmet_line(len(problems)), *(finding_text(f) for f in problems)]
     expected_bad = {(f.host, f.user) for f in problems if f.user}
     for host, st in session.host_states().items():
-        if st.state not in ("up", "stale") or st.report is None:
+        if not st.state.answers or st.report is None:
             t.add_row(Text(host, style="bold red"), Text(st.error or st.state, style="red"),
                       Text(st.state, style="red"), "", "", "")
             continue
-        age = f"stale: {st.error}" if st.state == "stale" else ""
+        age = f"stale: {st.error}" if st.state == LinkState.STALE else ""
         note = "; ".join(x for x in (age, st.rejected_text) if x)
         t.add_row(Text(host, style="bold"), Text(note, style="yellow"), "", "", "", "")
         for inst in st.report.instances:
