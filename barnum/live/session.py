@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bailey.report import Report
+from barnum.live.errors import BadRequest, HostFailed, NotFound, from_refusal
 from barnum.live.state import (
     LineBuffer,
     LineTooLong,
@@ -57,6 +58,7 @@ QUEUE_MAX = 10000
 QUEUE_BYTES = 32 * 1024 * 1024  # per subscription: a slow reader drops the oldest beyond
 REFRESH_GAP = 1.0  # seconds between two refreshes of one host asked for by its events
 NOTE_EVERY = 1.0  # at most one "rejected" event per host and second
+MAX_LINES = 10000  # bailey's bound on a logs/output request's n
 
 
 @dataclass
@@ -211,7 +213,7 @@ class _Link(threading.Thread):
     # -- requests -------------------------------------------------------------------------
 
     def request(self, op: str, timeout: float, **args: Any) -> Any:
-        """Send one request and wait for its response; raises RuntimeError (one line)."""
+        """Send one request and wait for its response; raises a SessionError (one line)."""
         return self.request_kept(op, timeout, **args)[1]
 
     def request_kept(self, op: str, timeout: float, **args: Any,
@@ -220,7 +222,7 @@ class _Link(threading.Thread):
         on which connection the request lives (a reconnect ends it)."""
         chan = self.chan
         if chan is None or not self.copy().state.answers:
-            raise RuntimeError(self.copy().error or f"not connected ({self.copy().state})")
+            raise HostFailed(self.copy().error or f"not connected ({self.copy().state})")
         rid = next(self.ids)
         return (chan, rid), self._request(chan, rid, op, timeout, args)
 
@@ -233,14 +235,15 @@ class _Link(threading.Thread):
             with self.send_lock:
                 chan.sendall(data)
             if not p.done.wait(timeout):
-                raise RuntimeError(f"no answer within {timeout:g}s")
+                raise HostFailed(f"no answer within {timeout:g}s")
         except OSError as e:
-            raise RuntimeError(f"connection lost: {e}") from None
+            raise HostFailed(f"connection lost: {e}") from None
         finally:
             self.pending.pop(rid, None)
         reply = p.reply or {}
         if not reply.get("ok"):
-            raise RuntimeError(f"bailey: {clean(reply.get('error') or 'no answer')}")
+            raise from_refusal(reply.get("code"),
+                               f"bailey: {clean(reply.get('error') or 'no answer')}")
         return p.value
 
     def want_refresh(self) -> None:
@@ -455,7 +458,8 @@ class _Link(threading.Thread):
                 raise
         else:
             err = msg.get("error")
-            p.reply = {"ok": False, "error": err if isinstance(err, str) else "refused"}
+            p.reply = {"ok": False, "error": err if isinstance(err, str) else "refused",
+                       "code": msg.get("code")}
         p.done.set()
 
     def _event(self, msg: dict[str, Any], size: int) -> None:
@@ -703,14 +707,16 @@ class FleetSession:
              ) -> list[dict]:
         """The unit's last ``n`` journal lines (only those after ``since``, if given)."""
         extra = {"since": since} if since is not None else {}
-        result = self.links[host].request("logs", self.options.timeout, unit=unit, n=n,
-                                          **extra)
+        result = self._link(host, n).request("logs", self.options.timeout, unit=unit, n=n,
+                                             **extra)
         return result["lines"]
 
     def output(self, host: str, unit: str, watcher: str, stream: str, n: int = 200) -> dict:
         """A watcher's stdout/stderr file tail (bailey's ``output`` op), strings cleaned."""
-        return self.links[host].request("output", self.options.timeout, unit=unit,
-                                        watcher=watcher, stream=stream, n=n)
+        if stream not in ("stdout", "stderr"):
+            raise BadRequest("stream must be stdout or stderr")
+        return self._link(host, n).request("output", self.options.timeout, unit=unit,
+                                           watcher=watcher, stream=stream, n=n)
 
     def units(self, targets: list[str] | Selection | None = None) -> list[tuple[str, str, str]]:
         """(host, user, unit) of every targeted instance the session knows."""
@@ -723,9 +729,18 @@ class FleetSession:
                     out.append((h, i.user or "?", i.unit))
         return out
 
+    def _link(self, host: str, n: int = 0) -> _Link:
+        """The host's link for a request; NotFound / BadRequest before anything is sent."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_LINES:
+            raise BadRequest(f"n must be an integer from 0 to {MAX_LINES}")
+        link = self.links.get(host)
+        if link is None:
+            raise NotFound(f"{clean(host)[:80]!r} is not a host of this session")
+        return link
+
     def follow_unit(self, host: str, unit: str, n: int = 0) -> tuple[Any, int]:
         """Start bailey following one unit's journal (``log`` events); what cancel_on takes."""
-        key, _ = self.links[host].request_kept("logs", self.options.timeout, unit=unit, n=n,
+        key, _ = self._link(host).request_kept("logs", self.options.timeout, unit=unit, n=n,
                                                follow=True)
         return key
 

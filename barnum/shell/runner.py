@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from barnum import EXIT_HOST, EXIT_OK, EXIT_USAGE, BarnumError
+from barnum.live.errors import worst_exit
 from barnum.model.hostsort import natural_sorted
 from barnum.model.linkstate import LinkState
 from barnum.model.nodeset import fold
@@ -403,13 +404,14 @@ class Shell:
         key = {(h, u): f"{u}@{h}" for h, u, _unit in units}  # display and thread names
         out = fan_out({key[(h, u)]: functools.partial(self.session.logs, unit, h, cmd.lines)
                        for h, u, unit in units})
-        batches, errors = [], down
+        batches, errors, failures = [], down, []
         for h, u, _unit in units:
             if any(a.at == (h, None) for a in down):
                 continue
             v = out.results.get(key[(h, u)])
             if isinstance(v, Exception):
                 errors.append(Answer(key[(h, u)], clean(str(v)), True, (h, u)))
+                failures.append(v)
             elif v is not None:
                 batches.append((h, u, v))
         for h, u, rec in merged(batches):
@@ -417,7 +419,8 @@ class Shell:
         self._show(errors)
         self.failed = [a.at for a in errors if a.at] + [
             hu for hu, k in key.items() if k in out.unfinished]
-        return self._unfinished(out.unfinished) or (EXIT_HOST if errors else EXIT_OK)
+        worst = EXIT_HOST if down else worst_exit(failures)  # a bad request: 2
+        return self._unfinished(out.unfinished) or worst or EXIT_OK
 
     # -- the set and the names ------------------------------------------------------------
 

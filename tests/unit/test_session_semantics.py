@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from barnum.live.session import HostState
 from barnum.model.linkstate import LinkState, answers
 
@@ -22,3 +24,80 @@ def test_only_up_and_stale_answer():
 def test_host_state_takes_a_word_as_the_type():
     st = HostState("host1", "stale")  # type: ignore[arg-type]  # as a recording gives it
     assert st.state is LinkState.STALE and st.state.answers
+
+
+# -- typed session errors ---------------------------------------------------------------
+
+def _session(hosts=("h1",)):
+    from barnum.live.session import FleetSession
+    from barnum.model.config import Config
+    from barnum.model.discovery import Discovery
+    from barnum.transport.options import Options
+
+    return FleetSession(Config(users=["u1"]), Options(timeout=5),
+                        discovery=Discovery(hosts={h: ["u1"] for h in hosts}))
+
+
+def test_errors_carry_status_and_exit_code():
+    from barnum import EXIT_HOST, EXIT_USAGE
+    from barnum.live.errors import (
+        BadRequest,
+        HostFailed,
+        NotFound,
+        exit_code_of,
+        from_refusal,
+        worst_exit,
+    )
+
+    assert (BadRequest.status, BadRequest.exit_code) == (400, EXIT_USAGE)
+    assert (NotFound.status, NotFound.exit_code) == (404, EXIT_USAGE)
+    assert (HostFailed.status, HostFailed.exit_code) == (502, EXIT_HOST)
+    assert type(from_refusal("bad_request", "x")) is BadRequest
+    assert type(from_refusal("not_found", "x")) is NotFound
+    assert type(from_refusal(None, "an older bailey")) is HostFailed
+    assert type(from_refusal("some_later_code", "x")) is HostFailed
+    assert exit_code_of(OSError("boom")) == EXIT_HOST
+    assert worst_exit([BadRequest("a"), HostFailed("b")]) == EXIT_HOST
+    assert worst_exit([NotFound("a")]) == EXIT_USAGE and worst_exit([]) == 0
+
+
+def test_session_refuses_bad_requests_before_asking_a_host():
+    from barnum.live.errors import BadRequest, HostFailed, NotFound
+
+    s = _session()
+    with pytest.raises(BadRequest, match="n must be"):
+        s.output("h1", "circus_u1_h1.service", "w", "stdout", n=10001)
+    with pytest.raises(BadRequest, match="stream"):
+        s.output("h1", "circus_u1_h1.service", "w", "stdin")
+    with pytest.raises(BadRequest):
+        s.logs("circus_u1_h1.service", "h1", n=-1)
+    with pytest.raises(NotFound, match="not a host"):
+        s.logs("circus_u1_h1.service", "nosuch")
+    with pytest.raises(HostFailed, match="not connected"):  # never opened
+        s.logs("circus_u1_h1.service", "h1")
+
+
+def test_web_maps_session_errors_to_400_404_502(tmp_path):
+    from barnum.live.errors import HostFailed
+    from tests.unit.webkit import RecordedSession, client, make_web
+
+    def edit(doc):
+        doc["hosts"]["host1"]["report"]["instances"][0]["stream_files"] = {
+            "stdout:ticker": "/srv/users/user1/ticker.out"}
+
+    session = RecordedSession(edit)
+    c = client(make_web(tmp_path, session))
+    base = {"host": "host1", "unit": "circus_user1_host1.service", "watcher": "ticker",
+            "stream": "stdout"}
+    r = c.get("/api/output", params={**base, "n": "lots"})
+    assert r.status_code == 400 and "n must be" in r.json()["error"]
+    assert c.get("/api/logs", params={**base, "n": "1e3"}).status_code == 400
+    assert c.get("/api/output", params={**base, "watcher": "nosuch"}).status_code == 404
+    assert c.get("/api/output", params={**base, "n": "3"}).status_code == 200
+
+    def gone(*_a, **_k):
+        raise HostFailed("connection lost: EOF")
+
+    session.output = gone
+    r = c.get("/api/output", params=base)
+    assert r.status_code == 502 and r.json()["error"] == "connection lost: EOF"
