@@ -39,6 +39,7 @@ from barnum.live.state import (
     SeqCheck,
     apply_event,
     parse_line,
+    with_status_name,
 )
 from barnum.live.wire import EVENTS, Checked, WireError, check_event, check_result
 from barnum.model.config import Config
@@ -478,6 +479,7 @@ class _Link(threading.Thread):
                 self.state.report = report
         elif kind != "log":
             with self.lock:
+                data = with_status_name(self.state.report, data)  # once, for every reader
                 new = apply_event(self.state.report, data, self.host)
                 if new is not None:
                     self.state.report = new

@@ -106,7 +106,7 @@ class Hub:
     def note(self, ev: Any) -> None:
         """One session event into the history, the stats schedule and the versions."""
         if ev.kind == "circus":
-            self.history.note_circus(ev.host, self._real_name(ev.host, ev.data), ev.t)
+            self.history.note_circus(ev.host, ev.data, ev.t)  # named by the session
             with self.lock:
                 self._due.setdefault(ev.host, time.time() + STATS_SOON)
         elif ev.kind in ("resync", "instance", "unit"):
@@ -121,16 +121,6 @@ class Hub:
             return
         if ev.host in self.versions:
             self.bump(ev.host)
-
-    def _real_name(self, host: str, data: dict) -> dict:
-        """The event with the watcher as ``status`` names it (events use circus's res_name)."""
-        from barnum.live.state import watcher_named
-
-        rep = self.session.host_states()[host].report
-        inst = next((i for i in (rep.instances if rep else []) if i.unit == data.get("unit")),
-                    None)
-        name = watcher_named(inst.watchers or {}, data.get("watcher")) if inst else None
-        return {**data, "watcher": name} if name else data
 
     def poll_stats(self, hosts: list[str] | None = None) -> None:
         result = self.session.stats(hosts)

@@ -13,11 +13,12 @@ import fnmatch
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from barnum.live.flapping import Moment
 from barnum.model.hostsort import natural_key
 from barnum.model.linkstate import LinkState, answers
 from barnum.text.plural import count
 from barnum.web import expectations
-from barnum.web.history import History, Moment
+from barnum.web.history import History
 
 if TYPE_CHECKING:
     from barnum.spec.expect import Finding

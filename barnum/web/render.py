@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from barnum.live.flapping import Moment
 from barnum.model.linkstate import LinkState
 from barnum.text.plural import plural
 from barnum.text.sanitize import html as e
 from barnum.web.actions import ACTIONS
 from barnum.web.expectations import ABSENT, MISSING
-from barnum.web.history import Moment
 from barnum.web.model import STATES, Counters, FleetView, HostView, InstanceRow, WatcherRow
 
 COLUMNS = ("host", "instance", "systemd", "watcher", "circus", "procs", "cpu %", "mem %",

@@ -101,3 +101,89 @@ def test_web_maps_session_errors_to_400_404_502(tmp_path):
     session.output = gone
     r = c.get("/api/output", params=base)
     assert r.status_code == 502 and r.json()["error"] == "connection lost: EOF"
+
+
+# -- watcher names, once; one flapping detector ------------------------------------------
+
+def _capitalised_link():
+    """A session's link to h1 whose report knows the watcher "Big Ticker" (circus's
+    events call it "big_ticker"), fed as bailey's lines would be, without a network."""
+    from bailey.report import Instance, Report
+    from barnum.live.state import valid_report
+
+    s = _session()
+    rep = Report(host="h1", bailey_version="0", circusctl_args=["status"])
+    rep.instances.append(Instance("circus_u1_h1.service", "u1", "User=", "enabled", "active",
+                                  "running", state="ok", watchers={"Big Ticker": "active"}))
+    link = s.links["h1"]
+    link.state.report = valid_report(rep.to_dict(), "h1")
+    return s, link
+
+
+def _reap(pid: int) -> dict:
+    return {"event": "circus", "unit": "circus_u1_h1.service", "user": "u1",
+            "watcher": "big_ticker", "action": "reap", "sub": 1,
+            "data": {"process_pid": pid, "exit_code": 1}}
+
+
+def test_session_names_a_watcher_once_before_publishing():
+    s, link = _capitalised_link()
+    sub = s.subscribe()
+    link._event(_reap(10), 100)
+    ev = sub.get(0)
+    assert ev is not None and ev.kind == "circus" and ev.data["watcher"] == "Big Ticker"
+    unknown = {**_reap(11), "watcher": "never_heard_of"}
+    link._event(unknown, 100)
+    ev = sub.get(0)
+    assert ev is not None and ev.data["watcher"] == "never_heard_of"  # kept; a refresh follows
+
+
+def test_one_detector_sees_a_capitalised_watcher_flap_in_every_front_end():
+    """watch, the web page (and so /metrics) and the shell all read barnum.live.flapping,
+    keyed by the name the session published: "Big Ticker", as the table shows it."""
+    from barnum.cli.commands.watch import Highlights, view
+    from barnum.live.flapping import FLAP_EXITS
+    from barnum.shell.events import EventView
+    from barnum.web.history import History
+
+    s, link = _capitalised_link()
+    sub = s.subscribe()
+    for pid in range(FLAP_EXITS):
+        link._event(_reap(100 + pid), 100)
+    events = [sub.get(0) for _ in range(FLAP_EXITS)]
+    history, shell = History(), EventView()
+    lines = []
+    for ev in events:
+        history.note_circus(ev.host, ev.data, ev.t)
+        lines.append(shell.line(ev))
+    key = ("h1", "u1", "Big Ticker")
+    assert history.flapping(key) and history.flapped_recently(key)
+    assert [("FLAPPING" in (x or "")) for x in lines] == [False] * (FLAP_EXITS - 1) + [True]
+    assert lines[-1].startswith("h1 u1: Big Ticker: process 102 exited (exit code 1); ")
+
+    from barnum.live.flapping import Flapping
+    from barnum.model.linkstate import LinkState
+
+    flaps = Flapping()
+    for ev in events:
+        flaps.note_event(ev)
+    link.state.state = LinkState.UP
+    from rich.console import Console
+
+    out = Console(width=200, color_system=None, record=True)
+    out.print(view(s, Highlights(), flaps, {}, events[-1].t))
+    row = next(x for x in out.export_text().splitlines() if "Big Ticker" in x)
+    assert "FLAPPING" in row
+
+
+def test_flapping_is_said_once_per_bout_and_forgets_old_exits():
+    from barnum.live.flapping import FLAP_EXITS, FLAP_WINDOW, Flapping
+
+    f = Flapping()
+    reap = {"watcher": "w", "user": "u", "action": "reap", "data": {}}
+    said = [f.note("h", reap, 1000.0 + n) for n in range(FLAP_EXITS + 2)]
+    assert said == [False] * (FLAP_EXITS - 1) + [True, False, False]
+    assert f.flapping(("h", "u", "w"), 1010.0)
+    assert not f.flapping(("h", "u", "w"), 1010.0 + FLAP_WINDOW)
+    assert not f.note("h", {**reap, "action": "spawn"}, 2000.0)
+    assert not f.note("h", {"action": "reap"}, 2000.0)  # no watcher: not a key
