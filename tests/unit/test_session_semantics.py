@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -187,3 +188,52 @@ def test_flapping_is_said_once_per_bout_and_forgets_old_exits():
     assert not f.flapping(("h", "u", "w"), 1010.0 + FLAP_WINDOW)
     assert not f.note("h", {**reap, "action": "spawn"}, 2000.0)
     assert not f.note("h", {"action": "reap"}, 2000.0)  # no watcher: not a key
+
+
+# -- config_error: bailey/1 minor 1 ------------------------------------------------------
+
+RECORDED = Path(__file__).parents[1] / "data" / "bailey" / "failed_unit_missing_config.json"
+
+
+def test_config_error_read_from_a_recorded_bailey_document():
+    from barnum.model.validate import report_from_document
+
+    doc = json.loads(RECORDED.read_text())
+    rep = report_from_document(doc, "host4")
+    (inst,) = rep.instances
+    assert rep.schema_minor == 1
+    assert inst.config_error == f"{inst.config_file}: no such file"
+    assert inst.error == f"unit failed (systemd: failed/failed); config: {inst.config_error}"
+
+
+def test_an_older_document_is_minor_0_without_config_error():
+    from barnum.model.validate import DocumentError, report_from_document
+
+    doc = json.loads(RECORDED.read_text())
+    del doc["schema_minor"]
+    del doc["instances"][0]["config_error"]
+    rep = report_from_document(doc, "host4")
+    assert rep.schema_minor == 0 and rep.instances[0].config_error is None
+    with pytest.raises(DocumentError, match="schema_minor"):
+        report_from_document({**doc, "schema_minor": "1"}, "host4")
+
+
+def test_drift_reads_the_field_not_the_prose():
+    """The cause comes from config_error; prose with "; " in it is never split."""
+    from barnum.model.discovery import Discovery
+    from barnum.model.results import FleetResult, HostResult
+    from barnum.model.validate import report_from_document
+    from barnum.spec.drift import find_drift
+
+    doc = json.loads(RECORDED.read_text())
+    rep = report_from_document(doc, "host4")
+    d = Discovery(hosts={"host4": ["user2"]}, configs={})
+    failed = next(f for f in find_drift(FleetResult([HostResult("host4", [], [], report=rep)]),
+                                        d, {}).findings if f.kind == "unit-failed")
+    assert failed.detail == (f"systemd: failed/failed; config: {rep.instances[0].config_file}: "
+                             "no such file")
+    rep.instances[0].config_error = None
+    rep.instances[0].error = "unit failed (systemd: failed/failed); no config: a; b"
+    failed = next(f for f in find_drift(FleetResult([HostResult("host4", [], [], report=rep)]),
+                                        d, {}).findings if f.kind == "unit-failed")
+    assert failed.detail == "systemd: failed/failed"
