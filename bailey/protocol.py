@@ -30,9 +30,10 @@ END_REASONS = (END_CANCELLED, END_ENDED)
 class RequestError(Exception):
     """A request bailey refuses: answered ``ok: false`` with this one line and ``code``."""
 
-    def __init__(self, message: str, code: str = BAD_REQUEST) -> None:
+    def __init__(self, message: str, code: str = BAD_REQUEST, rid: Any = None) -> None:
         super().__init__(message)
         self.code = code
+        self.rid = rid  # the request's id, when it had a valid one
 
 
 def _is_int(v: Any) -> bool:
@@ -107,9 +108,10 @@ def check_request(req: Any) -> tuple[Any, Op]:
     rid = req.get("id")
     if not (_is_int(rid) or isinstance(rid, str)):
         raise RequestError("a request needs an id (a number or a string)")
-    op = OPS.get(req.get("op")) if isinstance(req.get("op"), str) else None
+    name = req.get("op")
+    op = OPS.get(name) if isinstance(name, str) else None
     if op is None:
-        raise RequestError(f"unknown op {str(req.get('op'))[:40]!r}; known: {', '.join(OPS)}")
+        raise RequestError(f"unknown op {str(name)[:40]!r}; known: {', '.join(OPS)}", rid=rid)
     return rid, op
 
 

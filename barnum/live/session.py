@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bailey.report import Report
-from barnum.live.errors import BadRequest, HostFailed, NotFound, from_refusal
+from barnum.live.errors import BadRequest, HostFailed, NotFound, SessionError, from_refusal
 from barnum.live.state import (
     LineBuffer,
     LineTooLong,
@@ -92,8 +92,10 @@ class HostState:
 @dataclass
 class SessionEvent:
     """One thing that happened: ``kind`` is host, unit, circus, instance, resync,
-    stats, log, gap, restart, rejected (a host's message dropped for its shape) or
-    dropped (a slow reader lost ``count`` events; host ""); ``data`` the checked
+    stats, log, gap, restart, rejected (a host's message dropped for its shape),
+    dropped (a slow reader lost ``count`` events; host "") or end (a stream's last
+    event: a followed unit's log, ``stream`` "logs", ``unit`` and ``reason``; or
+    this subscription, ``stream`` "subscribe", host "", when it closes); ``data`` the checked
     fields (barnum.live.wire).  ``t`` is the session's own receive time, never the host's."""
 
     kind: str
@@ -160,6 +162,9 @@ class Subscription:
 
     def close(self) -> None:
         with self._cond:
+            if not self.closed and (self.kinds is None or "end" in self.kinds):
+                self._q.append(SessionEvent("end", "", {"stream": "subscribe",
+                                                        "reason": "closed"}))
             self.closed = True
             self._cond.notify_all()
         if self._session is not None:
@@ -190,6 +195,7 @@ class _Link(threading.Thread):
         self.ids = itertools.count(1)
         self.seq = SeqCheck()
         self.sub_id: int | None = None
+        self.follows: dict[int, str] = {}  # request id -> unit, of logs followed on chan
         self.ready = threading.Event()  # first attempt finished (up or failed)
         self.wake = threading.Event()
         self.gate = RefreshGate(REFRESH_GAP)
@@ -225,7 +231,13 @@ class _Link(threading.Thread):
         if chan is None or not self.copy().state.answers:
             raise HostFailed(self.copy().error or f"not connected ({self.copy().state})")
         rid = next(self.ids)
-        return (chan, rid), self._request(chan, rid, op, timeout, args)
+        if op == "logs" and args.get("follow"):
+            self.follows[rid] = str(args.get("unit"))
+        try:
+            return (chan, rid), self._request(chan, rid, op, timeout, args)
+        except SessionError:
+            self.follows.pop(rid, None)  # refused: no stream, so no end to wait for
+            raise
 
     def _request(self, chan: Any, rid: int, op: str, timeout: float,
                  args: dict[str, Any]) -> Any:
@@ -477,6 +489,11 @@ class _Link(threading.Thread):
             report = data.pop("report")
             with self.lock:
                 self.state.report = report
+        elif kind == "end":
+            if data["sub"] == self.sub_id:
+                raise _LinkError("bailey ended the subscription")  # reconnect: a new one
+            data = {"stream": "logs", "unit": self.follows.pop(data["sub"], data.get("unit")),
+                    "reason": data["reason"], "sub": data["sub"]}
         elif kind != "log":
             with self.lock:
                 data = with_status_name(self.state.report, data)  # once, for every reader
@@ -498,6 +515,10 @@ class _Link(threading.Thread):
     def _drop(self) -> None:
         chan, conn = self.chan, self.conn
         self.chan = self.conn = None
+        follows, self.follows = self.follows, {}
+        for rid, unit in follows.items():  # bailey's follows died with its connection
+            self.s._publish(SessionEvent("end", self.host, {
+                "stream": "logs", "unit": unit, "reason": "lost", "sub": rid}))
         for p in list(self.pending.values()):
             p.reply = {"ok": False, "error": "connection lost"}
             p.done.set()
@@ -759,7 +780,7 @@ class FleetSession:
 
     def follow(self, targets: list[str] | None = None, n: int = 10) -> Subscription:
         """Log events of the targets' units, after their last ``n`` lines (as events too)."""
-        sub = self.subscribe(kinds={"log", "dropped"})
+        sub = self.subscribe(kinds={"log", "dropped", "end"})
         for h, _user, unit in self.units(targets):
             link = self.links[h]
             with contextlib.suppress(Exception):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from barnum.live.session import HostState
+from barnum.live.session import HostState, SessionEvent
 from barnum.model.linkstate import LinkState, answers
 
 
@@ -237,3 +237,43 @@ def test_drift_reads_the_field_not_the_prose():
     failed = next(f for f in find_drift(FleetResult([HostResult("host4", [], [], report=rep)]),
                                         d, {}).findings if f.kind == "unit-failed")
     assert failed.detail == "systemd: failed/failed"
+
+
+# -- end events --------------------------------------------------------------------------
+
+def test_a_subscription_ends_with_an_end_event_when_it_closes():
+    from barnum.live.session import Subscription
+
+    sub = Subscription(None)
+    sub.put(SessionEvent("unit", "h1", {"unit": "u"}))
+    sub.close()
+    got = list(sub)
+    assert [(e.kind, e.data.get("stream")) for e in got] == [("unit", None), ("end", "subscribe")]
+    logs_only = Subscription(None, kinds={"log"})
+    logs_only.close()
+    assert list(logs_only) == []  # it did not ask for end events
+
+
+def test_a_followed_units_end_is_published_with_its_unit():
+    s, link = _capitalised_link()
+    sub = s.subscribe(kinds={"end"})
+    link.follows[5] = "circus_u1_h1.service"
+    link._event({"event": "end", "sub": 5, "reason": "ended", "unit": "circus_u1_h1.service"},
+                80)
+    ev = sub.get(0)
+    assert ev is not None and ev.host == "h1"
+    assert ev.to_dict()["stream"] == "logs" and ev.data["reason"] == "ended"
+    assert ev.data["unit"] == "circus_u1_h1.service" and 5 not in link.follows
+    link.follows[6] = "circus_u1_h1.service"
+    link._drop()  # the connection went: bailey cannot say it, so the session does
+    ev = sub.get(0)
+    assert ev is not None and (ev.data["reason"], ev.data["sub"]) == ("lost", 6)
+
+
+def test_an_end_event_is_checked_on_the_wire():
+    from barnum.live.wire import WireError, check_event
+
+    ok = check_event({"event": "end", "sub": 3, "reason": "cancelled\x1b[2J"}, 0.0, "h1")
+    assert ok == {"event": "end", "sub": 3, "reason": "cancelled\\e[2J"}
+    with pytest.raises(WireError, match=r"end\.sub"):
+        check_event({"event": "end", "sub": [1], "reason": "x"}, 0.0, "h1")

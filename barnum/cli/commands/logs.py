@@ -62,6 +62,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                         ctx.err(f"warning: {ev.data.get('count')} lines dropped "
                                 "(this terminal read too slowly)")
                         continue
+                    if ev.kind == "end":  # a unit's follow ended (or the session closed)
+                        if ev.host:
+                            ctx.err(f"warning: {ev.host}: {ev.data.get('unit')}: no longer "
+                                    f"followed ({ev.data.get('reason')})")
+                        continue
                     rec = ev.data.get("line") or {}
                     show(ev.host, users.get((ev.host, ev.data.get("unit")), "?"), rec)
                     sys.stdout.flush()
