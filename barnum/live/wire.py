@@ -19,13 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bailey.protocol import OPS as PROTOCOL_OPS
 from bailey.report import Report
 from barnum.model.validate import DocumentError, report_from_document
 from barnum.text.sanitize import clean
 
 __all__ = ["Checked", "WireError", "check_event", "check_result", "host_time"]
 
-OPS = ("ping", "status", "circusctl", "stats", "logs", "output", "subscribe", "cancel")
+OPS = tuple(PROTOCOL_OPS)  # the ops barnum may send: bailey.protocol's table
 EVENTS = ("circus", "instance", "unit", "resync", "stats", "log", "end")
 TIME_FLOOR = 946684800.0  # 2000-01-01: a journal or circus time before is a broken clock
 TIME_AHEAD = 366 * 86400.0  # a host clock a year ahead is not believed either
