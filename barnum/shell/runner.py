@@ -404,7 +404,7 @@ class Shell:
         key = {(h, u): f"{u}@{h}" for h, u, _unit in units}  # display and thread names
         out = fan_out({key[(h, u)]: functools.partial(self.session.logs, unit, h, cmd.lines)
                        for h, u, unit in units})
-        batches, errors, failures = [], down, []
+        batches, errors, failures = [], list(down), []
         for h, u, _unit in units:
             if any(a.at == (h, None) for a in down):
                 continue

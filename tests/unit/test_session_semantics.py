@@ -277,3 +277,31 @@ def test_an_end_event_is_checked_on_the_wire():
     assert ok == {"event": "end", "sub": 3, "reason": "cancelled\\e[2J"}
     with pytest.raises(WireError, match=r"end\.sub"):
         check_event({"event": "end", "sub": [1], "reason": "x"}, 0.0, "h1")
+
+
+@pytest.mark.parametrize(("error", "code"), [("BadRequest", 2), ("NotFound", 2),
+                                             ("HostFailed", 3)])
+def test_the_shell_exits_by_the_error_type(error, code):
+    """The shell's ``logs`` over a recorded fleet: a request bailey refused as malformed
+    or naming nothing is a usage error (2); a host that did not answer is 3."""
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from barnum.live import errors
+    from barnum.shell.runner import Shell
+    from tests.unit.webkit import RecordedSession
+
+    s = RecordedSession()
+
+    def refuse(unit, host, n=50):
+        raise getattr(errors, error)(f"bailey: refused {unit}")
+
+    s.logs = refuse
+    s.options = SimpleNamespace(timeout=5)
+    out = io.StringIO()
+    said: list[str] = []
+    sh = Shell(s, Console(file=out, width=200, color_system=None), said.append)
+    assert sh.run_text("logs host1") == code
+    assert "bailey: refused circus_" in out.getvalue() + "".join(said)
