@@ -247,13 +247,16 @@ class Server:
             self.cancels.pop(rid, None)
 
     def op_subscribe(self, rid: Any, req: dict[str, Any]) -> Any:
-        from bailey.watch import Watcher
+        from bailey.watch import SAFETY_POLL, Watcher
 
         interval = req.get("stats_interval", 0)
         if not isinstance(interval, int | float) or isinstance(interval, bool) \
                 or not (interval == 0 or 1 <= interval <= 3600):
             raise RequestError("stats_interval must be 0 or from 1 to 3600 seconds")
-        w = Watcher(self, rid, float(interval))
+        poll = req.get("safety_poll", SAFETY_POLL)
+        if not isinstance(poll, int | float) or isinstance(poll, bool) or not 1 <= poll <= 3600:
+            raise RequestError("safety_poll must be from 1 to 3600 seconds")
+        w = Watcher(self, rid, float(interval), float(poll))
         self.cancels[rid] = w.stop
         w.start()
         return _ALREADY
