@@ -1,14 +1,15 @@
 """When a live link pings, and when a silent host is stale or down (pure; no threads).
 
 An idle session must cost next to nothing, yet never hide a dead host. So a
-link pings only a host it has not heard from for ``ping_idle`` seconds (any
-line counts: bailey's pushes, answers, its periodic resync), and each host's
-interval is shortened by its own fraction of ``jitter``, so a fleet's pings
-never all leave at once. A ping unanswered for ``timeout`` makes the host
-stale; for twice that, down. Hence the bound, for a host that dies silently
-(cable cut, sshd frozen): stale within ``ping_idle + timeout`` of its last
-line, down within ``ping_idle + 2 * timeout``
-(:meth:`Polling.down_within`). A host whose channel closes is down at once.
+link pings only a host it has not heard from for the timeout (``--timeout``,
+at most ``ping_idle`` seconds; any line counts: bailey's pushes, answers,
+its periodic resync), and each host's interval is shortened by its own
+fraction of ``jitter``, so a fleet's pings never all leave at once. A ping
+unanswered for the timeout makes the host stale; for twice that, down.
+Hence the bound, for a host that dies silently (cable cut, sshd frozen):
+stale within twice the timeout of its last line, down within three times
+(:meth:`Polling.down_within`; with a timeout over ``ping_idle``, that plus
+twice the timeout). A host whose channel closes is down at once.
 
 The reader of a link blocks on its channel until :meth:`Liveness.wait` says
 the next thing is due: no polling in between.
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 class Polling:
     """How often an open session wakes, on this side and on the hosts."""
 
-    ping_idle: float = 15.0  # ping a host silent this long (seconds)
+    ping_idle: float = 30.0  # ping a host silent for the timeout, or this if shorter
     jitter: float = 0.25  # each host pings up to this fraction of ping_idle earlier
     max_wait: float = 60.0  # longest a reader blocks before it looks again
     transport_poll: float = 30.0  # paramiko's socket read timeout (it wakes to check)
@@ -32,7 +33,7 @@ class Polling:
     safety_poll: float = 60.0  # bailey: systemd re-read with no inotify wake-up
 
     def ping_every(self, timeout: float) -> float:
-        return self.ping_idle
+        return min(self.ping_idle, timeout)
 
     def down_within(self, timeout: float) -> float:
         """Seconds after its last line by which a silently dead host reads down."""

@@ -76,8 +76,9 @@ def test_hosts_spread_their_pings_within_the_jitter():
 
 def test_legacy_pings_at_half_the_timeout_when_that_is_shorter():
     assert LEGACY.ping_every(4.0) == 2.0 and LEGACY.ping_every(30.0) == 5.0
-    assert DEFAULT.ping_every(4.0) == DEFAULT.ping_idle
-    assert Polling(ping_idle=20.0).down_within(5.0) == 30.0
+    assert DEFAULT.ping_every(4.0) == 4.0 and DEFAULT.ping_every(100.0) == DEFAULT.ping_idle
+    assert Polling().down_within(10.0) == 30.0  # three times the timeout
+    assert Polling(ping_idle=20.0).down_within(30.0) == 80.0
 
 
 def test_the_default_wakes_far_less_than_the_legacy_settings():
@@ -97,3 +98,31 @@ def test_settle_poll_runs_only_while_something_moves():
     assert seen == sorted(seen) and seen[-1] == SETTLE_MAX
     assert next_settle(SETTLE_MAX, changed=True, moving=True) == SETTLE_FIRST
     assert next_settle(SETTLE_MAX, changed=False, moving=False) == 0.0
+
+
+def test_the_session_asks_bailey_for_its_safety_poll_only_when_not_the_default():
+    from types import SimpleNamespace
+
+    from barnum.live.session import FleetSession
+
+    assert FleetSession.subscribe_args(SimpleNamespace(polling=DEFAULT)) == {}  # type: ignore[arg-type]
+    assert FleetSession.subscribe_args(SimpleNamespace(polling=LEGACY)) == {  # type: ignore[arg-type]
+        "safety_poll": 10.0}
+
+
+@pytest.mark.parametrize("poll", [0, 0.5, 3601, True, "60", None])
+def test_bailey_refuses_a_safety_poll_out_of_range(poll):
+    import io
+    import json
+
+    from bailey.host import Options
+    from bailey.serve import Server
+    from tests.waiting import until
+
+    out = io.BytesIO()
+    server = Server(Options(), out=out)
+    server.handle(json.dumps({"id": 7, "op": "subscribe", "safety_poll": poll}).encode())
+    assert until(lambda: out.getvalue(), 5)
+    answer = json.loads(out.getvalue().splitlines()[-1])
+    assert answer["id"] == 7 and answer["ok"] is False
+    assert "safety_poll must be from 1 to 3600 seconds" in answer["error"]
