@@ -126,3 +126,48 @@ def test_bailey_refuses_a_safety_poll_out_of_range(poll):
     answer = json.loads(out.getvalue().splitlines()[-1])
     assert answer["id"] == 7 and answer["ok"] is False
     assert "safety_poll must be from 1 to 3600 seconds" in answer["error"]
+
+
+def test_quiet_makes_paramikos_reader_block_long_and_drops_its_keepalive():
+    import socket
+
+    import paramiko
+
+    from barnum.transport.quiet import quiet
+
+    a, b = socket.socketpair()
+    try:
+        t = paramiko.Transport(a)
+        assert a.gettimeout() == 0.1  # paramiko's own: ten wake-ups a second
+        quiet(t, 30.0, 0)
+        assert a.gettimeout() == 30.0
+        assert t.packetizer._Packetizer__keepalive_interval == 0
+    finally:
+        a.close()
+        b.close()
+
+
+def test_shut_wakes_a_reader_blocked_on_the_socket():
+    """A thread in recv() with a 30 s timeout ends at once (a close() alone would not
+    wake it, and would hold the FIN back until its read returned)."""
+    import socket
+    import threading
+    from types import SimpleNamespace
+
+    from barnum.transport.quiet import shut
+
+    a, b = socket.socketpair()
+    a.settimeout(30.0)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(a.recv(10)))
+    reader.start()
+    try:
+        shut(SimpleNamespace(sock=a))
+        reader.join(10)
+        assert not reader.is_alive() and got == [b""]
+        assert b.recv(10) == b""  # the peer saw the end
+        shut(SimpleNamespace(sock=a))  # twice, or on a closed socket: no error
+        shut(SimpleNamespace(sock=None))
+    finally:
+        a.close()
+        b.close()
