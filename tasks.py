@@ -138,12 +138,23 @@ def fleet_status(c, name="barnum"):
         "idle": "only an open, idle session's CPU and memory (12 hosts; --scale: also 96), "
                 "beside the old poll settings",
         "window": "with --idle: seconds per measured window",
+        "cold": "only where a cold overview's time goes, phase by phase (12 hosts)",
     }
 )
 def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False, web=False,
-          recorded=False, history=False, idle=False, window=30.0):
+          recorded=False, history=False, idle=False, window=30.0, cold=False):
     """Time barnum against OpenSSH and naive baselines on a real fleet."""
     from pathlib import Path
+
+    if cold:
+        from benchmarks import cold_bench
+
+        phases = cold_bench.run(3 if quick else 12, 2 if quick else int(repeats),
+                                name="cold" if name == "bench" else name)
+        print("| phase | wall |\n| --- | ---: |")
+        for what, secs in phases.items():
+            print(f"| {what} | {secs * 1000:.0f} ms |")
+        return
 
     if idle:
         from benchmarks import idle_bench
