@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from bailey.host import Options
 from bailey.inotify import open_watch
+from bailey.protocol import SAFETY_POLL  # systemd re-read with no inotify wake-up (default)
 from bailey.pubsub import Subscriber
 from bailey.report import Report
 from bailey.units import SystemctlError, list_units
@@ -45,7 +46,6 @@ class Server(Protocol):
                dry_run: bool = False) -> Report: ...
 
 RESYNC_EVERY = 60.0  # full snapshot to heal lost events
-SAFETY_POLL = 60.0  # systemd re-read even without an inotify wake-up (the default)
 SETTLE_FIRST = 0.25  # re-read this soon after a change...
 SETTLE_MAX = 4.0  # ...doubling up to this while a unit stays in transition
 TRANSITIONS = ("activating", "deactivating", "reloading")
@@ -72,21 +72,28 @@ class Watcher:
         self.lock = threading.Lock()
 
     def stop(self) -> None:
-        self.stopped.set()
+        """Cancelled: the feeds close, and the subscription's last line is its ``end``
+        event (written under the lock, so no event of it can follow)."""
         with self.lock:
+            if self.stopped.is_set():
+                return
+            self.stopped.set()
             for sub in self.feeds.values():
                 sub.close()
             self.feeds.clear()
+            self.server.emit({"event": "end", "sub": self.rid, "reason": "cancelled"})
 
     def emit(self, event: dict[str, Any]) -> None:
         event = {**event, "sub": self.rid}
         with self.lock:
+            if self.stopped.is_set():
+                return  # after the end event: dropped
             held = self.held
-        if held is not None:
-            with contextlib.suppress(queue.Full):  # the snapshot that follows covers it
-                held.put_nowait(event)
-            return
-        self.server.emit(event)
+            if held is None:
+                self.server.emit(event)
+                return
+        with contextlib.suppress(queue.Full):  # the snapshot that follows covers it
+            held.put_nowait(event)
 
     # -- start ----------------------------------------------------------------------------
 
