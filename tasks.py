@@ -135,12 +135,42 @@ def fleet_status(c, name="barnum"):
         "web": "only barnum web's rows (first paint of the table...), at each size",
         "recorded": "with --web: no fleet, a recorded state copied to each size (stand-in)",
         "history": "only the history store's figures (a million rows; recording a flood)",
+        "idle": "only an open, idle session's CPU and memory (12 hosts; --scale: also 96), "
+                "beside the old poll settings",
+        "window": "with --idle: seconds per measured window",
+        "cold": "only where a cold overview's time goes, phase by phase (12 hosts)",
     }
 )
 def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False, web=False,
-          recorded=False, history=False):
+          recorded=False, history=False, idle=False, window=30.0, cold=False):
     """Time barnum against OpenSSH and naive baselines on a real fleet."""
     from pathlib import Path
+
+    if cold:
+        from benchmarks import cold_bench
+
+        phases = cold_bench.run(3 if quick else 12, 2 if quick else int(repeats),
+                                name="cold" if name == "bench" else name)
+        print("| phase | wall |\n| --- | ---: |")
+        for what, secs in phases.items():
+            print(f"| {what} | {secs * 1000:.0f} ms |")
+        return
+
+    if idle:
+        from benchmarks import idle_bench
+
+        idle_sizes = [3] if quick else [12, 96] if scale else [12]
+        results = idle_bench.run(idle_sizes, 3.0 if quick else float(window),
+                                 2 if quick else int(repeats), Path(".bench"),
+                                 name="idle" if name == "bench" else name)
+        print(idle_bench.to_markdown(results))
+        print("written: .bench/idle.md .bench/idle.json")
+        bad = idle_bench.failed(results)
+        if bad:
+            for line in bad:
+                print(f"bench: FAILED {line}", file=sys.stderr)
+            raise Exit(f"bench: {len(bad)} of {len(results['rows'])} rows failed", code=1)
+        return
 
     if history:
         from benchmarks.history_bench import main

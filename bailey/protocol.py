@@ -14,6 +14,7 @@ from typing import Any
 
 PROTOCOL = "bailey-serve/1"
 MAX_LINES = 10000  # of a logs or output request's n
+SAFETY_POLL = 60.0  # subscribe: seconds between systemd re-reads with no inotify wake-up
 
 # The ``code`` of an ``ok: false`` answer: what kind of refusal it is.
 BAD_REQUEST = "bad_request"  # the request is malformed: the caller must change it
@@ -94,7 +95,9 @@ OPS: dict[str, Op] = {op.name: op for op in (
        stream=True),
     Op("subscribe", (Arg("stats_interval",
                          lambda v: _is_number(v) and (v == 0 or 1 <= v <= 3600),
-                         "be 0 or from 1 to 3600 seconds", 0),),
+                         "be 0 or from 1 to 3600 seconds", 0),
+                     Arg("safety_poll", lambda v: _is_number(v) and 1 <= v <= 3600,
+                         "be from 1 to 3600 seconds", SAFETY_POLL)),
        stream=True),
     Op("cancel", (Arg("sub", lambda v: _is_int(v) or isinstance(v, str),
                       "be the id of a logs or subscribe request", required=True),)),

@@ -244,7 +244,7 @@ class Server:
     def op_subscribe(self, rid: Any, a: dict[str, Any]) -> Any:
         from bailey.watch import Watcher
 
-        w = Watcher(self, rid, float(a["stats_interval"]))
+        w = Watcher(self, rid, float(a["stats_interval"]), float(a["safety_poll"]))
         self.cancels[rid] = w.stop
         w.start()
         return _ALREADY

@@ -9,10 +9,12 @@ Order, so that nothing is missed and nothing is applied twice:
 circusd's feed: one SUB connection per running instance; when it ends
 (circusd restarted) bailey reconnects and sends a fresh ``instance`` event.
 systemd: inotify on /run/systemd/units (an ``invocation:<unit>`` link per
-started unit) and the unit-file folders (enable/disable) wakes a single
-``systemctl show`` of the circus units; with no change, that read still runs
-every SAFETY_POLL seconds (one short process: the whole idle cost).  Every
-RESYNC_EVERY seconds a full snapshot heals anything lost.
+started unit) and the unit-file folders (enable/disable) wakes a single read
+of the circus units (D-Bus, else ``systemctl show``).  While something moves
+(a unit changed, or is activating, deactivating, reloading) it is read again
+soon, SETTLE_FIRST seconds doubling up to SETTLE_MAX, since a transition's end
+touches no watched file; once all is still, only every SAFETY_POLL seconds
+(the idle cost).  Every RESYNC_EVERY seconds a full snapshot heals anything lost.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 
 from bailey.host import Options
 from bailey.inotify import open_watch
+from bailey.protocol import SAFETY_POLL  # systemd re-read with no inotify wake-up (default)
 from bailey.pubsub import Subscriber
 from bailey.report import Report
 from bailey.units import SystemctlError, list_units
@@ -43,7 +46,9 @@ class Server(Protocol):
                dry_run: bool = False) -> Report: ...
 
 RESYNC_EVERY = 60.0  # full snapshot to heal lost events
-SAFETY_POLL = 10.0  # systemd re-read even without an inotify wake-up
+SETTLE_FIRST = 0.25  # re-read this soon after a change...
+SETTLE_MAX = 4.0  # ...doubling up to this while a unit stays in transition
+TRANSITIONS = ("activating", "deactivating", "reloading")
 SYSTEMD_DIRS = ["/run/systemd/units", "/etc/systemd/system", "/run/systemd/system"]
 _UNIT_KEYS = ("active_state", "sub_state", "unit_file_state", "n_restarts", "main_pid")
 HELD_MAX = 10000  # events held while the snapshot is taken
@@ -54,10 +59,12 @@ FEED_RETRY_MAX = 30.0  # ...doubling up to this while its peer keeps breaking th
 class Watcher:
     """One subscription: its feeds, its systemd watch, its optional stats timer."""
 
-    def __init__(self, server: Server, rid: Any, stats_interval: float) -> None:
+    def __init__(self, server: Server, rid: Any, stats_interval: float,
+                 safety_poll: float = SAFETY_POLL) -> None:
         self.server = server
         self.rid = rid
         self.stats_interval = stats_interval
+        self.safety_poll = safety_poll
         self.stopped = threading.Event()
         self.feeds: dict[str, Subscriber] = {}
         self.held: queue.Queue[dict[str, Any]] | None = queue.Queue(HELD_MAX)
@@ -167,21 +174,27 @@ class Watcher:
     # -- systemd --------------------------------------------------------------------------
 
     def _systemd_loop(self) -> None:
-        import glob
-
-        dirs = SYSTEMD_DIRS + glob.glob("/etc/systemd/system/*.wants")
-        watch = open_watch(dirs)
+        watch = open_watch(_unit_dirs())
+        watched = set(_unit_dirs())
         last_resync = time.monotonic()
+        settle = 0.0  # > 0: something is moving, read again this soon
         try:
             while not self.stopped.is_set():
+                wait = settle or self.safety_poll
+                woke = False
                 if watch is not None:
-                    watch.wait(SAFETY_POLL)
-                    time.sleep(0.05)  # let systemd finish the transition it announced
-                elif self.stopped.wait(2.0):
+                    woke = watch.wait(wait)
+                    if woke:
+                        time.sleep(0.05)  # let systemd finish the transition it announced
+                        for d in set(_unit_dirs()) - watched:  # a new *.wants folder
+                            watched.add(d)
+                            watch.add(d)
+                elif self.stopped.wait(min(wait, 2.0)):
                     return
                 if self.stopped.is_set():
                     return
-                self._diff_units()
+                changed, moving = self._diff_units()
+                settle = next_settle(settle, changed or woke, moving)
                 if time.monotonic() - last_resync >= RESYNC_EVERY:
                     last_resync = time.monotonic()
                     self.emit({"event": "resync",
@@ -190,8 +203,11 @@ class Watcher:
             if watch is not None:
                 watch.close()
 
-    def _diff_units(self) -> None:
+    def _diff_units(self) -> tuple[bool, bool]:
+        """Events for what changed; (anything changed, any unit in transition)."""
         now = {u.name: u for u in _list(self.server)}
+        changed = set(now) != set(self._units)
+        moving = any(u.active_state in TRANSITIONS for u in now.values())
         for name in sorted(set(now) | set(self._units)):
             old, new = self._units.get(name), now.get(name)
             if new is None:
@@ -201,6 +217,7 @@ class Watcher:
                 continue
             if old is not None and all(getattr(old, k) == getattr(new, k) for k in _UNIT_KEYS):
                 continue
+            changed = True
             self.emit({"event": "unit", "unit": name, "user": new.user,
                        "active_state": new.active_state, "sub_state": new.sub_state,
                        "unit_file_state": new.unit_file_state, "n_restarts": new.n_restarts,
@@ -213,6 +230,7 @@ class Watcher:
                     self._drop_feed(name)
                 self._instance(new.user)
         self._units = now
+        return changed, moving
 
     def _subscribe_unit(self, unit) -> None:
         rep = self.server.report([unit.user] if unit.user else None, dry_run=True)
@@ -229,6 +247,21 @@ class Watcher:
         while not self.stopped.wait(self.stats_interval):
             result = collect(self.server.report(None, dry_run=True), self.server.options.timeout)
             self.emit({"event": "stats", "result": result})
+
+
+def next_settle(settle: float, changed: bool, moving: bool) -> float:
+    """How soon the systemd loop reads again (0: only at the safety poll)."""
+    if changed:
+        return SETTLE_FIRST
+    if moving:
+        return min(SETTLE_MAX, 2 * settle if settle else SETTLE_FIRST)
+    return 0.0
+
+
+def _unit_dirs() -> list[str]:
+    import glob
+
+    return SYSTEMD_DIRS + sorted(glob.glob("/etc/systemd/system/*.wants"))
 
 
 def _list(server: Server) -> list:

@@ -11,9 +11,10 @@ CLI's own :class:`~barnum.transport.connector.Connector` (host keys,
 ``--local``, bailey's ``--timeout``, the ship rule, ``max_output`` as the
 longest line), at most ``--fanout`` hosts connecting at once, starts
 ``bailey --serve``, subscribes, and keeps the host's report current from
-pushed events.  It pings at the application level (every PING_EVERY, or
-half the timeout if shorter): a host silent for ``--timeout`` is "stale",
-for twice that "down" (a half-open TCP connection is noticed, unlike
+pushed events.  It pings at the application level a host it has not heard
+from for a while (barnum.live.liveness: pushes count, so an idle session
+costs next to nothing): a ping unanswered for ``--timeout`` makes the host
+"stale", for twice that "down" (a half-open TCP connection is noticed, unlike
 Multivisor's); a lost channel is retried with backoff.
 Lines are checked for order (seq) and restarts (epoch); either triggers a
 fresh snapshot.  close() closes every channel: bailey sees EOF and exits,
@@ -34,6 +35,7 @@ from typing import Any
 
 from bailey.report import Report
 from barnum.live.errors import BadRequest, HostFailed, NotFound, SessionError, from_refusal
+from barnum.live.liveness import DEFAULT, Liveness, Polling, spread
 from barnum.live.state import (
     LineBuffer,
     LineTooLong,
@@ -53,8 +55,8 @@ from barnum.model.targets import Selection, exact, group_members, resolve
 from barnum.text.sanitize import clean
 from barnum.transport.connector import Connector, HostError, Serve
 from barnum.transport.options import Options
+from barnum.transport.quiet import quiet, shut
 
-PING_EVERY = 5.0
 BACKOFF = (1, 2, 4, 8, 10)
 QUEUE_MAX = 10000
 QUEUE_BYTES = 32 * 1024 * 1024  # per subscription: a slow reader drops the oldest beyond
@@ -203,6 +205,7 @@ class _Link(threading.Thread):
         self._noted = -NOTE_EVERY
         self.max_line = session.connector.max_output  # one line, as one one-shot answer
         self.slot = False  # holds one of the session's --fanout slots
+        self.live = Liveness(session.polling.ping_idle, session.options.timeout)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -358,7 +361,11 @@ class _Link(threading.Thread):
         self._hello(first)
         rid = next(self.ids)
         self.sub_id = rid
-        chan.sendall(json.dumps({"id": rid, "op": "subscribe"}).encode() + b"\n")
+        try:
+            chan.sendall(json.dumps({"id": rid, "op": "subscribe", **self.s.subscribe_args()})
+                         .encode() + b"\n")
+        except OSError:  # bailey ended right after its hello: the stream is gone
+            raise _LinkError("connection closed (bailey --serve ended)") from None
 
     def _first_line(self, chan: Serve, timeout: float) -> dict[str, Any] | None:
         """bailey's hello, or None when the command ended without one.
@@ -398,36 +405,46 @@ class _Link(threading.Thread):
             self.state.last_seen = time.time()
 
     def _read_loop(self) -> None:
+        """Block on the channel until a line comes or the next ping or verdict is due
+        (barnum.live.liveness): no polling while the host is quiet."""
         chan = self.chan
-        chan.settimeout(1.0)
-        last_ping = time.monotonic()
+        polling, timeout = self.s.polling, self.s.options.timeout
+        transport = _transport_of(chan)
+        if transport is not None:  # SSH: paramiko's reader asleep too (--local has none)
+            quiet(transport, polling.transport_poll, polling.keepalive)
+        live = self.live = Liveness(
+            polling.ping_every(timeout) * (1 - spread(self.host, polling.jitter)), timeout,
+            polling.max_wait, heard_at=time.monotonic())
         for raw in self.backlog:
             self._line(raw)
         while not self.s.closing.is_set():
+            now = time.monotonic()
+            verdict = live.verdict(now)
+            if verdict == "down":
+                raise _LinkError(f"no answer for {live.silent(now):.0f}s (connection half-open?)")
+            if verdict == "stale":
+                self.set_state(LinkState.STALE, f"last heard {live.silent(now):.0f}s ago")
+            if live.due_ping(now):
+                live.pinged(now)
+                with self.send_lock:
+                    chan.sendall(b'{"id":0,"op":"ping"}\n')
+            chan.settimeout(live.wait(time.monotonic()))
             try:
                 data = chan.recv(65536)
-                if not data:
-                    raise _LinkError("connection closed (bailey --serve ended)")
+            except TimeoutError:
+                continue
+            if not data:
+                raise _LinkError("connection closed (bailey --serve ended)")
+            try:
                 for raw in self.buf.feed(data):
                     self._line(raw)
-            except TimeoutError:
-                pass
             except LineTooLong as e:
                 raise _LinkError(f"bailey sent {e} (raise max_output in the users file if "
                                  "this host is right)") from None
-            now = time.monotonic()
-            if now - last_ping >= min(PING_EVERY, self.s.options.timeout / 2):
-                last_ping = now
-                with self.send_lock:
-                    chan.sendall(b'{"id":0,"op":"ping"}\n')
-            silent = time.time() - (self.copy().last_seen or time.time())
-            if silent > 2 * self.s.options.timeout:
-                raise _LinkError(f"no answer for {silent:.0f}s (connection half-open?)")
-            if silent > self.s.options.timeout:
-                self.set_state(LinkState.STALE, f"last heard {silent:.0f}s ago")
 
     def _line(self, raw: bytes) -> None:
         msg = _parse(raw)
+        self.live.heard(time.monotonic())
         with self.lock:
             self.state.last_seen = time.time()
         if self.copy().state in (LinkState.STALE, LinkState.CONNECTING):
@@ -528,8 +545,15 @@ class _Link(threading.Thread):
             p.done.set()
         for c in (chan, conn):
             if c is not None:
+                if c is conn:  # after the channel's close went out
+                    shut(_transport_of(conn))
                 with contextlib.suppress(Exception):
                     c.close()
+
+
+def _transport_of(x: Any) -> Any:
+    """The paramiko transport under a connection or a serve stream (None: --local)."""
+    return getattr(x, "transport", None) or getattr(getattr(x, "conn", None), "transport", None)
 
 
 class _LinkError(Exception):
@@ -555,9 +579,10 @@ class FleetSession:
 
     def __init__(self, config: Config, options: Options, targets: list[str] | None = None,
                  discovery: Discovery | None = None, log: Any = None,
-                 debug: Any = None) -> None:
+                 debug: Any = None, polling: Polling = DEFAULT) -> None:
         self.config = config
         self.options = options
+        self.polling = polling  # how often it wakes when idle (barnum.live.liveness)
         self.discovery = discovery or discover(config.users, config.config_template)
         self.chosen = resolve(list(targets or []), self.discovery.hosts, config.groups)
         self.hosts = natural_sorted(self.chosen)
@@ -575,6 +600,19 @@ class FleetSession:
         config_template and the one-shot path's circusctl ``--timeout``
         (barnum.transport.bailey), so a hung circusd cannot outlive a request."""
         return self.connector.argv(serve=True)
+
+    @property
+    def down_within(self) -> float:
+        """Seconds after its last line by which a host that died silently reads down
+        (a closed channel reads down at once)."""
+        return self.polling.down_within(self.options.timeout)
+
+    def subscribe_args(self) -> dict[str, Any]:
+        """bailey's ``subscribe`` options: its systemd safety poll, when not its default."""
+        from bailey.watch import SAFETY_POLL
+
+        p = self.polling.safety_poll
+        return {} if p == SAFETY_POLL else {"safety_poll": p}
 
     # -- life cycle -----------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ def test_defaults_filled_and_unknown_keys_ignored():
         "unit": "circus_u_h.service", "n": 50, "since": None, "follow": False}
     assert check_args(OPS["output"], {"unit": "u", "watcher": "w", "stream": "stderr"})["n"] \
         == 200
-    assert check_args(OPS["subscribe"], {}) == {"stats_interval": 0}
+    assert check_args(OPS["subscribe"], {}) == {"stats_interval": 0, "safety_poll": 60.0}
     assert check_args(OPS["status"], {"users": None}) == {"users": None}
 
 
