@@ -132,13 +132,14 @@ class Recorder:
             detail: dict[str, Any] = {"who": who, "result": result, "by": local_user(),
                                       **{k: v for k, v in extra.items() if k != "t"}}
             if len(its) > 1:
-                detail["items"] = [{k: it.get(k) for k in ("user", "watcher", "ok", "error")}
+                detail["items"] = [{k: it.get(k) for k in ("user", "watcher", "ok", "error",
+                                                           *(("unit",) if "unit" in it else ()))}
                                    for it in its]
             elif one:
                 detail.update({k: one[k] for k in ("ok", "error") if k in one})
             self.store.add(Row(t=now, rt=now, host=host, kind="action", action=action,
-                               user=one.get("user"), watcher=one.get("watcher"),
-                               detail=detail))
+                               user=one.get("user"), unit=one.get("unit"),
+                               watcher=one.get("watcher"), detail=detail))
 
     # -- the loop ---------------------------------------------------------------------------
 

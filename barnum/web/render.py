@@ -116,6 +116,17 @@ def action_form(ctx: PageContext, scope: str, host: str = "", user: str = "",
     return f'<form class="act" method="post" action="/plan">{hidden}{buttons}</form>'
 
 
+def unit_form(ctx: PageContext, host: str, user: str, unit: str) -> str:
+    """``systemctl restart`` of the instance's circus unit (a hung circusd), asked first."""
+    if not ctx.operator:
+        return ""
+    hidden = _hidden(csrf=ctx.csrf, scope="instance", host=host, user=user, q=ctx.qs)
+    return (f'<form class="act unit" method="post" action="/plan">{hidden}'
+            '<button type="submit" name="action" value="unit-restart" '
+            f'aria-label="{e("restart unit " + unit)}" data-action="unit-restart">'
+            "restart unit</button></form>")
+
+
 _LABEL = {"start": "start", "stop": "stop", "restart": "restart", "reload": "reload",
           "incr": "+1", "decr": "\u22121"}
 
@@ -200,6 +211,8 @@ def instance_row(i: InstanceRow, ctx: PageContext) -> str:
     logs = "/logs?" + urlencode({"host": i.host, "unit": i.unit})
     cls = "inst" + (" problem" if i.problem else "")
     acts = action_form(ctx, "instance", i.host, i.user) if i.watchers else ""
+    if i.hung:
+        acts += unit_form(ctx, i.host, i.user, i.unit)
     return (
         f'<tr class="{cls}" data-host="{e(i.host)}" data-user="{e(i.user)}">'
         f'<td></td><td class="iname"><span class="user">{e(i.user)}</span> '
@@ -296,7 +309,8 @@ def _toolbar(ctx: PageContext) -> str:
                '<button type="submit" id="refresh">Refresh</button></form>')
     if not ctx.operator:
         return f'<div class="bar">{refresh} <span class="role">read-only</span></div>'
-    opts = "".join(f'<option value="{a}">{a}</option>' for a in ACTIONS)
+    opts = "".join(f'<option value="{a}">{a}</option>' for a in ACTIONS) + (
+        '<option value="unit-restart">restart units (systemctl)</option>')
     bulk = (
         '<form class="act bulk" method="post" action="/plan">'
         f'{_hidden(csrf=ctx.csrf, q=ctx.qs, host="", user="")}'
@@ -333,8 +347,8 @@ def page(view: FleetView, ctx: PageContext) -> str:
 
 def confirm_page(plan: dict, ctx: PageContext) -> str:
     """The no-JavaScript confirmation: the plan's exact list and one POST to run it."""
-    items = "".join(f"<li>{e(it['watcher'])} on {e(it['user'])}@{e(it['host'])}</li>"
-                    for it in plan["items"])
+    items = "".join(f"<li>{e(it.get('watcher') or it.get('unit'))} on {e(it['user'])}@"
+                    f"{e(it['host'])}</li>" for it in plan["items"])
     word = ""
     if plan["confirm_word"]:
         word = (f'<p><label>Type <code>{e(plan["confirm_word"])}</code> to confirm: '
@@ -349,7 +363,8 @@ def confirm_page(plan: dict, ctx: PageContext) -> str:
 
 def results_html(summary: str, rows: list[dict]) -> str:
     items = "".join(
-        f'<li class="{"ok" if r["ok"] else "bad"}">{e(r["watcher"])} on {e(r["user"])}@'
+        f'<li class="{"ok" if r["ok"] else "bad"}">{e(r.get("watcher") or r.get("unit"))} '
+        f'on {e(r["user"])}@'
         f'{e(r["host"])}: {"ok" if r["ok"] else e(r["error"])}</li>' for r in rows)
     return f'<div class="result"><p>{e(summary)}</p><ul>{items}</ul></div>'
 

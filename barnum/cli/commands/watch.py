@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from barnum import EXIT_OK
+from barnum.model.circusd import NOT_ANSWERING, not_answering
 from barnum.spec.expect import check_session
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
             style = "reverse" if tracker.recent(key, now) else ""
             state = f"{inst.active_state} ({inst.sub_state})"
             bad = inst.active_state != "active" or (host, inst.user) in expected_bad
+            if not_answering(inst.active_state, inst.state, inst.error, inst.stderr):
+                state, bad = f"{state} {NOT_ANSWERING}", True
             if (host, inst.user) in expected_bad:
                 state += " NOT AS EXPECTED"
             t.add_row("", Text("  " + inst.unit, style=style),
