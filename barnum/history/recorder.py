@@ -16,11 +16,11 @@ journal covered it, "unknown" where it could not).
 from __future__ import annotations
 
 import collections
-import getpass
 import threading
 import time
 from typing import Any
 
+from barnum.history.actions import action_rows
 from barnum.history.store import SEEN_EVERY, HistoryStore, Row
 from barnum.text.sanitize import clean
 
@@ -29,13 +29,6 @@ BACKFILL_LINES = 5000  # journal lines per unit and gap at most
 SKEW_MAX = 300.0  # a host's own time is believed only this close to when it arrived
 DRAIN_EVERY = 2.0  # seconds between two reads of the subscription
 QUIET_STATES = ("connecting", "closed")  # retries and our own close: not news
-
-
-def local_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no name for this uid
-        return "?"
 
 
 def host_time(stamp: Any, received: float) -> float | None:
@@ -122,24 +115,9 @@ class Recorder:
 
     def action(self, who: str, action: str, items: list[dict[str, Any]], result: str,
                **extra: Any) -> None:
-        """One audit entry: a row per host it touches (one with host "" if none)."""
-        now = time.time()
-        by_host: dict[str, list[dict[str, Any]]] = {}
-        for it in items:
-            by_host.setdefault(str(it.get("host", "")), []).append(it)
-        for host, its in (by_host or {"": []}).items():
-            one = its[0] if len(its) == 1 else {}
-            detail: dict[str, Any] = {"who": who, "result": result, "by": local_user(),
-                                      **{k: v for k, v in extra.items() if k != "t"}}
-            if len(its) > 1:
-                detail["items"] = [{k: it.get(k) for k in ("user", "watcher", "ok", "error",
-                                                           *(("unit",) if "unit" in it else ()))}
-                                   for it in its]
-            elif one:
-                detail.update({k: one[k] for k in ("ok", "error") if k in one})
-            self.store.add(Row(t=now, rt=now, host=host, kind="action", action=action,
-                               user=one.get("user"), unit=one.get("unit"),
-                               watcher=one.get("watcher"), detail=detail))
+        """One audit entry: a row per host it touches (barnum.history.actions)."""
+        for row in action_rows(who, action, items, result, **extra):
+            self.store.add(row)
 
     # -- the loop ---------------------------------------------------------------------------
 
