@@ -44,7 +44,8 @@ def test_a_hung_circusd_is_named_and_its_row_restarts_the_unit(
         assert not answers(fleet, HOST, USER)
         inst = page.locator(f'tr.inst[data-host="{HOST}"][data-user="{USER}"]')
         page.locator("#refresh").click()  # re-read now (bailey's own resync is slower)
-        expect(inst).to_contain_text(NOT_ANSWERING, timeout=3 * WAIT * 1000)
+        expect(page.locator("#results")).to_contain_text("refreshed:", timeout=3 * WAIT * 1000)
+        expect(inst).to_contain_text(NOT_ANSWERING)
         assert show(fleet, HOST, USER, "ActiveState") == "active"  # systemd sees no fault
         line = f'barnum_circusd_up{{host="{HOST}",user="{USER}",unit="{UNIT}"}} 0'
         assert until(lambda: line in _metrics(served), WAIT), _metrics(served)
