@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from barnum.model.circusd import NOT_ANSWERING
 from barnum.text.plural import plural
 from barnum.text.sanitize import html as e
 from barnum.web.actions import ACTIONS
@@ -218,7 +219,7 @@ def instance_row(i: InstanceRow, ctx: PageContext) -> str:
         f'<td></td><td class="iname"><span class="user">{e(i.user)}</span> '
         f'<a class="unit" href="{e(logs)}" title="journal of this unit">{e(i.unit)}</a></td>'
         f'<td class="systemd">{systemd}</td>'
-        f'<td colspan="6" class="istate">circus: {e(i.state)}</td>'
+        f'<td colspan="6" class="istate">circus: {e(NOT_ANSWERING if i.hung else i.state)}</td>'
         f'<td class="notes">{notes}</td><td class="actions">{acts}</td></tr>'
         + "".join(watcher_row(w, ctx) for w in i.watchers))
 

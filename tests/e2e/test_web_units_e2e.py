@@ -29,6 +29,42 @@ def _metrics(srv) -> str:
         return r.read().decode()
 
 
+def _alerts(text: str, folder, alerts: list[str]) -> dict[str, list[dict[str, str]]]:
+    """Which of docs/alerts/barnum-rules.yml's alerts fire on this scrape held 10 minutes
+    (promtool, as tests/e2e/test_expect_fronts_e2e.py reads it)."""
+    import shutil
+    from pathlib import Path
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.e2e.test_expect_fronts_e2e import _firing
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool missing (Debian's prometheus package; invoke setup)")
+    series = []
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in s.labels.items() if v != "")
+            series.append({"series": f"{s.name}{{{labels}}}", "values": f"{s.value:g}x40"})
+    shutil.copy(Path(__file__).parents[2] / "docs" / "alerts" / "barnum-rules.yml",
+                folder / "rules.yml")
+    return _firing(promtool, folder, series, alerts)
+
+
+def test_a_host_taken_down_is_up_0_and_fires_host_down(fleet, served, tmp_path):  # noqa: F811
+    victim = "host3"
+    with fleet.host_down(victim):
+        line = f'barnum_host_up{{host="{victim}",state="down"}} 0'
+        assert until(lambda: line in _metrics(served), 3 * WAIT), _metrics(served)
+        text = _metrics(served)
+    fired = _alerts(text, tmp_path, ["BarnumHostDown", "BarnumCircusdNotAnswering"])
+    assert [(a["host"], a["state"]) for a in fired["BarnumHostDown"]] == [(victim, "down")]
+    assert fired["BarnumCircusdNotAnswering"] == []
+    up = f'barnum_host_up{{host="{victim}",state="up"}} 1'
+    assert until(lambda: up in _metrics(served), 3 * WAIT)
+
+
 def test_a_hung_circusd_is_named_and_its_row_restarts_the_unit(
         fleet, page, served, rule, tmp_path):  # noqa: F811
     from playwright.sync_api import expect
@@ -49,6 +85,12 @@ def test_a_hung_circusd_is_named_and_its_row_restarts_the_unit(
         assert show(fleet, HOST, USER, "ActiveState") == "active"  # systemd sees no fault
         line = f'barnum_circusd_up{{host="{HOST}",user="{USER}",unit="{UNIT}"}} 0'
         assert until(lambda: line in _metrics(served), WAIT), _metrics(served)
+        fired = _alerts(_metrics(served), tmp_path,
+                        ["BarnumCircusdNotAnswering", "BarnumInstanceFailed"])
+        assert [(a["host"], a["user"], a["unit"]) for a in
+                fired["BarnumCircusdNotAnswering"]] == [(HOST, USER, UNIT)]
+        assert (HOST, USER) not in {(a["host"], a.get("user"))
+                                    for a in fired["BarnumInstanceFailed"]}
         button = inst.locator('button[data-action="unit-restart"]')
         expect(button).to_have_count(1)
         others = page.locator('tr.inst button[data-action="unit-restart"]')

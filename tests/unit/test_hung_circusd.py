@@ -99,6 +99,12 @@ def test_metrics_say_circusd_down_for_it(tmp_path):
     up = {(s.labels["host"], s.labels["user"]): s.value
           for s in fams["barnum_circusd_up"].samples}
     assert up[("host1", "user2")] == 0 and up[("host1", "user1")] == 1
+    # host4's user1: active, its config unreadable, so circusd was never asked: no sample
+    # (a 0 there would page "circusd not answering" for a bad circus.ini)
+    assert ("host4", "user1") not in up
+    failed = {(s.labels["host"], s.labels["user"]): s.value
+              for s in fams["barnum_unit_failed"].samples}
+    assert failed[("host4", "user1")] == 1 and failed[("host1", "user2")] == 1
 
 
 def test_restart_unit_is_planned_as_barnum_unit_asks(tmp_path):
