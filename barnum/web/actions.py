@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,10 +84,14 @@ def item_dict(action: str, item: Item) -> dict[str, str]:
     return {"host": h, "user": u, ("unit" if action in UNIT_ACTIONS else "watcher"): w}
 
 
-def plan_unit_items(view: FleetView, scope: str, host: str = "", user: str = "") -> list[Item]:
+def plan_unit_items(view: FleetView, scope: str, host: str = "", user: str = "",
+                    known: Mapping[str, Sequence[str]] | None = None,
+                    users: Sequence[str] = ()) -> list[Item]:
     """Pure: the circus units a unit action touches: one instance's (``instance``), or
     every instance in ``view`` (``selection``, ``fleet``).  Units are named from the
-    (host, user) pair, never from what the host reported."""
+    (host, user) pair, never from what the host reported; with ``known`` (discovery:
+    host -> users) only a discovered host's users, or the users file's ``users``, count
+    (as ``barnum unit`` allows), so a host cannot add units of its own to the plan."""
     from barnum.oneshot.units import unit_of
 
     if scope not in SCOPES or scope == "watcher":
@@ -99,6 +103,8 @@ def plan_unit_items(view: FleetView, scope: str, host: str = "", user: str = "")
             continue
         for i in h.instances:
             if scope == "instance" and i.user != user:
+                continue
+            if known is not None and i.user not in [*known.get(h.host, ()), *users]:
                 continue
             unit = unit_of(h.host, i.user) if i.state != "missing" else None
             if unit is not None:

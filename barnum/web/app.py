@@ -351,7 +351,8 @@ def _plan(web: Web, s: Session, fields: dict[str, str]):
     action = fields.get("action", "")
     if action in UNIT_ACTIONS:
         items = plan_unit_items(web.hub.view(flt), scope, fields.get("host", ""),
-                                fields.get("user", ""))
+                                fields.get("user", ""), web.session.discovery.hosts,
+                                getattr(web.session.config, "users", None) or ())
     else:
         items = plan_items(web.hub.view(flt), scope, fields.get("host", ""),
                            fields.get("user", ""), fields.get("watcher", "").strip())

@@ -150,3 +150,22 @@ def test_restart_unit_is_refused_without_csrf_origin_or_operator(tmp_path):
                 {**body, "action": "unit-kill"}):
         r = _post(c, "/api/plan", bad)
         assert r.status_code == 400 and r.json()["ok"] is False
+
+
+def test_a_unit_the_host_adds_is_not_planned(tmp_path):
+    """An instance a host reports for a user discovery does not know there (nor the users
+    file) is shown, but no unit action plans it: a host cannot add units to a plan."""
+    def extra(doc):
+        _hang(doc)
+        inst = dict(doc["hosts"]["host1"]["report"]["instances"][1])
+        inst.update(user="user9", unit="circus_user9_host1.service")
+        doc["hosts"]["host1"]["report"]["instances"].append(inst)
+
+    web = make_web(tmp_path, RecordedSession(edit=extra))
+    c = client(web)
+    r = _post(c, "/api/plan", {"action": "unit-restart", "scope": "instance",
+                               "host": "host1", "user": "user9"})
+    assert r.status_code == 400 and "nothing to act on" in r.json()["error"]
+    plan = _post(c, "/api/plan", {"action": "unit-restart", "scope": "fleet"}).json()
+    assert "circus_user9_host1.service" not in {i["unit"] for i in plan["items"]}
+    assert {(i["host"], i["user"]) for i in plan["items"]} >= {("host1", "user2")}
