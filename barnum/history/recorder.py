@@ -16,6 +16,7 @@ journal covered it, "unknown" where it could not).
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
 from typing import Any
@@ -80,6 +81,7 @@ class Recorder:
         self._thread: threading.Thread | None = None
         self.backfills: list[threading.Thread] = []
         self._recent: collections.deque[tuple] = collections.deque(maxlen=256)
+        self._recent_set: set[tuple] = set()
         self.cpu = 0.0
 
     def start(self) -> Recorder:
@@ -161,9 +163,18 @@ class Recorder:
             return False
         key = (row.host, row.unit, row.watcher, row.action, row.ht,
                tuple(sorted(row.detail.items())))
-        if key in self._recent:
-            return True
+        try:
+            if key in self._recent_set:  # a set beside the deque: no scan per event
+                return True
+        except TypeError:  # an unhashable field value: compared the slow way
+            if key in self._recent:
+                return True
+        with contextlib.suppress(TypeError):
+            if len(self._recent) == self._recent.maxlen:
+                self._recent_set.discard(self._recent[0])
         self._recent.append(key)
+        with contextlib.suppress(TypeError):
+            self._recent_set.add(key)
         return False
 
     def _host(self, host: str, state: Any, error: Any, t: float) -> None:

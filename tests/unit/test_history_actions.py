@@ -66,3 +66,23 @@ def test_an_unusable_store_is_one_warning_and_the_action_goes_on(tmp_path):
     assert path.read_bytes().startswith(b"not a database")  # left as it was
     assert record_action(HistorySettings(enabled=False), warns.append, "stop", [], "ok") is False
     assert len(warns) == 1  # history off: silent
+
+
+def test_a_repeated_circus_event_is_recorded_once_also_past_the_memory():
+    """The recorder's memory of recent events (a set beside a bounded deque): a repeat is
+    dropped, an event older than the memory is new again, a list value still compares."""
+    from barnum.history.recorder import Recorder
+    from barnum.history.store import Row
+
+    rec = Recorder(session=None, store=None)  # type: ignore[arg-type]
+
+    def row(n, **detail):
+        return Row(t=float(n), ht=float(n), host="h", kind="circus", action="reap",
+                   watcher="w", detail={"pid": n, **detail})
+
+    assert not rec._again(row(1)) and rec._again(row(1))
+    assert not rec._again(row(2, args=["a"])) and rec._again(row(2, args=["a"]))
+    for n in range(3, 3 + 256):
+        assert not rec._again(row(n))
+    assert not rec._again(row(1))  # pushed out of the memory: new again
+    assert len(rec._recent_set) <= 256
