@@ -24,7 +24,7 @@ from barnum.web.model import FleetView
 
 ACTIONS = ("start", "stop", "restart", "reload", "incr", "decr")
 # systemctl on the instances' circus units (barnum.oneshot.units), not circusctl:
-UNIT_ACTIONS = ("unit-restart",)
+UNIT_ACTIONS = ("unit-start", "unit-stop", "unit-restart", "unit-reset-failed")  # the shell's
 SCOPES = ("watcher", "instance", "selection", "fleet")
 PLAN_TTL = 120.0
 ACTION_TIMEOUT = 30.0  # a restart waits for circus to stop and start the processes

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from barnum.model.circusd import NOT_ANSWERING
 from barnum.text.plural import plural
 from barnum.text.sanitize import html as e
-from barnum.web.actions import ACTIONS
+from barnum.web.actions import ACTIONS, UNIT_ACTIONS
 from barnum.web.expectations import ABSENT, MISSING
 from barnum.web.history import Moment
 from barnum.web.model import STATES, Counters, FleetView, HostView, InstanceRow, WatcherRow
@@ -310,8 +310,9 @@ def _toolbar(ctx: PageContext) -> str:
                '<button type="submit" id="refresh">Refresh</button></form>')
     if not ctx.operator:
         return f'<div class="bar">{refresh} <span class="role">read-only</span></div>'
-    opts = "".join(f'<option value="{a}">{a}</option>' for a in ACTIONS) + (
-        '<option value="unit-restart">restart units (systemctl)</option>')
+    opts = "".join(f'<option value="{a}">{a}</option>' for a in ACTIONS) + "".join(
+        f'<option value="{a}">{a.removeprefix("unit-")} units (systemctl)</option>'
+        for a in UNIT_ACTIONS)
     bulk = (
         '<form class="act bulk" method="post" action="/plan">'
         f'{_hidden(csrf=ctx.csrf, q=ctx.qs, host="", user="")}'

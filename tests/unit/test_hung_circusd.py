@@ -169,3 +169,18 @@ def test_a_unit_the_host_adds_is_not_planned(tmp_path):
     plan = _post(c, "/api/plan", {"action": "unit-restart", "scope": "fleet"}).json()
     assert "circus_user9_host1.service" not in {i["unit"] for i in plan["items"]}
     assert {(i["host"], i["user"]) for i in plan["items"]} >= {("host1", "user2")}
+
+
+def test_the_toolbar_offers_the_shells_unit_verbs_on_a_selection(tmp_path):
+    web = _web(tmp_path)
+    c = client(web)
+    page = c.get("/").text
+    assert re.findall(r'<option value="(unit-[a-z-]+)">', page) == [
+        "unit-start", "unit-stop", "unit-restart", "unit-reset-failed"]
+    plan = _post(c, "/api/plan", {"action": "unit-reset-failed", "scope": "selection",
+                                  "q": "t=user3@host3"}).json()
+    assert plan["summary"] == "reset-failed 1 unit on 1 host"
+    assert plan["items"] == [{"host": "host3", "user": "user3",
+                              "unit": "circus_user3_host3.service"}]
+    r = _post(c, "/api/plan", {"action": "unit-enable", "scope": "fleet"})
+    assert r.status_code == 400  # not one of the page's verbs
