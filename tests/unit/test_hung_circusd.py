@@ -75,6 +75,7 @@ def test_watch_names_it(tmp_path):
     Console(file=out, width=200, color_system=None).print(view(session, Tracker(), {}, 0.0))
     rows = [ln for ln in out.getvalue().splitlines() if "circus_" in ln]
     assert [ln.split()[0] for ln in rows if NOT_ANSWERING in ln] == [UNIT]
+    assert all("active (running)" in ln for ln in rows if "circus_user1_host1" in ln)
 
 
 def test_the_page_names_it_and_offers_restart_unit_to_operators_only(tmp_path):

@@ -95,7 +95,7 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
             state = f"{inst.active_state} ({inst.sub_state})"
             bad = inst.active_state != "active" or (host, inst.user) in expected_bad
             if not_answering(inst.active_state, inst.state, inst.error, inst.stderr):
-                state, bad = f"{state} {NOT_ANSWERING}", True
+                state, bad = NOT_ANSWERING, True  # (the unit is active: that is the point)
             if (host, inst.user) in expected_bad:
                 state += " NOT AS EXPECTED"
             t.add_row("", Text("  " + inst.unit, style=style),
