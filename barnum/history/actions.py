@@ -89,3 +89,15 @@ class ActionLog:
         if self._warned:
             return  # the store was unusable a moment ago: no second try, no second line
         record_action(self.settings, self._once, self.action, items, result, via=self.via)
+
+
+# circusctl commands that only read: not actions, not recorded
+READS = ("status", "list", "stats", "dstats", "get", "options", "numprocesses",
+         "numwatchers", "listsockets", "globaloptions", "listpids")
+
+
+def circusctl_action(args: list[str] | None) -> str | None:
+    """The action a one-shot run's circusctl arguments take (``stop``), or None for a read."""
+    if not args or args[0] in READS:
+        return None
+    return args[0]
