@@ -68,11 +68,13 @@ def test_the_cli_overview_and_the_shell_name_it(tmp_path):
 
 
 def test_watch_names_it(tmp_path):
-    from barnum.cli.commands.watch import Tracker, view
+    from barnum.cli.commands.watch import Highlights, view
+    from barnum.live.flapping import Flapping
 
     session = RecordedSession(edit=_hang)
     out = io.StringIO()
-    Console(file=out, width=200, color_system=None).print(view(session, Tracker(), {}, 0.0))
+    Console(file=out, width=200, color_system=None).print(
+        view(session, Highlights(), Flapping(), {}, 0.0))
     rows = [ln for ln in out.getvalue().splitlines() if "circus_" in ln]
     assert [ln.split()[0] for ln in rows if NOT_ANSWERING in ln] == [UNIT]
     assert all("active (running)" in ln for ln in rows if "circus_user1_host1" in ln)
