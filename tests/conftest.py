@@ -33,6 +33,20 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_state_home(tmp_path_factory):
+    """barnum's state (the history a one-shot action writes, the shell's history) goes
+    to a folder of this test run, never to the account's ~/.local/state; a test that
+    needs its own sets XDG_STATE_HOME itself."""
+    old = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = old
+
+
 @pytest.fixture(scope="session")
 def fleet():
     """The test layout's fleet, booted once per session and removed after."""

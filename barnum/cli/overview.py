@@ -75,6 +75,33 @@ def _dry_run(p, options) -> int:
     return 0
 
 
+def _action_log(ctx, p):
+    """For ``barnum [targets] -- -- stop W`` (an action, not a read): the history gets a
+    row when it starts and one with each instance's result; who is the local user."""
+    from barnum.history.actions import ActionLog, circusctl_action, result_word
+
+    action = circusctl_action(p.circusctl_args)
+    if action is None:
+        return None
+    watcher = p.circusctl_args[1] if len(p.circusctl_args) > 1 else None
+    log = ActionLog(ctx.config.history, ctx.err, action, "barnum")
+    log.record([{"host": hp.host, "user": u, "watcher": watcher}
+                for hp in p.hosts for u in (hp.users or [None])], "started")
+
+    def done(result) -> None:
+        rows = []
+        for h in result.hosts:
+            if h.error or h.report is None:
+                rows.append({"host": h.host, "ok": False, "error": h.error or "no answer"})
+                continue
+            rows += [{"host": h.host, "user": i.user, "watcher": watcher,
+                      "ok": i.state in ("ok", "inactive"), "error": i.error}
+                     for i in h.report.instances]
+        log.record(rows, result_word(rows))
+
+    return done
+
+
 def run(args: argparse.Namespace, err: Err) -> int:
     """Plan, run bailey on every target host at once, print the fleet (or its JSON)."""
     from barnum.oneshot.plan import plan
@@ -94,7 +121,10 @@ def run(args: argparse.Namespace, err: Err) -> int:
     if not args.json:  # import rich while the hosts work
         threading.Thread(target=__import__, args=("barnum.views.render",), daemon=True).start()
 
+    record = _action_log(ctx, p)
     result = _run_with_progress(p, options, err)
+    if record is not None:
+        record(result)
     if args.json:
         import json
 

@@ -16,11 +16,12 @@ journal covered it, "unknown" where it could not).
 from __future__ import annotations
 
 import collections
-import getpass
+import contextlib
 import threading
 import time
 from typing import Any
 
+from barnum.history.actions import action_rows
 from barnum.history.store import SEEN_EVERY, HistoryStore, Row
 from barnum.model.linkstate import LinkState, answers
 from barnum.text.sanitize import clean
@@ -29,13 +30,6 @@ KINDS = {"host", "unit", "circus"}
 BACKFILL_LINES = 5000  # journal lines per unit and gap at most
 SKEW_MAX = 300.0  # a host's own time is believed only this close to when it arrived
 DRAIN_EVERY = 2.0  # seconds between two reads of the subscription
-
-
-def local_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no name for this uid
-        return "?"
 
 
 def host_time(stamp: Any, received: float) -> float | None:
@@ -87,6 +81,7 @@ class Recorder:
         self._thread: threading.Thread | None = None
         self.backfills: list[threading.Thread] = []
         self._recent: collections.deque[tuple] = collections.deque(maxlen=256)
+        self._recent_set: set[tuple] = set()
         self.cpu = 0.0
 
     def start(self) -> Recorder:
@@ -122,23 +117,9 @@ class Recorder:
 
     def action(self, who: str, action: str, items: list[dict[str, Any]], result: str,
                **extra: Any) -> None:
-        """One audit entry: a row per host it touches (one with host "" if none)."""
-        now = time.time()
-        by_host: dict[str, list[dict[str, Any]]] = {}
-        for it in items:
-            by_host.setdefault(str(it.get("host", "")), []).append(it)
-        for host, its in (by_host or {"": []}).items():
-            one = its[0] if len(its) == 1 else {}
-            detail: dict[str, Any] = {"who": who, "result": result, "by": local_user(),
-                                      **{k: v for k, v in extra.items() if k != "t"}}
-            if len(its) > 1:
-                detail["items"] = [{k: it.get(k) for k in ("user", "watcher", "ok", "error")}
-                                   for it in its]
-            elif one:
-                detail.update({k: one[k] for k in ("ok", "error") if k in one})
-            self.store.add(Row(t=now, rt=now, host=host, kind="action", action=action,
-                               user=one.get("user"), watcher=one.get("watcher"),
-                               detail=detail))
+        """One audit entry: a row per host it touches (barnum.history.actions)."""
+        for row in action_rows(who, action, items, result, **extra):
+            self.store.add(row)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -182,9 +163,18 @@ class Recorder:
             return False
         key = (row.host, row.unit, row.watcher, row.action, row.ht,
                tuple(sorted(row.detail.items())))
-        if key in self._recent:
-            return True
+        try:
+            if key in self._recent_set:  # a set beside the deque: no scan per event
+                return True
+        except TypeError:  # an unhashable field value: compared the slow way
+            if key in self._recent:
+                return True
+        with contextlib.suppress(TypeError):
+            if len(self._recent) == self._recent.maxlen:
+                self._recent_set.discard(self._recent[0])
         self._recent.append(key)
+        with contextlib.suppress(TypeError):
+            self._recent_set.add(key)
         return False
 
     def _host(self, host: str, state: Any, error: Any, t: float) -> None:

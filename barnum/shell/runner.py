@@ -267,7 +267,14 @@ class Shell:
                    echo: bool = True) -> int:
         sel = self._sel(Command(cmd.name, targets=None) if cmd.name == "circusctl" else cmd)
         per_host = self._host_targets(sel)
-        if echo:
+        record = None
+        if echo:  # an action (not a read): into the history, who is the local user
+            record = self._action_log(args[0] if cmd.name != "circusctl"
+                                      else f"circusctl {args[0]}")
+            items: list[dict[str, Any]] = [
+                {"host": h, "user": u or None, "watcher": watcher}
+                for h, t in per_host.items() for u in (t.get(h) or [""])]
+            record(items, "started")
             self.view.echo.expect(list(per_host), watcher, float("inf"))
         try:
             out = fan_out({h: functools.partial(self.session.circusctl, args, t)
@@ -278,6 +285,10 @@ class Shell:
         answers = []
         for h, v in out.results.items():
             answers += _answers(h, _one_host(h, v), first)
+        if record is not None:
+            bad = sum(a.failed for a in answers) + len(out.unfinished)
+            record(items, "ok" if not bad else f"{bad} of {len(answers) + len(out.unfinished)}"
+                   " failed")
         self._show(answers)
         pending = self._pending(per_host, out.unfinished)
         self.failed = [a.at for a in answers if a.failed and a.at] + pending
@@ -288,12 +299,20 @@ class Shell:
             return EXIT_HOST
         return EXIT_INSTANCE if any(a.failed for a in answers) else EXIT_OK
 
+    def _action_log(self, action: str) -> Callable[[list[dict[str, Any]], str], None]:
+        """An action's record in the history (barnum.history.actions), one warning at most."""
+        from barnum.history.actions import ActionLog
+
+        settings = getattr(getattr(self.session, "config", None), "history", None)
+        return ActionLog(settings, self.err, action, "barnum shell").record
+
     # -- the units themselves -------------------------------------------------------------
 
     def do_unit(self, cmd: Command) -> int:
         """``systemctl VERB`` on the selected instances' units (barnum.oneshot.units), asked
         first like ``barnum unit``; the instances are the selection's structured
         (host, user) pairs."""
+        from barnum.history.actions import result_word
         from barnum.oneshot.units import DEFAULT_THRESHOLD, exit_code, plan_units, run_units
         from barnum.transport import ssh
         from barnum.views.units import confirm, done_word
@@ -304,11 +323,17 @@ class Shell:
                                     f"{done_word(plan.verb)}", style="yellow"))
             return EXIT_INSTANCE
         options = self.session.options
+        record = self._action_log(f"unit-{plan.verb}")
+        record([{"host": j.host, "user": j.user, "unit": j.unit} for j in plan.jobs], "started")
         out = fan_out({"units": lambda: run_units(plan, options,
                                                   ssh.fabric_config(options.ssh_config))})
         results = out.results.get("units", [])
         if isinstance(results, Exception):
+            record([], f"broke off: {type(results).__name__}")
             raise BarnumError(f"unit {plan.verb}: {results}")
+        rows = [{"host": r.host, "user": r.user, "unit": r.unit, "ok": r.ok,
+                 "error": None if r.ok else f"{r.state}: {r.error}"} for r in results]
+        record(rows, result_word(rows) if not out.unfinished else "cancelled")
         for r in results:
             self.console.print(Text(r.line(), style="" if r.ok else "red"))
         self.failed = [(r.host, r.user) for r in results if not r.ok]

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.text import Text
 
 from bailey.report import INACTIVE, OK, PLANNED, UNIT_FAILED, Instance
+from barnum.model.circusd import NOT_ANSWERING, not_answering
 from barnum.model.results import FleetResult, HostResult, error_lines
 from barnum.text.plural import count
 from barnum.text.sanitize import Clean, clean, clean_lines
@@ -126,6 +127,8 @@ def instance_lines(inst: Instance, width: int = 0, state_width: int = 0) -> list
               else _c(inst.active_state))
     style = {"active": "green", "failed": "red"}.get(inst.active_state, "yellow")
     row.append(active, style=style)
+    if not_answering(inst.active_state, inst.state, inst.error, inst.stderr):
+        row.append("  " + NOT_ANSWERING, style="bold red")
     out = [row]
     pad = "      "
     if inst.state == INACTIVE:

@@ -13,7 +13,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +23,13 @@ from barnum.text.sanitize import clean
 from barnum.web.model import FleetView
 
 ACTIONS = ("start", "stop", "restart", "reload", "incr", "decr")
+# systemctl on the instances' circus units (barnum.oneshot.units), not circusctl:
+UNIT_ACTIONS = ("unit-start", "unit-stop", "unit-restart", "unit-reset-failed")  # the shell's
 SCOPES = ("watcher", "instance", "selection", "fleet")
 PLAN_TTL = 120.0
 ACTION_TIMEOUT = 30.0  # a restart waits for circus to stop and start the processes
 
-Item = tuple[str, str, str]  # host, user, watcher
+Item = tuple[str, str, str]  # host, user, watcher (a unit action: the unit's name)
 
 
 class PlanError(ValueError):
@@ -52,16 +54,64 @@ class Plan:
     def instances(self) -> int:
         return len({(h, u) for h, u, _ in self.items})
 
+    @property
+    def on_units(self) -> bool:
+        return self.action in UNIT_ACTIONS
+
     def summary(self) -> str:
+        if self.on_units:  # as barnum unit asks: "restart 2 units on 1 host"
+            return (f"{unit_verb(self.action)} {count(len(self.items), 'unit')} on "
+                    f"{count(len(self.hosts), 'host')}")
         return (f"{self.action} {count(len(self.items), 'watcher')} on "
                 f"{count(len(self.hosts), 'host')} ({count(self.instances, 'instance')})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"plan": self.id, "action": self.action, "scope": self.scope,
-                "watchers": len(self.items), "hosts": len(self.hosts),
+                "watchers": 0 if self.on_units else len(self.items),
+                "units": len(self.items) if self.on_units else 0, "hosts": len(self.hosts),
                 "instances": self.instances, "summary": self.summary(),
                 "confirm_word": self.confirm_word,
-                "items": [{"host": h, "user": u, "watcher": w} for h, u, w in self.items]}
+                "items": [item_dict(self.action, it) for it in self.items]}
+
+
+def unit_verb(action: str) -> str:
+    """``unit-restart`` -> ``restart`` (systemctl's verb)."""
+    return action.removeprefix("unit-")
+
+
+def item_dict(action: str, item: Item) -> dict[str, str]:
+    h, u, w = item
+    return {"host": h, "user": u, ("unit" if action in UNIT_ACTIONS else "watcher"): w}
+
+
+def plan_unit_items(view: FleetView, scope: str, host: str = "", user: str = "",
+                    known: Mapping[str, Sequence[str]] | None = None,
+                    users: Sequence[str] = ()) -> list[Item]:
+    """Pure: the circus units a unit action touches: one instance's (``instance``), or
+    every instance in ``view`` (``selection``, ``fleet``).  Units are named from the
+    (host, user) pair, never from what the host reported; with ``known`` (discovery:
+    host -> users) only a discovered host's users, or the users file's ``users``, count
+    (as ``barnum unit`` allows), so a host cannot add units of its own to the plan."""
+    from barnum.oneshot.units import unit_of
+
+    if scope not in SCOPES or scope == "watcher":
+        raise PlanError(f"a unit action acts on an instance, a selection or the fleet, "
+                        f"not {scope!r}")
+    out: list[Item] = []
+    for h in view.hosts:
+        if scope == "instance" and h.host != host:
+            continue
+        for i in h.instances:
+            if scope == "instance" and i.user != user:
+                continue
+            if known is not None and i.user not in [*known.get(h.host, ()), *users]:
+                continue
+            unit = unit_of(h.host, i.user) if i.state != "missing" else None
+            if unit is not None:
+                out.append((h.host, i.user, unit))
+    if not out:
+        raise PlanError("nothing to act on: no such instance in the current view")
+    return sorted(set(out), key=lambda it: (natural_key(it[0]), it[1]))
 
 
 def plan_items(view: FleetView, scope: str, host: str = "", user: str = "",
@@ -109,8 +159,9 @@ class PlanBook:
 
     def add(self, owner: str, action: str, scope: str, items: list[Item],
             threshold: int) -> Plan:
-        if action not in ACTIONS:
-            raise PlanError(f"unknown action {action!r}: one of {', '.join(ACTIONS)}")
+        if action not in ACTIONS + UNIT_ACTIONS:
+            raise PlanError(f"unknown action {action!r}: one of "
+                            f"{', '.join(ACTIONS + UNIT_ACTIONS)}")
         p = Plan(secrets.token_urlsafe(16), owner, action, scope, tuple(items),
                  confirm_word(items, threshold))
         with self._lock:
@@ -143,6 +194,8 @@ def execute(session: Any, plan: Plan, timeout: float | None = None,
     error; the other rows still run and are reported.  ``on_result`` gets each
     row as soon as it is known (the audit's per-result lines).
     """
+    if plan.on_units:
+        return execute_units(session, plan, on_result)
     if timeout is None:
         timeout = max(ACTION_TIMEOUT, getattr(getattr(session, "options", None), "timeout", 0))
     by_name: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -196,3 +249,26 @@ def execute(session: Any, plan: Plan, timeout: float | None = None,
                 on_result(row)
     order = {it: n for n, it in enumerate(plan.items)}
     return sorted(rows, key=lambda r: order[(r["host"], r["user"], r["watcher"])])
+
+
+def execute_units(session: Any, plan: Plan,
+                  on_result: Callable[[dict[str, Any]], None] | None = None
+                  ) -> list[dict[str, Any]]:
+    """Run a unit plan as ``barnum unit`` does (barnum.oneshot.units.run_units: systemctl
+    as root, or ``sudo -n``), over the session's SSH settings.  One row per unit."""
+    from barnum.oneshot.units import UnitJob, UnitPlan, run_units
+    from barnum.transport.ssh import fabric_config
+
+    uplan = UnitPlan(unit_verb(plan.action), [UnitJob(h, u) for h, u, _ in plan.items])
+    fab = getattr(session, "fab_config", None) or fabric_config(session.options.ssh_config)
+
+    def row(r: Any) -> dict[str, Any]:
+        return {"host": r.host, "user": r.user, "unit": r.unit, "ok": r.ok,
+                "error": None if r.ok else f"{r.state}: {r.error}"}
+
+    def each(r: Any) -> None:
+        if on_result is not None:
+            on_result(row(r))
+
+    return [row(r) for r in run_units(uplan, session.options, fab, on_result=each,
+                                      log=getattr(session, "log", None))]

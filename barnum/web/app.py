@@ -37,7 +37,15 @@ from barnum import BarnumError
 from barnum.live.errors import BadRequest, SessionError
 from barnum.text.sanitize import clean
 from barnum.web import metrics, render
-from barnum.web.actions import PlanBook, PlanError, execute, plan_items
+from barnum.web.actions import (
+    UNIT_ACTIONS,
+    PlanBook,
+    PlanError,
+    execute,
+    item_dict,
+    plan_items,
+    plan_unit_items,
+)
 from barnum.web.audit import Audit
 from barnum.web.auth import (
     COOKIE,
@@ -341,9 +349,15 @@ def _plan(web: Web, s: Session, fields: dict[str, str]):
             raise PlanError(err)
     else:
         flt = web.hub.whole()
-    items = plan_items(web.hub.view(flt), scope, fields.get("host", ""), fields.get("user", ""),
-                       fields.get("watcher", "").strip())
-    return web.plans.add(s.sid, fields.get("action", ""), scope, items, web.threshold)
+    action = fields.get("action", "")
+    if action in UNIT_ACTIONS:
+        items = plan_unit_items(web.hub.view(flt), scope, fields.get("host", ""),
+                                fields.get("user", ""), web.session.discovery.hosts,
+                                getattr(web.session.config, "users", None) or ())
+    else:
+        items = plan_items(web.hub.view(flt), scope, fields.get("host", ""),
+                           fields.get("user", ""), fields.get("watcher", "").strip())
+    return web.plans.add(s.sid, action, scope, items, web.threshold)
 
 
 async def _act(web: Web, s: Session, plan_id: str, typed: str) -> tuple[str, list[dict]]:
@@ -352,8 +366,8 @@ async def _act(web: Web, s: Session, plan_id: str, typed: str) -> tuple[str, lis
     action that breaks halfway is still on record up to where it broke."""
     plan = web.plans.take(s.sid, plan_id, typed)
     tag = {"scope": plan.scope, "plan": plan.id[:8]}
-    web.audit.record(s.who, plan.action, [{"host": h, "user": u, "watcher": w}
-                                          for h, u, w in plan.items], "started", **tag)
+    web.audit.record(s.who, plan.action, [item_dict(plan.action, it) for it in plan.items],
+                     "started", **tag)
 
     def each(row: dict) -> None:
         web.audit.record(s.who, plan.action, [row], "ok" if row["ok"] else "failed", **tag)

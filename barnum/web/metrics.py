@@ -18,7 +18,8 @@ _HELP = {
     "barnum_unit_active": ("gauge", "1 if the circus unit's ActiveState is active"),
     "barnum_unit_failed": ("gauge", "1 if the circus unit is failed or circusd not answering"),
     "barnum_circusd_up": ("gauge", "while the unit is active: 1 if its circusd answered, "
-                          "0 if it did not (absent when the unit is not active)"),
+                          "0 if it did not answer in time (absent when the unit is not "
+                          "active, or circusd was not asked: its config unreadable)"),
     "barnum_unit_restarts": ("gauge", "systemd's NRestarts of the circus unit"),
     "barnum_unit_memory_bytes": ("gauge", "systemd's MemoryCurrent of the circus unit "
                                  "(absent when not accounted)"),
@@ -73,8 +74,8 @@ def render(view: FleetView) -> str:
             add("barnum_unit_active", int(i.active_state == "active"), **lab,
                 state=i.active_state)
             add("barnum_unit_failed", int(i.state in ("unit-failed", "error")), **lab)
-            if i.active_state == "active":
-                add("barnum_circusd_up", int(i.state != "error"), **lab)
+            if i.active_state == "active" and (i.hung or i.state == "ok"):
+                add("barnum_circusd_up", int(not i.hung), **lab)
             add("barnum_unit_restarts", i.n_restarts, **lab)
             add("barnum_unit_memory_bytes", i.memory_current, **lab)
             for w in i.watchers:

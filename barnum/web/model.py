@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from barnum.live.flapping import Moment
+from barnum.model.circusd import NOT_ANSWERING, not_answering
 from barnum.model.hostsort import natural_key
 from barnum.model.linkstate import LinkState, answers
 from barnum.text.plural import count
@@ -68,6 +69,7 @@ class InstanceRow:
     flags: list[str] = field(default_factory=list)
     memory_current: int | None = None  # systemd's MemoryCurrent (bytes); None: not accounted
     expect: list[str] = field(default_factory=list)  # unmet expectations (barnum.spec.expect)
+    hung: bool = False  # unit active, circusd not answering (barnum.model.circusd)
 
     @property
     def problem(self) -> bool:
@@ -163,8 +165,11 @@ def unit_memory(stats: dict[str, Any]) -> dict[tuple[str, str], int | None]:
     return out
 
 
-def instance_flags(active_state: str, state: str, error: str | None) -> list[str]:
+def instance_flags(active_state: str, state: str, error: str | None,
+                   hung: bool = False) -> list[str]:
     """Where systemd and circus disagree about an instance."""
+    if hung:
+        return [f"{NOT_ANSWERING} (systemd says active): {error or 'no reply'}"]
     if active_state == "active" and state == "error":
         return [f"systemd says active, circus does not answer: {error or 'no reply'}"]
     return []
@@ -218,10 +223,13 @@ def build(host_states: dict[str, Any], stats: dict[str, Any], history: History, 
             user = inst.user or "?"
             if not flt.wants_instance(host, user):
                 continue
+            hung = not_answering(inst.active_state, inst.state, inst.error, inst.stderr)
             row = InstanceRow(host, user, inst.unit, inst.unit_file_state, inst.active_state,
                               inst.sub_state, inst.n_restarts, inst.state, inst.error,
-                              flags=instance_flags(inst.active_state, inst.state, inst.error),
-                              memory_current=unit_mem.get((host, user), inst.memory_current))
+                              flags=instance_flags(inst.active_state, inst.state, inst.error,
+                                                   hung),
+                              memory_current=unit_mem.get((host, user), inst.memory_current),
+                              hung=hung)
             for name, status in (inst.watchers or {}).items():
                 if not flt.wants_watcher(name):
                     continue

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from barnum.live.flapping import Moment
+from barnum.model.circusd import NOT_ANSWERING
 from barnum.model.linkstate import LinkState
 from barnum.text.plural import plural
 from barnum.text.sanitize import html as e
-from barnum.web.actions import ACTIONS
+from barnum.web.actions import ACTIONS, UNIT_ACTIONS
 from barnum.web.expectations import ABSENT, MISSING
 from barnum.web.model import STATES, Counters, FleetView, HostView, InstanceRow, WatcherRow
 
@@ -117,6 +118,17 @@ def action_form(ctx: PageContext, scope: str, host: str = "", user: str = "",
     return f'<form class="act" method="post" action="/plan">{hidden}{buttons}</form>'
 
 
+def unit_form(ctx: PageContext, host: str, user: str, unit: str) -> str:
+    """``systemctl restart`` of the instance's circus unit (a hung circusd), asked first."""
+    if not ctx.operator:
+        return ""
+    hidden = _hidden(csrf=ctx.csrf, scope="instance", host=host, user=user, q=ctx.qs)
+    return (f'<form class="act unit" method="post" action="/plan">{hidden}'
+            '<button type="submit" name="action" value="unit-restart" '
+            f'aria-label="{e("restart unit " + unit)}" data-action="unit-restart">'
+            "restart unit</button></form>")
+
+
 _LABEL = {"start": "start", "stop": "stop", "restart": "restart", "reload": "reload",
           "incr": "+1", "decr": "\u22121"}
 
@@ -201,12 +213,14 @@ def instance_row(i: InstanceRow, ctx: PageContext) -> str:
     logs = "/logs?" + urlencode({"host": i.host, "unit": i.unit})
     cls = "inst" + (" problem" if i.problem else "")
     acts = action_form(ctx, "instance", i.host, i.user) if i.watchers else ""
+    if i.hung:
+        acts += unit_form(ctx, i.host, i.user, i.unit)
     return (
         f'<tr class="{cls}" data-host="{e(i.host)}" data-user="{e(i.user)}">'
         f'<td></td><td class="iname"><span class="user">{e(i.user)}</span> '
         f'<a class="unit" href="{e(logs)}" title="journal of this unit">{e(i.unit)}</a></td>'
         f'<td class="systemd">{systemd}</td>'
-        f'<td colspan="6" class="istate">circus: {e(i.state)}</td>'
+        f'<td colspan="6" class="istate">circus: {e(NOT_ANSWERING if i.hung else i.state)}</td>'
         f'<td class="notes">{notes}</td><td class="actions">{acts}</td></tr>'
         + "".join(watcher_row(w, ctx) for w in i.watchers))
 
@@ -297,7 +311,9 @@ def _toolbar(ctx: PageContext) -> str:
                '<button type="submit" id="refresh">Refresh</button></form>')
     if not ctx.operator:
         return f'<div class="bar">{refresh} <span class="role">read-only</span></div>'
-    opts = "".join(f'<option value="{a}">{a}</option>' for a in ACTIONS)
+    opts = "".join(f'<option value="{a}">{a}</option>' for a in ACTIONS) + "".join(
+        f'<option value="{a}">{a.removeprefix("unit-")} units (systemctl)</option>'
+        for a in UNIT_ACTIONS)
     bulk = (
         '<form class="act bulk" method="post" action="/plan">'
         f'{_hidden(csrf=ctx.csrf, q=ctx.qs, host="", user="")}'
@@ -334,8 +350,8 @@ def page(view: FleetView, ctx: PageContext) -> str:
 
 def confirm_page(plan: dict, ctx: PageContext) -> str:
     """The no-JavaScript confirmation: the plan's exact list and one POST to run it."""
-    items = "".join(f"<li>{e(it['watcher'])} on {e(it['user'])}@{e(it['host'])}</li>"
-                    for it in plan["items"])
+    items = "".join(f"<li>{e(it.get('watcher') or it.get('unit'))} on {e(it['user'])}@"
+                    f"{e(it['host'])}</li>" for it in plan["items"])
     word = ""
     if plan["confirm_word"]:
         word = (f'<p><label>Type <code>{e(plan["confirm_word"])}</code> to confirm: '
@@ -350,7 +366,8 @@ def confirm_page(plan: dict, ctx: PageContext) -> str:
 
 def results_html(summary: str, rows: list[dict]) -> str:
     items = "".join(
-        f'<li class="{"ok" if r["ok"] else "bad"}">{e(r["watcher"])} on {e(r["user"])}@'
+        f'<li class="{"ok" if r["ok"] else "bad"}">{e(r.get("watcher") or r.get("unit"))} '
+        f'on {e(r["user"])}@'
         f'{e(r["host"])}: {"ok" if r["ok"] else e(r["error"])}</li>' for r in rows)
     return f'<div class="result"><p>{e(summary)}</p><ul>{items}</ul></div>'
 

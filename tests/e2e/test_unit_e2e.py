@@ -4,8 +4,12 @@ root; every result is checked on the host itself (systemctl through nsenter)."""
 
 from __future__ import annotations
 
+import json
+import os
+import pwd
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -208,18 +212,30 @@ def test_a_hung_circusd_is_brought_back_by_unit_restart(fleet, rule):
     p = run_barnum(fleet, "user1@host1", "--timeout", "4")
     assert p.returncode == 1, p.stdout + p.stderr
     assert "circusd did not answer on tcp://" in p.stdout
+    assert re.search(r"circus_user1_host1\.service .*active \(running\)  circusd not "
+                     r"answering$", p.stdout, re.M), p.stdout
     assert show(fleet, "host1", "user1", "ActiveState") == "active"  # systemd sees no fault
     # check names the fix; run exactly what it printed
     p = run_sub(fleet, fleet.users_file, "check", "host1", "--timeout", "4")
     assert p.returncode == 1, p.stdout + p.stderr
     fixes = re.findall(r"^\s+fix: (barnum unit \S+ \S+)", p.stdout, re.M)
     assert fixes == ["barnum unit restart user1@host1"], p.stdout
+    since = time.time() - 1
     p = unit_cmd(fleet, *fixes[0].split()[2:], "--yes")
     assert p.returncode == 0, p.stdout + p.stderr
     assert show(fleet, "host1", "user1", "ActiveState") == "active"
     assert show(fleet, "host1", "user1", "MainPID") not in (pid, "0")
     assert until(lambda: answers(fleet, "host1", "user1"), 20)
     assert run_barnum(fleet, "user1@host1").returncode == 0
+    # the action is in the history: who (this account) and the result
+    h = run_sub(fleet, fleet.users_file, "history", "host1", "--kind", "action", "--since",
+                f"{time.time() - since + 5:.0f}s", "--json")
+    assert h.returncode == 0, h.stderr
+    rows = [(r["action"], r["unit"], r["detail"]["who"], r["detail"]["result"])
+            for r in json.loads(h.stdout)["rows"]]
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert rows == [("unit-restart", "circus_user1_host1.service", me, "started"),
+                    ("unit-restart", "circus_user1_host1.service", me, "ok")], rows
 
 
 def test_drift_suggests_barnum_unit_commands_that_barnum_unit_accepts(fleet):
@@ -295,6 +311,7 @@ def test_the_shell_restarts_a_hung_circusd(fleet, rule):
     r = shell(fleet, "-c", "status user1@host2; target @failed; unit restart --yes")
     assert r.returncode == 1, r.stdout + r.stderr  # status found the hung one
     assert "circusd did not answer" in r.stdout
+    assert re.search(r"circus_user1_host2\.service .*  circusd not answering$", r.stdout, re.M)
     assert "host2  circus_user1_host2.service  ok" in r.stdout
     assert "circus_user2_host2" not in r.stdout  # @failed: only the hung instance
     assert show(fleet, "host2", "user1", "MainPID") not in (pid, "0")

@@ -43,3 +43,26 @@ def test_watch_shows_a_change_made_on_the_host_and_quits_on_q(fleet, tmux, tmp_p
     # bailey sees EOF and exits: nothing left
     assert until(lambda: not fleet.exec(HOST, ["pgrep", "-f", "bailey --serve"]).stdout.strip(),
                  30), "bailey --serve left on the host"
+
+
+def test_watch_names_a_hung_circusd_by_itself(fleet, tmux, tmp_path):  # noqa: F811
+    """SIGSTOP one circusd on its host: the open view says "circusd not answering" on
+    that unit's row alone (bailey's periodic re-read finds it), and not once it resumes."""
+    from barnum.model.circusd import NOT_ANSWERING
+
+    unit = f"circus_user2_{HOST}"  # the column may cut ".service" short
+    term, done = tmux("watch-hung"), tmp_path / "exit"
+    term.start_then_record_exit(
+        [*barnum_cmd(), "watch", "--config", str(fleet.users_file), "--ssh-config",
+         str(fleet.ssh_config), "--timeout", "5", HOST], done, width=140, height=40)
+    term.wait(lambda s: unit in s and f"circus_{USER}_{HOST}.service" in s,
+              what="the instances")
+    with fleet.circusd_hang(HOST, "user2"):
+        screen = term.wait(lambda s: NOT_ANSWERING in s, within=120,
+                           what="circusd not answering")
+        rows = [ln for ln in screen.splitlines() if NOT_ANSWERING in ln]
+        assert len(rows) == 1 and unit in rows[0] and "active (running)" not in rows[0], screen
+    term.wait(lambda s: NOT_ANSWERING not in s and unit in s, within=120,
+              what="the row healthy again")
+    term.keys("q")
+    assert term.exit_status(done) == 0

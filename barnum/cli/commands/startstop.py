@@ -106,7 +106,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 ctx.err(line)
             ctx.err(f"{verb}: not every host is reachable; nothing was {verb}ed")
             return EXIT_HOST
+        from barnum.history.actions import ActionLog
+
+        log = ActionLog(ctx.config.history, ctx.err, verb, f"barnum {verb}")
+        items = [{"host": n.host, "user": n.user, "watcher": n.watcher}
+                 for lvl in levels for n in lvl]
+        log.record(items, "started")
         out = run_ordered(session, verb, levels, args.wait, lambda m: print(m, flush=True))
+        log.record(items, "ok" if out.error is None else out.error)
     finally:
         session.close()
     if out.error:

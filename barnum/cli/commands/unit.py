@@ -88,7 +88,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             sys.stdout.write(r.line() + "\n")
             sys.stdout.flush()
 
+    from barnum.history.actions import ActionLog, result_word
+
+    record = ActionLog(ctx.config.history, ctx.err, f"unit-{plan.verb}", "barnum unit").record
+    record([{"host": j.host, "user": j.user, "unit": j.unit} for j in plan.jobs], "started")
     results = run_units(plan, ctx.options, fab_config, on_result=show, log=ctx.err)
+    rows = [{"host": r.host, "user": r.user, "unit": r.unit, "ok": r.ok,
+             "error": None if r.ok else f"{r.state}: {r.error}"} for r in results]
+    record(rows, result_word(rows))
     bad = [r for r in results if not r.ok]
     for r in bad:
         if r.state == "denied":
@@ -98,6 +105,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     print(f"unit {plan.verb}: {n - len(bad)}/{n} units ok on {len(plan.hosts)} hosts",
           flush=True)
     return exit_code(results)
+
 
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from barnum import EXIT_OK
 from barnum.live.flapping import Flapping
+from barnum.model.circusd import NOT_ANSWERING, not_answering
 from barnum.model.linkstate import LinkState
 from barnum.spec.expect import check_session
 
@@ -85,6 +86,8 @@ def view(session: FleetSession, marks: Highlights, flaps: Flapping, stats: dict[
             style = "reverse" if marks.recent(key, now) else ""
             state = f"{inst.active_state} ({inst.sub_state})"
             bad = inst.active_state != "active" or (host, inst.user) in expected_bad
+            if not_answering(inst.active_state, inst.state, inst.error, inst.stderr):
+                state, bad = NOT_ANSWERING, True  # (the unit is active: that is the point)
             if (host, inst.user) in expected_bad:
                 state += " NOT AS EXPECTED"
             t.add_row("", Text("  " + inst.unit, style=style),

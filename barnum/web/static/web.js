@@ -101,7 +101,7 @@
     list.replaceChildren();
     plan.items.slice(0, 30).forEach(function (it) {
       const li = document.createElement("li");
-      li.textContent = it.watcher + " on " + it.user + "@" + it.host;
+      li.textContent = (it.watcher || it.unit) + " on " + it.user + "@" + it.host;
       list.appendChild(li);
     });
     if (plan.items.length > 30) {
