@@ -58,6 +58,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "shell": ("barnum.shell.command", "interactive command line on the live session"),
     "unit": ("barnum.cli.commands.unit", "systemctl start|stop|restart|... on the circus units"),
     "history": ("barnum.cli.commands.history", "what barnum web recorded: events, gaps, flapping"),
+    "session": ("barnum.warm.command", "the warm background session: status, stop"),
 }
 
 
@@ -90,6 +91,12 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--target", dest="explicit_targets", action="append", default=[],
                    metavar="TARGET",
                    help="a target, even one spelled like a subcommand (-t watch)")
+    persist = p.add_mutually_exclusive_group()
+    persist.add_argument("--persist", type=_duration, metavar="DURATION",
+                         help="keep a warm background session this long after the last "
+                         "call (default 10m; 0: none); later calls are answered from it")
+    persist.add_argument("--no-persist", dest="persist", action="store_const", const=0.0,
+                         help="no warm session: this call and its like run cold")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="say what happens on stderr; bailey runs with --verbose")
     p.add_argument("--debug", action="store_true", help="tracebacks for errors")
@@ -156,6 +163,15 @@ def _positive_float(text: str) -> float:
     if not 0 < v <= 3600:  # also false for nan
         raise argparse.ArgumentTypeError(f"must be a number of seconds in (0, 3600]: {text!r}")
     return v
+
+
+def _duration(text: str) -> float:
+    from barnum.text.duration import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _ranged_int(lo: int, hi: int):

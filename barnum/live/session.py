@@ -188,6 +188,7 @@ class _Link(threading.Thread):
         self.gate = RefreshGate(REFRESH_GAP)
         self._noted = -NOTE_EVERY
         self.max_line = max(session.options.max_output, MIN_LINE)
+        self.shipped = False
 
     # -- state ----------------------------------------------------------------------------
 
@@ -331,6 +332,7 @@ class _Link(threading.Thread):
             if status not in (126, 127) or shipped or not o.auto_ship:
                 raise _LinkError(f"bailey --serve did not start (exit {status})")
         self.chan = chan
+        self.shipped = shipped  # as the one-shot result says it (barnum.warm answers with it)
         assert first is not None  # the loop above ends with a hello or raises
         self._hello(first)
         rid = next(self.ids)
