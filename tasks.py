@@ -135,12 +135,20 @@ def fleet_status(c, name="barnum"):
         "web": "only barnum web's rows (first paint of the table...), at each size",
         "recorded": "with --web: no fleet, a recorded state copied to each size (stand-in)",
         "history": "only the history store's figures (a million rows; recording a flood)",
+        "warm": "only the warm session against the cold path (12 hosts; 96 with --scale)",
     }
 )
 def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False, web=False,
-          recorded=False, history=False):
+          recorded=False, history=False, warm=False):
     """Time barnum against OpenSSH and naive baselines on a real fleet."""
     from pathlib import Path
+
+    if warm:
+        from benchmarks.warm_bench import main as warm_main
+
+        warm_main(name if name != "bench" else "bwarm", 4 if quick else 12,
+                  2 if quick else int(repeats), scale)
+        return
 
     if history:
         from benchmarks.history_bench import main

@@ -9,8 +9,8 @@ on; the cold answer it compares with is the same command with BARNUM_PERSIST=0.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -103,9 +103,11 @@ def _diff(got: tuple, want: tuple) -> str:
 def _paths(a, b, at: str = "") -> list[str]:
     """Where two JSON documents differ (for the failure message)."""
     if isinstance(a, dict) and isinstance(b, dict):
-        return [p for k in sorted(set(a) | set(b)) for p in _paths(a.get(k), b.get(k), f"{at}.{k}")]
+        return [p for k in sorted(set(a) | set(b))
+                for p in _paths(a.get(k), b.get(k), f"{at}.{k}")]
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [p for i, (x, y) in enumerate(zip(a, b)) for p in _paths(x, y, f"{at}[{i}]")]
+        return [p for i, (x, y) in enumerate(zip(a, b, strict=True))
+                for p in _paths(x, y, f"{at}[{i}]")]
     return [] if a == b else [f"{at}: {a!r} != {b!r}"]
 
 
