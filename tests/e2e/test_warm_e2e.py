@@ -286,3 +286,27 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_start_stop_and_logs_are_served_warm_as_cold_says_them(warm):
+    fleet = warm.fleet
+    _start(warm)
+    ctl = [str(fleet.venv / "bin" / "circusctl"), "--endpoint", _endpoint(fleet, "user1")]
+    try:
+        for verb in ("stop", "start"):
+            before = warm.served()
+            w = warm.run(verb, "--ordered", "ticker", "user1@host1")
+            assert warm.served() == before + 1, verb
+            assert w.returncode == 0, w.stderr
+            c = warm.cold(verb, "--ordered", "ticker", "user1@host1")  # already done: same words
+            step = re.compile(r"\(\d+\.\ds\)")  # how long the step took
+            assert (step.sub("T", w.stdout), w.stderr) == (step.sub("T", c.stdout), c.stderr)
+            want = "stopped" if verb == "stop" else "active"
+            st = fleet.exec("host1", [*ctl, "status", "ticker"], user="user1").stdout.strip()
+            assert st == want, (verb, st)
+    finally:
+        fleet.exec("host1", [*ctl, "start", "ticker"], user="user1")
+    before = warm.served()
+    w = warm.run("logs", "host1", "-n", "2")
+    assert warm.served() == before + 1 and w.returncode == 0, w.stderr
+    assert "host1 user1: " in w.stdout
