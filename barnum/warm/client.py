@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -144,6 +143,8 @@ def start(w: Warm, argv: list[str]) -> None:
         log = open(w.where.log, "ab")  # noqa: SIM115 - the child's, closed below
     except (OSError, WarmError):
         return
+    import subprocess  # only here: a warm call does not pay for it
+
     with log:
         os.chmod(w.where.log, 0o600)
         subprocess.Popen(
