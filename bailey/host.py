@@ -129,6 +129,7 @@ def _plan(unit: Unit, args: list[str], host: str, circusctl: str, options: Optio
         ini = read_circus_ini(inst.config, environ, Reader.for_user(unit.user))
     except (LookupError, ValueError, CircusIniError) as e:
         cause = str(e)
+        inst.config_error = " ".join(cause.split())
     if unit.failed:
         inst.state = UNIT_FAILED
         inst.error = f"unit failed (systemd: {unit.active_state}/{unit.sub_state})"

@@ -3,7 +3,8 @@
 Defined once, here, so both sides agree.  Standard library only, because
 barnum may ship bailey's source to a host that has nothing but ``python3``.
 The schema string changes whenever a field changes meaning or disappears;
-adding a field does not change it.
+adding a field does not change it, but bumps ``schema_minor`` when a reader
+may want to know the field is there (a document without it is minor 0).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SCHEMA = "bailey/1"
+SCHEMA_MINOR = 1  # 1: instances carry config_error
 
 # Exit codes shared by bailey's process and the document's ``exit`` field.
 EXIT_OK = 0  # every instance healthy (or not expected to run)
@@ -53,6 +55,9 @@ class Instance:
     stderr: str = ""
     watchers: dict[str, str] | None = None  # parsed from a status reply
     error: str | None = None  # one line, names the cause
+    # Why the instance's circus.ini could not be used (one line), also when the unit
+    # failed and ``error`` says so first; None when it was read (schema_minor 1):
+    config_error: str | None = None
     # Added compatibly (older readers ignore them):
     working_directory: str = ""  # the unit's WorkingDirectory= (ipc endpoints)
     notes: list[str] = field(default_factory=list)  # how bailey derived user/config/endpoint
@@ -83,6 +88,7 @@ class Report:
     instances: list[Instance] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # host-level, one line each
     schema: str = SCHEMA
+    schema_minor: int = SCHEMA_MINOR
 
     @property
     def exit(self) -> int:
@@ -117,4 +123,5 @@ class Report:
             dry_run=bool(doc.get("dry_run", False)),
             instances=instances,
             errors=list(doc.get("errors", [])),
+            schema_minor=int(doc.get("schema_minor", 0)),
         )

@@ -1,10 +1,12 @@
 """``bailey --serve``: one long-lived bailey per host, NDJSON over stdin/stdout.
 
-Protocol ``bailey-serve/1`` (docs/bailey-serve.md).  Every line written
+Protocol ``bailey-serve/1`` (docs/bailey-serve.md; its ops and their
+arguments are the table in bailey.protocol).  Every line written
 carries ``seq`` (1, 2, ... per process), ``epoch`` (random, new on every
 start) and ``t`` (host time), so the reader can tell lost lines from a
 restart.  Requests ``{"id", "op", ...}`` get one response ``{"id", "ok",
-"result" | "error"}``; events are unsolicited lines with ``"event"``.
+"result" | "error", "code"}``; events are unsolicited lines with ``"event"``.
+A stream (a followed ``logs``, a ``subscribe``) ends with an ``end`` event.
 
 Each request runs in its own thread, so a slow circusd never delays a
 ``ping``.  stdin closing (the SSH channel went away) ends the process at
@@ -26,16 +28,22 @@ from typing import IO, Any
 
 from bailey import __version__
 from bailey.host import Options, inspect_host, short_hostname
+from bailey.protocol import (
+    BAD_REQUEST,
+    END_CANCELLED,
+    END_ENDED,
+    FAILED,
+    NOT_FOUND,
+    OPS,
+    PROTOCOL,
+    RequestError,
+    check_args,
+    check_request,
+)
 from bailey.report import Report
 
-PROTOCOL = "bailey-serve/1"
 MAX_LINE = 64 * 1024  # a request is small; a longer line is refused, never buffered
-OPS = ("ping", "status", "circusctl", "stats", "logs", "output", "subscribe", "cancel")
 OUTPUT_MAX_BYTES = 256 * 1024  # of a watcher's output file, from its end
-
-
-class RequestError(Exception):
-    """A bad request: answered with ``ok: false`` and this one-line message."""
 
 
 class Server:
@@ -68,9 +76,11 @@ class Server:
             except (BrokenPipeError, OSError, ValueError):
                 self.closing.set()
 
-    def respond(self, rid: Any, result: Any = None, error: str | None = None) -> None:
+    def respond(self, rid: Any, result: Any = None, error: str | None = None,
+                code: str = FAILED) -> None:
         if error is not None:
-            self.emit({"id": rid, "ok": False, "error": " ".join(str(error).split())})
+            self.emit({"id": rid, "ok": False, "error": " ".join(str(error).split()),
+                       "code": code})
         else:
             self.emit({"id": rid, "ok": True, "result": result})
 
@@ -85,7 +95,8 @@ class Server:
                 if not line:
                     break  # EOF: the channel is gone
                 if len(line) > MAX_LINE and not line.endswith(b"\n"):
-                    self.respond(None, error=f"request longer than {MAX_LINE} bytes")
+                    self.respond(None, error=f"request longer than {MAX_LINE} bytes",
+                                 code=BAD_REQUEST)
                     while line and not line.endswith(b"\n"):  # skip the rest of it
                         line = stdin.readline(MAX_LINE + 1)
                     continue
@@ -104,33 +115,29 @@ class Server:
 
     def handle(self, line: bytes) -> None:
         """Parse and dispatch one request line; a bad one gets an error response."""
+        rid = None
         try:
             req = json.loads(line)
         except ValueError:
-            self.respond(None, error="not a JSON line")
+            self.respond(None, error="not a JSON line", code=BAD_REQUEST)
             return
-        if not isinstance(req, dict):
-            self.respond(None, error="a request is a JSON object")
+        try:
+            rid, op = check_request(req)
+            args = check_args(op, req)
+        except RequestError as e:
+            self.respond(rid if rid is not None else e.rid, error=str(e), code=e.code)
             return
-        rid = req.get("id")
-        if not isinstance(rid, int | str) or isinstance(rid, bool):
-            self.respond(None, error="a request needs an id (a number or a string)")
-            return
-        op = req.get("op")
-        if op not in OPS:
-            self.respond(rid, error=f"unknown op {str(op)[:40]!r}; known: {', '.join(OPS)}")
-            return
-        if op == "ping":
+        if op.inline:  # ping: never behind a slow op
             self.respond(rid, {"t": time.time()})
             return
-        threading.Thread(target=self._run, args=(op, rid, req), daemon=True,
-                         name=f"op-{op}").start()
+        threading.Thread(target=self._run, args=(op.name, rid, args), daemon=True,
+                         name=f"op-{op.name}").start()
 
-    def _run(self, op: str, rid: Any, req: dict[str, Any]) -> None:
+    def _run(self, op: str, rid: Any, args: dict[str, Any]) -> None:
         try:
-            result = getattr(self, f"op_{op}")(rid, req)
+            result = getattr(self, f"op_{op}")(rid, args)
         except RequestError as e:
-            self.respond(rid, error=str(e))
+            self.respond(rid, error=str(e), code=e.code)
         except Exception as e:  # one op's failure is an answer, never the server's end
             self.respond(rid, error=f"internal error: {type(e).__name__}: {e}")
         else:
@@ -139,34 +146,25 @@ class Server:
 
     # -- ops ------------------------------------------------------------------------------
 
-    def _users(self, req: dict[str, Any]) -> list[str] | None:
-        users = req.get("users")
-        if users is None:
-            return None
-        if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
-            raise RequestError("users must be a list of user names")
-        return users
-
     def report(self, users: list[str] | None, args: list[str] | None = None,
                dry_run: bool = False) -> Report:
         opts = Options(**{**self.options.__dict__, "dry_run": dry_run, "verbose": None})
         return inspect_host(users, args or ["status"], opts)
 
-    def op_status(self, rid: Any, req: dict[str, Any]) -> dict[str, Any]:
-        return self.report(self._users(req)).to_dict()
+    # Each op_NAME gets the arguments bailey.protocol.check_args checked, defaults filled.
 
-    def op_circusctl(self, rid: Any, req: dict[str, Any]) -> dict[str, Any]:
-        args = req.get("args")
-        if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
-            raise RequestError("args must be a non-empty list of strings")
-        return self.report(self._users(req), args).to_dict()
+    def op_status(self, rid: Any, a: dict[str, Any]) -> dict[str, Any]:
+        return self.report(a["users"]).to_dict()
 
-    def op_stats(self, rid: Any, req: dict[str, Any]) -> dict[str, Any]:
+    def op_circusctl(self, rid: Any, a: dict[str, Any]) -> dict[str, Any]:
+        return self.report(a["users"], a["args"]).to_dict()
+
+    def op_stats(self, rid: Any, a: dict[str, Any]) -> dict[str, Any]:
         from bailey.stats import collect
 
-        return collect(self.report(self._users(req), dry_run=True), self.options.timeout)
+        return collect(self.report(a["users"], dry_run=True), self.options.timeout)
 
-    def op_output(self, rid: Any, req: dict[str, Any]) -> dict[str, Any]:
+    def op_output(self, rid: Any, a: dict[str, Any]) -> dict[str, Any]:
         """The last lines of a watcher's stdout/stderr file, as its circus.ini names it.
 
         The path never comes from the request: only a file circus.ini gives
@@ -174,55 +172,43 @@ class Server:
         """
         from bailey.safefile import Reader, UnsafeFile, tail_lines
 
-        unit, watcher, stream = req.get("unit"), req.get("watcher"), req.get("stream")
-        if not isinstance(unit, str) or not isinstance(watcher, str):
-            raise RequestError("unit and watcher must be strings")
-        if stream not in ("stdout", "stderr"):
-            raise RequestError("stream must be stdout or stderr")
-        n = req.get("n", 200)
-        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 10000:
-            raise RequestError("n must be an integer from 0 to 10000")
+        unit, watcher, stream, n = a["unit"], a["watcher"], a["stream"], a["n"]
         inst = next((i for i in self.report(None, dry_run=True).instances if i.unit == unit),
                     None)
         if inst is None:
-            raise RequestError(f"no circus unit {unit[:80]!r} on this host")
+            raise RequestError(f"no circus unit {unit[:80]!r} on this host", NOT_FOUND)
         path = inst.stream_files.get(f"{stream}:{watcher}")
         if path is None:
-            raise RequestError(f"circus.ini writes {watcher[:80]!r}'s {stream} to no file")
+            raise RequestError(f"circus.ini writes {watcher[:80]!r}'s {stream} to no file",
+                               NOT_FOUND)
         try:
             lines, truncated = tail_lines(path, Reader.for_user(inst.user), n,
                                           OUTPUT_MAX_BYTES)
         except FileNotFoundError:
-            raise RequestError(f"{path}: no such file (yet)") from None
+            raise RequestError(f"{path}: no such file (yet)", NOT_FOUND) from None
         except UnsafeFile as e:
-            raise RequestError(str(e)) from None
+            raise RequestError(str(e), FAILED) from None
         except OSError as e:
-            raise RequestError(f"{path}: {e.strerror or e}") from None
+            raise RequestError(f"{path}: {e.strerror or e}", FAILED) from None
         return {"unit": unit, "watcher": watcher, "stream": stream, "path": path,
                 "lines": lines, "truncated": truncated}
 
-    def op_logs(self, rid: Any, req: dict[str, Any]) -> Any:
+    def op_logs(self, rid: Any, a: dict[str, Any]) -> Any:
         from bailey import journal
 
         try:
-            unit = journal.check_unit(req.get("unit"))
+            unit = journal.check_unit(a["unit"])
         except ValueError as e:
             raise RequestError(str(e)) from None
-        n = req.get("n", 50)
-        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 10000:
-            raise RequestError("n must be an integer from 0 to 10000")
-        since = req.get("since")
-        if since is not None and (isinstance(since, bool) or not isinstance(since, int | float)
-                                  or not 0 <= since < 1e11):
-            raise RequestError("since must be seconds since the epoch")
+        n, since = a["n"], a["since"]
         p = subprocess.run(journal.journal_argv(unit, n, False, since), capture_output=True,
                            stdin=subprocess.DEVNULL, timeout=30)
         if p.returncode != 0 and not p.stdout:
             why = p.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise RequestError(f"journalctl failed: {why[-1] if why else p.returncode}")
+            raise RequestError(f"journalctl failed: {why[-1] if why else p.returncode}", FAILED)
         lines = [x for x in map(journal.parse_line, p.stdout.decode("utf-8", "replace")
                                 .splitlines()) if x is not None]
-        if not req.get("follow"):
+        if not a["follow"]:
             return {"unit": unit, "lines": lines}
         self.respond(rid, {"unit": unit, "lines": lines})
         self._follow(rid, unit)
@@ -234,7 +220,13 @@ class Server:
         proc = subprocess.Popen(journal.journal_argv(unit, 0, True), stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         self.children.add(proc)
-        self.cancels[rid] = lambda: _kill(proc)
+        cancelled = threading.Event()
+
+        def cancel() -> None:
+            cancelled.set()
+            _kill(proc)
+
+        self.cancels[rid] = cancel
         assert proc.stdout is not None  # stdout=PIPE
         try:
             for raw in proc.stdout:
@@ -245,21 +237,20 @@ class Server:
             _kill(proc)
             self.children.discard(proc)
             self.cancels.pop(rid, None)
+            # the stream's last line: nothing with this sub follows it
+            self.emit({"event": "end", "sub": rid, "unit": unit,
+                       "reason": END_CANCELLED if cancelled.is_set() else END_ENDED})
 
-    def op_subscribe(self, rid: Any, req: dict[str, Any]) -> Any:
+    def op_subscribe(self, rid: Any, a: dict[str, Any]) -> Any:
         from bailey.watch import Watcher
 
-        interval = req.get("stats_interval", 0)
-        if not isinstance(interval, int | float) or isinstance(interval, bool) \
-                or not (interval == 0 or 1 <= interval <= 3600):
-            raise RequestError("stats_interval must be 0 or from 1 to 3600 seconds")
-        w = Watcher(self, rid, float(interval))
+        w = Watcher(self, rid, float(a["stats_interval"]))
         self.cancels[rid] = w.stop
         w.start()
         return _ALREADY
 
-    def op_cancel(self, rid: Any, req: dict[str, Any]) -> dict[str, Any]:
-        cancel = self.cancels.pop(req.get("sub"), None)
+    def op_cancel(self, rid: Any, a: dict[str, Any]) -> dict[str, Any]:
+        cancel = self.cancels.pop(a["sub"], None)
         if cancel is not None:
             cancel()
         return {"cancelled": cancel is not None}
@@ -281,4 +272,4 @@ def run_server(options: Options) -> int:
     return server.serve(sys.stdin.buffer)
 
 
-__all__ = ["PROTOCOL", "Server", "run_server"]
+__all__ = ["OPS", "PROTOCOL", "RequestError", "Server", "run_server"]

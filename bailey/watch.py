@@ -65,21 +65,28 @@ class Watcher:
         self.lock = threading.Lock()
 
     def stop(self) -> None:
-        self.stopped.set()
+        """Cancelled: the feeds close, and the subscription's last line is its ``end``
+        event (written under the lock, so no event of it can follow)."""
         with self.lock:
+            if self.stopped.is_set():
+                return
+            self.stopped.set()
             for sub in self.feeds.values():
                 sub.close()
             self.feeds.clear()
+            self.server.emit({"event": "end", "sub": self.rid, "reason": "cancelled"})
 
     def emit(self, event: dict[str, Any]) -> None:
         event = {**event, "sub": self.rid}
         with self.lock:
+            if self.stopped.is_set():
+                return  # after the end event: dropped
             held = self.held
-        if held is not None:
-            with contextlib.suppress(queue.Full):  # the snapshot that follows covers it
-                held.put_nowait(event)
-            return
-        self.server.emit(event)
+            if held is None:
+                self.server.emit(event)
+                return
+        with contextlib.suppress(queue.Full):  # the snapshot that follows covers it
+            held.put_nowait(event)
 
     # -- start ----------------------------------------------------------------------------
 

@@ -163,4 +163,4 @@ def open_session(ctx: Context) -> FleetSession:
 def down_lines(session: FleetSession) -> list[str]:
     """``host: reason`` for every host that is not up."""
     return [f"{h}: {st.error or st.state}" for h, st in session.host_states().items()
-            if st.state not in ("up", "stale")]
+            if not st.state.answers]

@@ -22,13 +22,13 @@ import time
 from typing import Any
 
 from barnum.history.store import SEEN_EVERY, HistoryStore, Row
+from barnum.model.linkstate import LinkState, answers
 from barnum.text.sanitize import clean
 
 KINDS = {"host", "unit", "circus"}
 BACKFILL_LINES = 5000  # journal lines per unit and gap at most
 SKEW_MAX = 300.0  # a host's own time is believed only this close to when it arrived
 DRAIN_EVERY = 2.0  # seconds between two reads of the subscription
-QUIET_STATES = ("connecting", "closed")  # retries and our own close: not news
 
 
 def local_user() -> str:
@@ -97,10 +97,10 @@ class Recorder:
             if last is not None:
                 self._lost[host] = last
             self._said[host] = (st.state, st.error)
-            if st.state in ("up", "stale"):
+            if st.state.answers:
                 self._reached(host, now)
-            elif st.state == "down":
-                self._host_row(host, "down", st.error, now)
+            elif st.state == LinkState.DOWN:
+                self._host_row(host, LinkState.DOWN, st.error, now)
         self._thread = threading.Thread(target=self._run, daemon=True, name="history-recorder")
         self._thread.start()
         return self
@@ -188,19 +188,22 @@ class Recorder:
         return False
 
     def _host(self, host: str, state: Any, error: Any, t: float) -> None:
-        if state in QUIET_STATES:
+        try:
+            state = LinkState(state)
+        except ValueError:
+            return  # a state this barnum does not know: not recorded
+        if state.quiet:
             return
-        prev = self._said.get(host, ("connecting", None))
-        if (state, error) == prev or (state == "down" and prev[0] == "down"
-                                      and state != "up"):
+        prev = self._said.get(host, (LinkState.CONNECTING, None))
+        if (state, error) == prev or (state == LinkState.DOWN and prev[0] == LinkState.DOWN):
             self._said[host] = (state, error)
             return
         self._said[host] = (state, error)
-        if state == "up":
-            if prev[0] != "stale":
+        if state == LinkState.UP:
+            if prev[0] != LinkState.STALE:
                 self._reached(host, t)
             return
-        if state == "down" and prev[0] in ("up", "stale"):
+        if state == LinkState.DOWN and answers(prev[0]):
             st = self.session.host_states().get(host)
             self._lost[host] = (st.last_seen if st and st.last_seen else t)
         self._host_row(host, state, error, t)
@@ -211,7 +214,7 @@ class Recorder:
 
     def _reached(self, host: str, t: float) -> None:
         """The host is up: a row, and the time since it was last heard filled in."""
-        self._host_row(host, "up", None, t)
+        self._host_row(host, LinkState.UP, None, t)
         self.store.seen(host, t)
         since = self._lost.pop(host, None)
         if since is None or since >= t:
@@ -257,7 +260,7 @@ class Recorder:
 
     def _mark_seen(self, force: bool = False) -> None:
         for host, st in self.session.host_states().items():
-            if st.state in ("up", "stale") and st.last_seen:
+            if st.state.answers and st.last_seen:
                 self.store.seen(host, st.last_seen)
         if force:
             self.store.seen_all_due()

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bailey.report import Report
+from barnum.live.errors import BadRequest, HostFailed, NotFound, SessionError, from_refusal
 from barnum.live.state import (
     LineBuffer,
     LineTooLong,
@@ -38,11 +39,13 @@ from barnum.live.state import (
     SeqCheck,
     apply_event,
     parse_line,
+    with_status_name,
 )
 from barnum.live.wire import EVENTS, Checked, WireError, check_event, check_result
 from barnum.model.config import Config
 from barnum.model.discovery import Discovery, discover
 from barnum.model.hostsort import natural_sorted
+from barnum.model.linkstate import LinkState
 from barnum.model.results import FleetResult, HostResult
 from barnum.model.targets import Selection, exact, group_members, resolve
 from barnum.text.sanitize import clean
@@ -56,6 +59,7 @@ QUEUE_MAX = 10000
 QUEUE_BYTES = 32 * 1024 * 1024  # per subscription: a slow reader drops the oldest beyond
 REFRESH_GAP = 1.0  # seconds between two refreshes of one host asked for by its events
 NOTE_EVERY = 1.0  # at most one "rejected" event per host and second
+MAX_LINES = 10000  # bailey's bound on a logs/output request's n
 
 
 @dataclass
@@ -63,7 +67,7 @@ class HostState:
     """What the session knows of one host now (a copy: safe to keep)."""
 
     host: str
-    state: str = "connecting"  # connecting | up | stale | down | closed
+    state: LinkState = LinkState.CONNECTING
     error: str | None = None
     report: Report | None = None
     stats: dict | None = None
@@ -72,6 +76,9 @@ class HostState:
     epoch: str | None = None
     rejected: int = 0  # results and events from the host dropped for their shape
     note: str | None = None  # why the last one was dropped (one clean line)
+
+    def __post_init__(self) -> None:
+        self.state = LinkState(self.state)  # a word (a recording, a test) becomes the type
 
     @property
     def rejected_text(self) -> str | None:
@@ -85,8 +92,10 @@ class HostState:
 @dataclass
 class SessionEvent:
     """One thing that happened: ``kind`` is host, unit, circus, instance, resync,
-    stats, log, gap, restart, rejected (a host's message dropped for its shape) or
-    dropped (a slow reader lost ``count`` events; host ""); ``data`` the checked
+    stats, log, gap, restart, rejected (a host's message dropped for its shape),
+    dropped (a slow reader lost ``count`` events; host "") or end (a stream's last
+    event: a followed unit's log, ``stream`` "logs", ``unit`` and ``reason``; or
+    this subscription, ``stream`` "subscribe", host "", when it closes); ``data`` the checked
     fields (barnum.live.wire).  ``t`` is the session's own receive time, never the host's."""
 
     kind: str
@@ -153,6 +162,9 @@ class Subscription:
 
     def close(self) -> None:
         with self._cond:
+            if not self.closed and (self.kinds is None or "end" in self.kinds):
+                self._q.append(SessionEvent("end", "", {"stream": "subscribe",
+                                                        "reason": "closed"}))
             self.closed = True
             self._cond.notify_all()
         if self._session is not None:
@@ -183,6 +195,7 @@ class _Link(threading.Thread):
         self.ids = itertools.count(1)
         self.seq = SeqCheck()
         self.sub_id: int | None = None
+        self.follows: dict[int, str] = {}  # request id -> unit, of logs followed on chan
         self.ready = threading.Event()  # first attempt finished (up or failed)
         self.wake = threading.Event()
         self.gate = RefreshGate(REFRESH_GAP)
@@ -192,7 +205,7 @@ class _Link(threading.Thread):
 
     # -- state ----------------------------------------------------------------------------
 
-    def set_state(self, state: str, error: str | None = None) -> None:
+    def set_state(self, state: LinkState, error: str | None = None) -> None:
         with self.lock:
             if self.state.state == state and self.state.error == error:
                 return
@@ -208,7 +221,7 @@ class _Link(threading.Thread):
     # -- requests -------------------------------------------------------------------------
 
     def request(self, op: str, timeout: float, **args: Any) -> Any:
-        """Send one request and wait for its response; raises RuntimeError (one line)."""
+        """Send one request and wait for its response; raises a SessionError (one line)."""
         return self.request_kept(op, timeout, **args)[1]
 
     def request_kept(self, op: str, timeout: float, **args: Any,
@@ -216,10 +229,16 @@ class _Link(threading.Thread):
         """As request, also giving (connection, id): what a later ``cancel`` names, and
         on which connection the request lives (a reconnect ends it)."""
         chan = self.chan
-        if chan is None or self.copy().state not in ("up", "stale"):
-            raise RuntimeError(self.copy().error or f"not connected ({self.copy().state})")
+        if chan is None or not self.copy().state.answers:
+            raise HostFailed(self.copy().error or f"not connected ({self.copy().state})")
         rid = next(self.ids)
-        return (chan, rid), self._request(chan, rid, op, timeout, args)
+        if op == "logs" and args.get("follow"):
+            self.follows[rid] = str(args.get("unit"))
+        try:
+            return (chan, rid), self._request(chan, rid, op, timeout, args)
+        except SessionError:
+            self.follows.pop(rid, None)  # refused: no stream, so no end to wait for
+            raise
 
     def _request(self, chan: Any, rid: int, op: str, timeout: float,
                  args: dict[str, Any]) -> Any:
@@ -230,14 +249,15 @@ class _Link(threading.Thread):
             with self.send_lock:
                 chan.sendall(data)
             if not p.done.wait(timeout):
-                raise RuntimeError(f"no answer within {timeout:g}s")
+                raise HostFailed(f"no answer within {timeout:g}s")
         except OSError as e:
-            raise RuntimeError(f"connection lost: {e}") from None
+            raise HostFailed(f"connection lost: {e}") from None
         finally:
             self.pending.pop(rid, None)
         reply = p.reply or {}
         if not reply.get("ok"):
-            raise RuntimeError(f"bailey: {clean(reply.get('error') or 'no answer')}")
+            raise from_refusal(reply.get("code"),
+                               f"bailey: {clean(reply.get('error') or 'no answer')}")
         return p.value
 
     def want_refresh(self) -> None:
@@ -297,7 +317,7 @@ class _Link(threading.Thread):
             attempt += 1
             self.wake.wait(delay)
             self.wake.clear()
-        self.set_state("closed")
+        self.set_state(LinkState.CLOSED)
 
     def _fail(self, e: Exception) -> None:
         from barnum.transport import ssh
@@ -307,13 +327,13 @@ class _Link(threading.Thread):
         else:
             msg = ssh.classify(e, self.conn, self.s.options.timeout)
         if not self.s.closing.is_set():
-            self.set_state("down", msg)
+            self.set_state(LinkState.DOWN, msg)
 
     def _connect(self) -> None:
         from barnum.transport import ssh
 
         o = self.s.options
-        self.set_state("connecting", self.state.error)
+        self.set_state(LinkState.CONNECTING, self.state.error)
         conn = ssh.make_connection(self.host, self.s.fab_config, o.timeout,
                                    o.host_key_policy, self.s._warn)
         self.conn = conn
@@ -403,14 +423,14 @@ class _Link(threading.Thread):
             if silent > 2 * self.s.options.timeout:
                 raise _LinkError(f"no answer for {silent:.0f}s (connection half-open?)")
             if silent > self.s.options.timeout:
-                self.set_state("stale", f"last heard {silent:.0f}s ago")
+                self.set_state(LinkState.STALE, f"last heard {silent:.0f}s ago")
 
     def _line(self, raw: bytes) -> None:
         msg = _parse(raw)
         with self.lock:
             self.state.last_seen = time.time()
-        if self.copy().state in ("stale", "connecting"):
-            self.set_state("up")
+        if self.copy().state in (LinkState.STALE, LinkState.CONNECTING):
+            self.set_state(LinkState.UP)
         order = self.seq.check(msg.get("epoch"), msg.get("seq"))
         if order in ("gap", "restart"):
             self.s._publish(SessionEvent(order, self.host, {}))
@@ -453,7 +473,8 @@ class _Link(threading.Thread):
                 raise
         else:
             err = msg.get("error")
-            p.reply = {"ok": False, "error": err if isinstance(err, str) else "refused"}
+            p.reply = {"ok": False, "error": err if isinstance(err, str) else "refused",
+                       "code": msg.get("code")}
         p.done.set()
 
     def _event(self, msg: dict[str, Any], size: int) -> None:
@@ -470,8 +491,14 @@ class _Link(threading.Thread):
             report = data.pop("report")
             with self.lock:
                 self.state.report = report
+        elif kind == "end":
+            if data["sub"] == self.sub_id:
+                raise _LinkError("bailey ended the subscription")  # reconnect: a new one
+            data = {"stream": "logs", "unit": self.follows.pop(data["sub"], data.get("unit")),
+                    "reason": data["reason"], "sub": data["sub"]}
         elif kind != "log":
             with self.lock:
+                data = with_status_name(self.state.report, data)  # once, for every reader
                 new = apply_event(self.state.report, data, self.host)
                 if new is not None:
                     self.state.report = new
@@ -483,13 +510,17 @@ class _Link(threading.Thread):
     def _snapshot(self, checked: Checked) -> None:
         with self.lock:
             self.state.report = checked.report
-        self.set_state("up")
+        self.set_state(LinkState.UP)
         self.ready.set()
         self.s._publish(SessionEvent("resync", self.host, {}))
 
     def _drop(self) -> None:
         chan, conn = self.chan, self.conn
         self.chan = self.conn = None
+        follows, self.follows = self.follows, {}
+        for rid, unit in follows.items():  # bailey's follows died with its connection
+            self.s._publish(SessionEvent("end", self.host, {
+                "stream": "logs", "unit": unit, "reason": "lost", "sub": rid}))
         for p in list(self.pending.values()):
             p.reply = {"ok": False, "error": "connection lost"}
             p.done.set()
@@ -595,7 +626,7 @@ class FleetSession:
         for h in natural_sorted(chosen):
             st = self.links[h].copy()
             r = HostResult(h, chosen[h], [], report=_only(st.report, chosen[h]))
-            if st.state not in ("up", "stale") or st.report is None:
+            if not st.state.answers or st.report is None:
                 r.error = st.error or st.state
             out.append(r)
         return FleetResult(out, groups=self.groups())
@@ -701,14 +732,16 @@ class FleetSession:
              ) -> list[dict]:
         """The unit's last ``n`` journal lines (only those after ``since``, if given)."""
         extra = {"since": since} if since is not None else {}
-        result = self.links[host].request("logs", self.options.timeout, unit=unit, n=n,
-                                          **extra)
+        result = self._link(host, n).request("logs", self.options.timeout, unit=unit, n=n,
+                                             **extra)
         return result["lines"]
 
     def output(self, host: str, unit: str, watcher: str, stream: str, n: int = 200) -> dict:
         """A watcher's stdout/stderr file tail (bailey's ``output`` op), strings cleaned."""
-        return self.links[host].request("output", self.options.timeout, unit=unit,
-                                        watcher=watcher, stream=stream, n=n)
+        if stream not in ("stdout", "stderr"):
+            raise BadRequest("stream must be stdout or stderr")
+        return self._link(host, n).request("output", self.options.timeout, unit=unit,
+                                           watcher=watcher, stream=stream, n=n)
 
     def units(self, targets: list[str] | Selection | None = None) -> list[tuple[str, str, str]]:
         """(host, user, unit) of every targeted instance the session knows."""
@@ -721,9 +754,18 @@ class FleetSession:
                     out.append((h, i.user or "?", i.unit))
         return out
 
+    def _link(self, host: str, n: int = 0) -> _Link:
+        """The host's link for a request; NotFound / BadRequest before anything is sent."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_LINES:
+            raise BadRequest(f"n must be an integer from 0 to {MAX_LINES}")
+        link = self.links.get(host)
+        if link is None:
+            raise NotFound(f"{clean(host)[:80]!r} is not a host of this session")
+        return link
+
     def follow_unit(self, host: str, unit: str, n: int = 0) -> tuple[Any, int]:
         """Start bailey following one unit's journal (``log`` events); what cancel_on takes."""
-        key, _ = self.links[host].request_kept("logs", self.options.timeout, unit=unit, n=n,
+        key, _ = self._link(host).request_kept("logs", self.options.timeout, unit=unit, n=n,
                                                follow=True)
         return key
 
@@ -740,7 +782,7 @@ class FleetSession:
 
     def follow(self, targets: list[str] | None = None, n: int = 10) -> Subscription:
         """Log events of the targets' units, after their last ``n`` lines (as events too)."""
-        sub = self.subscribe(kinds={"log", "dropped"})
+        sub = self.subscribe(kinds={"log", "dropped", "end"})
         for h, _user, unit in self.units(targets):
             link = self.links[h]
             with contextlib.suppress(Exception):

@@ -138,6 +138,18 @@ def watcher_named(names: Any, in_event: str | None) -> str | None:
     return next((n for n in names if event_name(n) == in_event), None)
 
 
+def with_status_name(report: Report | None, event: dict[str, Any]) -> dict[str, Any]:
+    """A ``circus`` event with its watcher named as ``status`` names it, when the
+    report knows the watcher: the session does this once, before publishing, so
+    every front end keys a watcher by one name (an unknown one keeps circus's)."""
+    watcher = event.get("watcher")
+    if report is None or event.get("event") != "circus" or not isinstance(watcher, str):
+        return event
+    inst = next((i for i in report.instances if i.unit == event.get("unit")), None)
+    name = watcher_named(inst.watchers or {}, watcher) if inst else None
+    return {**event, "watcher": name} if name and name != watcher else event
+
+
 def apply_event(report: Report | None, event: dict[str, Any], host: str) -> Report | None:
     """The report after one event (a new object; the old one is never changed).
 

@@ -19,14 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bailey.protocol import OPS as PROTOCOL_OPS
 from bailey.report import Report
 from barnum.model.validate import DocumentError, report_from_document
 from barnum.text.sanitize import clean
 
 __all__ = ["Checked", "WireError", "check_event", "check_result", "host_time"]
 
-OPS = ("ping", "status", "circusctl", "stats", "logs", "output", "subscribe", "cancel")
-EVENTS = ("circus", "instance", "unit", "resync", "stats", "log")
+OPS = tuple(PROTOCOL_OPS)  # the ops barnum may send: bailey.protocol's table
+EVENTS = ("circus", "instance", "unit", "resync", "stats", "log", "end")
 TIME_FLOOR = 946684800.0  # 2000-01-01: a journal or circus time before is a broken clock
 TIME_AHEAD = 366 * 86400.0  # a host clock a year ahead is not believed either
 INT_MAX = 2**63 - 1  # bytes, pids, counters: what a 64-bit host can mean
@@ -258,8 +259,20 @@ def _ev_log(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
             "line": log_line(msg.get("line"), now, "log.line")}
 
 
+def _ev_end(msg: dict[str, Any], now: float, host: str) -> dict[str, Any]:
+    """A stream's last line: ``sub`` names the request (kept: the session matches it)."""
+    rid = msg.get("sub")
+    if isinstance(rid, bool) or not isinstance(rid, int | str):
+        raise WireError(f"end.sub is {_a(rid)}, not a request id")
+    out = {"event": "end", "sub": rid if isinstance(rid, int) else clean(rid),
+           "reason": _str(msg.get("reason"), "end.reason")}
+    if msg.get("unit") is not None:
+        out["unit"] = _str(msg.get("unit"), "end.unit")
+    return out
+
+
 _EVENTS = {"circus": _ev_circus, "instance": _ev_instance, "unit": _ev_unit,
-           "resync": _ev_resync, "stats": _ev_stats, "log": _ev_log}
+           "resync": _ev_resync, "stats": _ev_stats, "log": _ev_log, "end": _ev_end}
 
 
 def _scalar(v: object) -> bool:

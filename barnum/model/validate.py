@@ -49,6 +49,9 @@ def report_from_document(doc: object, host: str | None = None) -> Report:
     if not isinstance(dry_run, bool):
         raise DocumentError(f"dry_run is a {_kind(dry_run)}, not a boolean")
     errors = _str_list(doc.get("errors", []), "errors")
+    minor = doc.get("schema_minor", 0)  # absent: a bailey from before minor 1
+    if isinstance(minor, bool) or not isinstance(minor, int) or minor < 0:
+        raise DocumentError(f"schema_minor is a {_kind(minor)}, not a count")
     raw = doc.get("instances")
     if not isinstance(raw, list):
         raise DocumentError(f"instances is a {_kind(raw)}, not a list")
@@ -62,7 +65,7 @@ def report_from_document(doc: object, host: str | None = None) -> Report:
             kept.append(i)
     return Report(
         host=clean(named), bailey_version=clean(version), circusctl_args=args,
-        dry_run=dry_run, instances=kept, errors=notes,
+        dry_run=dry_run, instances=kept, errors=notes, schema_minor=minor,
     )
 
 

@@ -1,7 +1,8 @@
 """Pure: which session events the shell shows at the prompt, and as what line.
 
 Shown: a watcher started, stopped, added or removed; a process that exited
-(``reap``) while its watcher was not being stopped; a unit whose state
+(``reap``) while its watcher was not being stopped; a watcher that starts
+flapping (barnum.live.flapping, the detector watch and the web page use); a unit whose state
 changed; a host that went down, stale, or came back.  Not shown: snapshots,
 stats, log lines, and the echo of the shell's own command (the answer
 already said it): :class:`Echo` remembers what the shell just did.
@@ -13,12 +14,15 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from barnum.live.flapping import Flapping
+from barnum.model.linkstate import LinkState
 from barnum.text.sanitize import clean
 
 if TYPE_CHECKING:
     from barnum.live.session import SessionEvent
 
 ECHO_AFTER = 3.0  # seconds after a command its own events are still its echo
+NEWS = (LinkState.DOWN, LinkState.STALE, LinkState.UP)  # host states said at the prompt
 WATCHER_VERB = {"start": "started", "stop": "stopped", "add": "added", "remove": "removed"}
 
 
@@ -43,14 +47,21 @@ class EventView:
 
     echo: Echo = field(default_factory=Echo)
     hosts: dict[str, str] = field(default_factory=dict)
+    flaps: Flapping = field(default_factory=Flapping)  # the one detector (barnum.live.flapping)
 
     def line(self, ev: SessionEvent, now: float | None = None) -> str | None:
         if ev.kind == "host":
             state = ev.data.get("state")
-            if state not in ("down", "stale", "up") or self.hosts.get(ev.host, "up") == state:
+            if state not in NEWS or self.hosts.get(ev.host, LinkState.UP) == state:
                 return None
             self.hosts[ev.host] = state
-        return event_line(ev, self.echo, now)
+        text = event_line(ev, self.echo, now)
+        if self.flaps.note_event(ev):  # said once per bout, even when the exit was our echo
+            who = f"{clean(ev.host)} {clean(ev.data.get('user') or '?')}"
+            flap = (f"{who}: {clean(ev.data.get('watcher'))} is FLAPPING ({self.flaps.exits} "
+                    f"exits within {self.flaps.window:g}s)")
+            return flap if text is None else f"{text}; {flap.split(': ', 1)[1]}"
+        return text
 
 
 def event_line(ev: SessionEvent, echo: Echo | None = None, now: float | None = None
@@ -88,9 +99,9 @@ def event_line(ev: SessionEvent, echo: Echo | None = None, now: float | None = N
         return f"{clean(ev.host)}: new circus instance {clean(inst.get('unit') or '?')}"
     if ev.kind == "host":
         state = d.get("state")
-        if state in ("down", "stale"):
+        if state in (LinkState.DOWN, LinkState.STALE):
             return f"{clean(ev.host)}: {state}: {clean(d.get('error') or '')}".rstrip(": ")
-        if state == "up":
+        if state == LinkState.UP:
             return f"{clean(ev.host)}: up"
     if ev.kind == "rejected":  # at most one a second per host (barnum.live.session)
         return f"{clean(ev.host)}: bailey sent a bad message, dropped: {clean(d.get('reason'))}"

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from barnum import EXIT_HOST, EXIT_OK, EXIT_USAGE, BarnumError
+from barnum.live.errors import worst_exit
 from barnum.model.hostsort import natural_sorted
+from barnum.model.linkstate import LinkState
 from barnum.model.nodeset import fold
 from barnum.shell.events import ECHO_AFTER, EventView
 from barnum.shell.gather import Answer, gather
@@ -191,7 +193,7 @@ class Shell:
         deadline = time.monotonic() + self.session.options.timeout
         while time.monotonic() < deadline:
             states = self.session.host_states()
-            if all(states[h].state != "connecting" for h in hosts):
+            if all(states[h].state != LinkState.CONNECTING for h in hosts):
                 return
             time.sleep(0.05)
 
@@ -398,17 +400,18 @@ class Shell:
         units = self.session.units(sel)
         states = self.session.host_states()
         down = [Answer(h, states[h].error or states[h].state, True, (h, None)) for h in sel
-                if states[h].state not in ("up", "stale")]
+                if not states[h].state.answers]
         key = {(h, u): f"{u}@{h}" for h, u, _unit in units}  # display and thread names
         out = fan_out({key[(h, u)]: functools.partial(self.session.logs, unit, h, cmd.lines)
                        for h, u, unit in units})
-        batches, errors = [], down
+        batches, errors, failures = [], list(down), []
         for h, u, _unit in units:
             if any(a.at == (h, None) for a in down):
                 continue
             v = out.results.get(key[(h, u)])
             if isinstance(v, Exception):
                 errors.append(Answer(key[(h, u)], clean(str(v)), True, (h, u)))
+                failures.append(v)
             elif v is not None:
                 batches.append((h, u, v))
         for h, u, rec in merged(batches):
@@ -416,7 +419,8 @@ class Shell:
         self._show(errors)
         self.failed = [a.at for a in errors if a.at] + [
             hu for hu, k in key.items() if k in out.unfinished]
-        return self._unfinished(out.unfinished) or (EXIT_HOST if errors else EXIT_OK)
+        worst = EXIT_HOST if down else worst_exit(failures)  # a bad request: 2
+        return self._unfinished(out.unfinished) or worst or EXIT_OK
 
     # -- the set and the names ------------------------------------------------------------
 
@@ -448,10 +452,11 @@ class Shell:
         down = 0
         for h, st in self.session.host_states().items():
             n = len(st.report.instances) if st.report else 0
-            what = f"{st.state}, {count(n, 'instance')}" if st.state in ("up", "stale") else \
+            what = f"{st.state}, {count(n, 'instance')}" if st.state.answers else \
                 f"{st.state}: {st.error or ''}".rstrip(": ")
-            down += st.state not in ("up", "stale")
-            self.console.print(Text(f"{h}: {what}", style="" if st.state == "up" else "red"))
+            down += not st.state.answers
+            style = "" if st.state == LinkState.UP else "red"
+            self.console.print(Text(f"{h}: {what}", style=style))
         return EXIT_HOST if down else EXIT_OK
 
     def do_users(self, cmd: Command) -> int:

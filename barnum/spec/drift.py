@@ -147,8 +147,8 @@ def find_drift(result: FleetResult, discovery: Discovery,
                     ]))
             if i.active_state == "failed":
                 why = f"systemd: {i.active_state}/{i.sub_state}"
-                if i.error and "; " in i.error:  # bailey's "unit failed (...); config: ..."
-                    why += "; " + i.error.split("; ", 1)[1]
+                if i.config_error:  # bailey/1 minor 1; an older bailey's findings omit it
+                    why += f"; config: {i.config_error}"
                 out.findings.append(DriftFinding(
                     "unit-failed", h, user, i.unit, clean(why),
                     _failed_fix(h, user, i.unit, (user, h) in discovery.configs),

@@ -34,6 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from barnum import BarnumError
+from barnum.live.errors import BadRequest, SessionError
 from barnum.text.sanitize import clean
 from barnum.web import metrics, render
 from barnum.web.actions import PlanBook, PlanError, execute, plan_items
@@ -613,6 +614,23 @@ async def output_page(request: Request) -> Response:
     return HTMLResponse(render.output_page(host, unit, watcher, stream, result, ctx, err))
 
 
+def _n_arg(q: Any, default: int) -> int:
+    """``?n=``: how many lines; not a whole number is the caller's error (400)."""
+    raw = q.get("n")
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest("n must be an integer from 0 to 10000") from None
+
+
+def _failed(e: Exception) -> Response:
+    """A session request's failure as JSON: 400, 404 or 502 by its type (barnum.live.errors)."""
+    status = e.status if isinstance(e, SessionError) else 502
+    return JSONResponse({"ok": False, "error": clean(str(e))}, status_code=status)
+
+
 async def api_output(request: Request) -> Response:
     if _reader(request) is None:
         return _refuse(401, "not signed in (cookie or bearer token)", True)
@@ -621,10 +639,10 @@ async def api_output(request: Request) -> Response:
     if err:
         return JSONResponse({"ok": False, "error": err}, status_code=404)
     try:
-        n = max(0, min(10000, int(request.query_params.get("n", "200"))))
+        n = _n_arg(request.query_params, 200)
         result = await run_in_threadpool(web.session.output, host, unit, watcher, stream, n)
     except Exception as e:
-        return JSONResponse({"ok": False, "error": clean(str(e))}, status_code=502)
+        return _failed(e)
     return JSONResponse({"ok": True, "host": host, **result})
 
 
@@ -637,10 +655,10 @@ async def api_logs(request: Request) -> Response:
     if err:
         return JSONResponse({"ok": False, "error": err}, status_code=404)
     try:
-        n = max(0, min(10000, int(request.query_params.get("n", "100"))))
+        n = _n_arg(request.query_params, 100)
         lines = await run_in_threadpool(web.session.logs, unit, host, n)
     except Exception as e:
-        return JSONResponse({"ok": False, "error": clean(str(e))}, status_code=502)
+        return _failed(e)
     return JSONResponse({"ok": True, "host": host, "unit": unit, "lines": lines})
 
 
@@ -658,7 +676,7 @@ async def api_logs_stream(request: Request) -> Response:
         await run_in_threadpool(web.hub.follow, host, unit)
     except Exception as e:
         sub.close()
-        return JSONResponse({"ok": False, "error": clean(str(e))}, status_code=502)
+        return _failed(e)
 
     async def gen():
         try:

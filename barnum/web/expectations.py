@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from barnum.live.session import HostState
+from barnum.model.linkstate import LinkState
 from barnum.spec.expect import KINDS, PROBLEM, Finding
 
 SHOWN_ALREADY = {"unit-failed", "instance-error", "host-error"}  # the row says so itself
-ABSENT = "absent"  # the state of an expected host that is not in this session
+ABSENT = LinkState.ABSENT  # the state of an expected host that is not in this session
 MISSING = "missing"  # the state of an expected instance or watcher that has no unit / no watcher
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+from barnum.model.linkstate import LinkState
 from barnum.spec.expect import check_session
 from barnum.web import model
 from barnum.web.history import History
@@ -105,13 +106,13 @@ class Hub:
     def note(self, ev: Any) -> None:
         """One session event into the history, the stats schedule and the versions."""
         if ev.kind == "circus":
-            self.history.note_circus(ev.host, self._real_name(ev.host, ev.data), ev.t)
+            self.history.note_circus(ev.host, ev.data, ev.t)  # named by the session
             with self.lock:
                 self._due.setdefault(ev.host, time.time() + STATS_SOON)
         elif ev.kind in ("resync", "instance", "unit"):
             with self.lock:
                 self._due.setdefault(ev.host, time.time() + STATS_SOON)
-        elif ev.kind == "host" and ev.data.get("state") == "up":
+        elif ev.kind == "host" and ev.data.get("state") == LinkState.UP:
             threading.Thread(target=self._refollow, args=(ev.host,), daemon=True,
                              name="hub-refollow").start()
         elif ev.kind == "dropped":  # this reader fell behind: any host may have changed
@@ -120,16 +121,6 @@ class Hub:
             return
         if ev.host in self.versions:
             self.bump(ev.host)
-
-    def _real_name(self, host: str, data: dict) -> dict:
-        """The event with the watcher as ``status`` names it (events use circus's res_name)."""
-        from barnum.live.state import watcher_named
-
-        rep = self.session.host_states()[host].report
-        inst = next((i for i in (rep.instances if rep else []) if i.unit == data.get("unit")),
-                    None)
-        name = watcher_named(inst.watchers or {}, data.get("watcher")) if inst else None
-        return {**data, "watcher": name} if name else data
 
     def poll_stats(self, hosts: list[str] | None = None) -> None:
         result = self.session.stats(hosts)

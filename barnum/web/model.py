@@ -13,10 +13,12 @@ import fnmatch
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from barnum.live.flapping import Moment
 from barnum.model.hostsort import natural_key
+from barnum.model.linkstate import LinkState, answers
 from barnum.text.plural import count
 from barnum.web import expectations
-from barnum.web.history import History, Moment
+from barnum.web.history import History
 
 if TYPE_CHECKING:
     from barnum.spec.expect import Finding
@@ -85,11 +87,11 @@ class HostView:
 
     @property
     def down(self) -> bool:
-        return self.state not in ("up", "stale")
+        return not answers(self.state)
 
     @property
     def problem(self) -> bool:
-        return self.down or self.state == "stale" or bool(self.errors) \
+        return self.down or self.state == LinkState.STALE or bool(self.errors) \
             or any(i.problem for i in self.instances)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from barnum.history.recorder import Recorder
 from barnum.history.store import HistoryStore
-from barnum.web.history import FLAPPED_MEMORY
+from barnum.live.flapping import FLAPPED_MEMORY
 
 
 def attach(web: Any, store: HistoryStore) -> Recorder:

@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from barnum.live.flapping import Moment
+from barnum.model.linkstate import LinkState
 from barnum.text.plural import plural
 from barnum.text.sanitize import html as e
 from barnum.web.actions import ACTIONS
 from barnum.web.expectations import ABSENT, MISSING
-from barnum.web.history import Moment
 from barnum.web.model import STATES, Counters, FleetView, HostView, InstanceRow, WatcherRow
 
 COLUMNS = ("host", "instance", "systemd", "watcher", "circus", "procs", "cpu %", "mem %",
@@ -228,12 +229,12 @@ def host_summary(h: HostView) -> str:
 def host_tbody(h: HostView, ctx: PageContext) -> str:
     if h.state == ABSENT:
         state = f'<strong class="down">NOT FOUND</strong> <span class="reason">{e(h.error)}</span>'
-    elif h.state == "connecting" and not h.error:
+    elif h.state == LinkState.CONNECTING and not h.error:
         state = '<strong class="stale">CONNECTING</strong>'
     elif h.down:
         state = f'<strong class="down">DOWN</strong> <span class="reason">' \
                 f"{e(h.error or h.state)}</span>"
-    elif h.state == "stale":
+    elif h.state == LinkState.STALE:
         state = f'<strong class="stale">STALE</strong> <span class="reason">{e(h.error)}</span>'
     else:
         state = '<span class="up">up</span>'

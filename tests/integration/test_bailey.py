@@ -313,6 +313,8 @@ def test_missing_config_of_a_failed_unit(fleet):
     (inst,) = doc["instances"]
     assert inst["state"] == "unit-failed"
     assert inst["error"] == f"unit failed (systemd: failed/failed); config: {ini}: no such file"
+    assert inst["config_error"] == f"{ini}: no such file"  # the same cause, structured
+    assert doc["schema_minor"] >= 1
     assert p.returncode == EXIT_INSTANCE
 
 

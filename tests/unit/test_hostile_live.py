@@ -28,7 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from barnum.cli.commands.watch import Tracker, view
+from barnum.cli.commands.watch import Highlights, view
+from barnum.live.errors import SessionError
+from barnum.live.flapping import Flapping
 from barnum.live.session import FleetSession, SessionEvent, _LinkError
 from barnum.live.state import LineBuffer, LineTooLong, RefreshGate, SeqCheck
 from barnum.model.config import Config
@@ -193,18 +195,19 @@ def render_everything(s: FleetSession, pushed: list[SessionEvent]) -> dict[str, 
 
     batches = []
     for host, user, unit in s.units():
-        with contextlib.suppress(RuntimeError):  # a host's refused answer: its error line
+        with contextlib.suppress(SessionError):  # a host's refused answer: its error line
             batches.append((host, user, s.logs(unit, host, 5)))
     out["logs"] = "\n".join(logs_cmd.line_text(h, u, r) for h, u, r in
                             logs_cmd.merged(batches))
 
-    tracker = Tracker()
+    marks, flaps = Highlights(), Flapping()
     shell_view = EventView()
     for ev in pushed:
-        tracker.note(ev)
+        marks.note(ev)
+        flaps.note_event(ev)
         shell_view.line(ev)  # the shell's event lines
         json.dumps(ev.to_dict(), sort_keys=True, default=str)  # watch --json
-    out["watch"] = text_of(view(s, tracker, stats, time.time()))
+    out["watch"] = text_of(view(s, marks, flaps, stats, time.time()))
     for st_ in s.host_states().values():
         json.dumps({"report": st_.report.to_dict() if st_.report else None,
                     "error": st_.error}, sort_keys=True)
@@ -229,17 +232,17 @@ def render_everything(s: FleetSession, pushed: list[SessionEvent]) -> dict[str, 
     for host, _user, unit in s.units():
         try:
             lines, err = s.logs(unit, host, 100), None
-        except RuntimeError as e:
+        except SessionError as e:
             lines, err = [], str(e)
         out["logs_page_" + host] = render.logs_page(host, unit, lines, ctx, None, err)
         render.logs_page(host, unit, lines, ctx, time.time(), err)
         try:
             result, err = s.output(host, unit, "sleeper", "stdout"), None
-        except RuntimeError as e:
+        except SessionError as e:
             result, err = None, str(e)
         out["output_" + host] = render.output_page(host, unit, "sleeper", "stdout", result,
                                                    ctx, err)
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(SessionError):
             s.cancel_on(host, (s.connection_of(host), 5))  # a page's last follow closing
     return out
 

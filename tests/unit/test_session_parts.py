@@ -9,7 +9,8 @@ import pytest
 from bailey.pubsub import parse_message, parse_topic
 from bailey.report import Instance, Report
 from bailey.stats import human_bytes, watchers_from
-from barnum.cli.commands.watch import FLAP_EXITS, Tracker
+from barnum.cli.commands.watch import Highlights
+from barnum.live.flapping import FLAP_EXITS, Flapping
 from barnum.live.session import SessionEvent, Subscription
 from barnum.live.state import LineBuffer, LineTooLong, SeqCheck, apply_event, valid_report
 from barnum.text.sanitize import Clean
@@ -100,13 +101,15 @@ def test_subscription_is_bounded_by_bytes_too():
 
 
 def test_flapping_after_repeated_exits():
-    tr = Tracker()
+    flaps, marks = Flapping(), Highlights()
     for n in range(FLAP_EXITS):
-        tr.note(SessionEvent("circus", "h", {"unit": "u", "watcher": "w", "action": "reap"},
-                             t=100.0 + n))
-    assert tr.flapping(("h", "u", "w"), 110.0)
-    assert not tr.flapping(("h", "u", "w"), 500.0)
-    assert tr.recent(("h", "u", "w"), 103.0) and not tr.recent(("h", "u", "w"), 200.0)
+        ev = SessionEvent("circus", "h", {"unit": "u", "user": "x", "watcher": "w",
+                                          "action": "reap"}, t=100.0 + n)
+        flaps.note_event(ev)
+        marks.note(ev)
+    assert flaps.flapping(("h", "x", "w"), 110.0)
+    assert not flaps.flapping(("h", "x", "w"), 500.0)
+    assert marks.recent(("h", "u", "w"), 103.0) and not marks.recent(("h", "u", "w"), 200.0)
 
 
 def test_logs_merge_in_time_order():

@@ -52,6 +52,6 @@ def test_refused_before_asking_a_host(tmp_path):
                                         "stream": "stdout"}).status_code == 404
     assert not [x for x in session.calls if x[0] == "output"]
     r = c.get("/api/output", params={**base, "stream": "stderr"})
-    assert r.status_code == 502 and "to no file" in r.json()["error"]
+    assert r.status_code == 404 and "to no file" in r.json()["error"]
     assert client(web, role=None).get("/api/output", params={**base, "stream": "stdout"}) \
         .status_code == 401

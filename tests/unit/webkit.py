@@ -111,7 +111,9 @@ class RecordedSession:
         inst = next(i for i in self.states[host].report.instances if i.unit == unit)
         path = inst.stream_files.get(f"{stream}:{watcher}")
         if path is None:
-            raise RuntimeError(f"circus.ini writes {watcher!r}'s {stream} to no file")
+            from barnum.live.errors import NotFound  # as bailey's not_found answer reads
+
+            raise NotFound(f"circus.ini writes {watcher!r}'s {stream} to no file")
         lines = [clean(x) for x in self.output_lines]
         return {"unit": unit, "watcher": watcher, "stream": stream, "path": path,
                 "lines": lines[-n:], "truncated": False}

@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from barnum import EXIT_HOST, EXIT_OK
+from barnum.live.errors import worst_exit
 from barnum.views.logs import HOST_COLORS, merged
 
 if TYPE_CHECKING:
@@ -37,13 +38,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             ctx.err(line)
         colors = {h: HOST_COLORS[i % len(HOST_COLORS)]
                   for i, h in enumerate(natural_sorted(session.hosts))}
-        batches, failed = [], False
+        batches, errors = [], []
         for host, user, unit in session.units(ctx.targets):
             try:
                 batches.append((host, user, session.logs(unit, host, args.lines)))
             except Exception as e:
                 ctx.err(f"{host}: {unit}: {e}")
-                failed = True
+                errors.append(e)
 
         def show(host: str, user: str, rec: dict) -> None:
             console.print(Text(f"{host} {user}: ", style=colors.get(host, "")) +
@@ -61,12 +62,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                         ctx.err(f"warning: {ev.data.get('count')} lines dropped "
                                 "(this terminal read too slowly)")
                         continue
+                    if ev.kind == "end":  # a unit's follow ended (or the session closed)
+                        if ev.host:
+                            ctx.err(f"warning: {ev.host}: {ev.data.get('unit')}: no longer "
+                                    f"followed ({ev.data.get('reason')})")
+                        continue
                     rec = ev.data.get("line") or {}
                     show(ev.host, users.get((ev.host, ev.data.get("unit")), "?"), rec)
                     sys.stdout.flush()
             except KeyboardInterrupt:
                 pass
-        failed = failed or bool(down_lines(session))
-        return EXIT_HOST if failed else EXIT_OK
+        if down_lines(session):
+            return EXIT_HOST
+        return worst_exit(errors) or EXIT_OK
     finally:
         session.close()

@@ -11,7 +11,6 @@ each host as a ``resync`` line.
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import json
 import os
@@ -23,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from barnum import EXIT_OK
+from barnum.live.flapping import Flapping
+from barnum.model.linkstate import LinkState
 from barnum.spec.expect import check_session
 
 if TYPE_CHECKING:
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from barnum.live.session import FleetSession, SessionEvent
 
 HIGHLIGHT = 3.0  # seconds a change stays highlighted
-FLAP_WINDOW = 60.0
-FLAP_EXITS = 3  # process exits of one watcher within the window: flapping
 STATS_EVERY = 5.0
 
 
@@ -41,29 +40,22 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 @dataclass
-class Tracker:
-    """Pure bookkeeping of what changed when, and which watchers flap."""
+class Highlights:
+    """When each unit and watcher last changed (what the table shows in reverse)."""
 
     changed: dict[tuple, float] = field(default_factory=dict)
-    exits: dict[tuple, collections.deque] = field(default_factory=dict)
 
     def note(self, ev: SessionEvent) -> None:
         d = ev.data
-        key = (ev.host, d.get("unit"), d.get("watcher"))
-        self.changed[key] = ev.t
+        self.changed[(ev.host, d.get("unit"), d.get("watcher"))] = ev.t
         self.changed[(ev.host, d.get("unit"), None)] = ev.t
-        if ev.kind == "circus" and d.get("action") == "reap":
-            q = self.exits.setdefault(key, collections.deque(maxlen=50))
-            q.append(ev.t)
 
     def recent(self, key: tuple, now: float) -> bool:
         return now - self.changed.get(key, 0.0) < HIGHLIGHT
 
-    def flapping(self, key: tuple, now: float) -> bool:
-        return sum(1 for t in self.exits.get(key, ()) if now - t < FLAP_WINDOW) >= FLAP_EXITS
 
-
-def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: float):
+def view(session: FleetSession, marks: Highlights, flaps: Flapping, stats: dict[str, Any],
+         now: float):
     """One frame (rich renderable) from the session's state: ``barnum check``'s problems
     first when the users file expects anything, then the table."""
     from rich.table import Table
@@ -81,16 +73,16 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
         head = [unmet_line(len(problems)), *(finding_text(f) for f in problems)]
     expected_bad = {(f.host, f.user) for f in problems if f.user}
     for host, st in session.host_states().items():
-        if st.state not in ("up", "stale") or st.report is None:
+        if not st.state.answers or st.report is None:
             t.add_row(Text(host, style="bold red"), Text(st.error or st.state, style="red"),
                       Text(st.state, style="red"), "", "", "")
             continue
-        age = f"stale: {st.error}" if st.state == "stale" else ""
+        age = f"stale: {st.error}" if st.state == LinkState.STALE else ""
         note = "; ".join(x for x in (age, st.rejected_text) if x)
         t.add_row(Text(host, style="bold"), Text(note, style="yellow"), "", "", "", "")
         for inst in st.report.instances:
             key = (host, inst.unit, None)
-            style = "reverse" if tracker.recent(key, now) else ""
+            style = "reverse" if marks.recent(key, now) else ""
             state = f"{inst.active_state} ({inst.sub_state})"
             bad = inst.active_state != "active" or (host, inst.user) in expected_bad
             if (host, inst.user) in expected_bad:
@@ -99,12 +91,12 @@ def view(session: FleetSession, tracker: Tracker, stats: dict[str, Any], now: fl
                       Text(state, style="red" if bad else "green"), "", "", "")
             for name, status in sorted((inst.watchers or {}).items()):
                 wkey = (host, inst.unit, name)
-                flap = tracker.flapping(wkey, now)
+                flap = flaps.flapping((host, inst.user or "?", name), now)
                 s = per_watcher.get((host, inst.user, name), {})
                 procs = s.get("procs", "")
                 label = status + (" FLAPPING" if flap else "")
                 t.add_row(
-                    "", Text("    " + name, style="reverse" if tracker.recent(wkey, now) else ""),
+                    "", Text("    " + name, style="reverse" if marks.recent(wkey, now) else ""),
                     Text(label, style="red" if flap or status != "active" else "green"),
                     Text(procs), Text(s.get("cpu", "")), Text(s.get("mem", "")))
     if not head:
@@ -188,7 +180,7 @@ def _live(session: FleetSession) -> int:
 
     from barnum.views.render import make_console
 
-    tracker = Tracker()
+    marks, flaps = Highlights(), Flapping()
     stats: dict[str, Any] = {}
     sub = session.subscribe()
     stop = threading.Event()
@@ -201,16 +193,17 @@ def _live(session: FleetSession) -> int:
 
     threading.Thread(target=refresh_stats, daemon=True).start()
     console = make_console()
-    with _cbreak(), Live(view(session, tracker, stats, time.time()), console=console,
+    with _cbreak(), Live(view(session, marks, flaps, stats, time.time()), console=console,
                          auto_refresh=False, screen=False) as live:
         last = 0.0
         while not _quit_pressed():
             ev = sub.get(0.25)
             if ev is not None:
-                tracker.note(ev)
+                marks.note(ev)
+                flaps.note_event(ev)
             now = time.time()
             if now - last >= 0.25:
-                live.update(view(session, tracker, stats, now), refresh=True)
+                live.update(view(session, marks, flaps, stats, now), refresh=True)
                 last = now
     stop.set()
     sub.close()
