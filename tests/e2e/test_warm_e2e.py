@@ -175,6 +175,8 @@ def test_a_change_made_on_a_host_shows_in_the_next_warm_call(warm):
     _start(warm)
     ctl = [str(fleet.venv / "bin" / "circusctl"), "--endpoint", _endpoint(fleet, "user1")]
     assert fleet.exec("host1", [*ctl, "stop", "ticker"], user="user1").returncode == 0
+    assert until(lambda: fleet.exec("host1", [*ctl, "status", "ticker"], user="user1")
+                 .stdout.strip() == "stopped", 20)  # the host's own word, then ours
     try:
         w = warm.run("user1@host1", "--json")
         doc = json.loads(w.stdout)
