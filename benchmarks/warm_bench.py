@@ -107,6 +107,9 @@ def rows(fleet, hosts: int, repeats: int) -> list[Measure]:
         subprocess.run([*BARNUM, "--config", str(fleet.users_file), "--ssh-config",
                         str(fleet.ssh_config), "session", "stop"], env=_env(run_dir, "10m"),
                        capture_output=True, timeout=60)
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)
     return out
 
 

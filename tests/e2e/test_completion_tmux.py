@@ -148,6 +148,7 @@ def test_completion_is_served_by_the_warm_session(fleet, tmux, tmp_path):  # noq
     finally:
         subprocess.run([str(BIN / "barnum"), "session", "stop"], env=env, capture_output=True,
                        timeout=60)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="needs zsh")
