@@ -139,12 +139,20 @@ def fleet_status(c, name="barnum"):
                 "beside the old poll settings",
         "window": "with --idle: seconds per measured window",
         "cold": "only where a cold overview's time goes, phase by phase (12 hosts)",
+        "warm": "only the warm session against the cold path (12 hosts; 96 with --scale)",
     }
 )
 def bench(c, quick=False, sizes="4,12,24", repeats=5, name="bench", scale=False, web=False,
-          recorded=False, history=False, idle=False, window=30.0, cold=False):
+          recorded=False, history=False, idle=False, window=30.0, cold=False, warm=False):
     """Time barnum against OpenSSH and naive baselines on a real fleet."""
     from pathlib import Path
+
+    if warm:
+        from benchmarks.warm_bench import main as warm_main
+
+        warm_main(name if name != "bench" else "bwarm", 4 if quick else 12,
+                  2 if quick else int(repeats), scale)
+        return
 
     if cold:
         from benchmarks import cold_bench

@@ -1,7 +1,7 @@
-"""``python -m barnum``: the same as the ``barnum`` command."""
+"""``python -m barnum``: the same as the ``barnum`` command (warm when it can be)."""
 
 import sys
 
-from barnum.cli.main import main
+from barnum.warm.client import main
 
 sys.exit(main())

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# The suite runs cold: a test that means the warm session turns it on (tests/e2e/test_warm_e2e.py).
+os.environ.setdefault("BARNUM_PERSIST", "0")
+
 
 def _cannot_host() -> str | None:
     if os.geteuid() != 0:

@@ -31,7 +31,8 @@ LAYERS: dict[str, int] = {  # package (or module) -> rank; a module may import l
     "barnum.cli": 7,
     "barnum.shell": 7,
     "barnum.web": 7,
-    "barnum.__main__": 8,
+    "barnum.warm": 8,  # runs the CLI: the console entry point and the background session
+    "barnum.__main__": 9,
 }
 
 

@@ -58,6 +58,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "shell": ("barnum.shell.command", "interactive command line on the live session"),
     "unit": ("barnum.cli.commands.unit", "systemctl start|stop|restart|... on the circus units"),
     "history": ("barnum.cli.commands.history", "what barnum web recorded: events, gaps, flapping"),
+    "session": ("barnum.warm.command", "the warm background session: status, stop"),
 }
 
 
@@ -82,6 +83,9 @@ REFUSED: dict[str, tuple[frozenset[str], str]] = {
     "history": (_REACH, "it reads barnum web's record and contacts no host"),
     "unit": (frozenset({"bailey", "max_output", "local", "ship", "verbose"}),
              "it runs systemctl over SSH, not bailey"),
+    "session": (frozenset(COMMON_OPTIONS) - {"config", "ssh_config", "bailey", "debug"},
+                "it asks the background session that this users file, ssh_config and "
+                "bailey command name, and contacts no host"),
 }
 
 
@@ -126,6 +130,12 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--target", dest="explicit_targets", action="append", default=[],
                    metavar="TARGET",
                    help="a target, even one spelled like a subcommand (-t watch)")
+    persist = p.add_mutually_exclusive_group()
+    persist.add_argument("--persist", type=_duration, metavar="DURATION",
+                         help="keep a warm background session this long after the last "
+                         "call (default 10m; 0: none); later calls are answered from it")
+    persist.add_argument("--no-persist", dest="persist", action="store_const", const=0.0,
+                         help="no warm session: this call and its like run cold")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="say what happens on stderr; bailey runs with --verbose")
     p.add_argument("--debug", action="store_true", help="tracebacks for errors")
@@ -192,6 +202,15 @@ def _positive_float(text: str) -> float:
     if not 0 < v <= 3600:  # also false for nan
         raise argparse.ArgumentTypeError(f"must be a number of seconds in (0, 3600]: {text!r}")
     return v
+
+
+def _duration(text: str) -> float:
+    from barnum.text.duration import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _ranged_int(lo: int, hi: int):

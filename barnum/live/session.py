@@ -206,6 +206,7 @@ class _Link(threading.Thread):
         self.max_line = session.connector.max_output  # one line, as one one-shot answer
         self.slot = False  # holds one of the session's --fanout slots
         self.live = Liveness(session.polling.ping_idle, session.options.timeout)
+        self.shipped = False  # as the one-shot result says it (barnum.warm answers with it)
 
     # -- state ----------------------------------------------------------------------------
 
@@ -358,6 +359,7 @@ class _Link(threading.Thread):
             self.host, lambda c: self._first_line(c, self.s.options.timeout),
             hold=lambda c: setattr(self, "conn", c))
         self.chan = chan
+        self.shipped = chan.shipped
         self._hello(first)
         rid = next(self.ids)
         self.sub_id = rid

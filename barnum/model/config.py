@@ -23,6 +23,7 @@ Two forms::
     depends:                   # start order (barnum start --ordered)
       'user1@@itg:processor': ['user1@@itg:kafka', 'user1@host5:spark']
     history: {days: 30, max_mb: 100}   # barnum web's record (barnum history); false: none
+    persist: 10m               # the warm background session's idle life; 0: none
 
 Settings in the file are defaults; command-line flags win.  Every error is one
 line that names the file (and the line, where YAML can tell).
@@ -46,7 +47,8 @@ FILE_NAME = "circus_users.yaml"
 ENV_VAR = "BARNUM_CONFIG"
 USER_RE = re.compile(r"[a-z_][a-z0-9_.-]*\Z")
 KEYS = ("users", "config_template", "ssh_config", "bailey", "timeout", "fanout", "hosts",
-        "local", "max_output", "groups", "expect", "depends", "history")
+        "local", "max_output", "groups", "expect", "depends", "history",
+        "persist")
 MAX_FILE = 1024 * 1024  # a users file is small; anything bigger is a mistake
 MAX_TIMEOUT = 3600.0
 MAX_FANOUT = 1024
@@ -95,6 +97,7 @@ class Config:
     expect: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # target -> user -> w
     depends: dict[str, list[str]] = field(default_factory=dict)  # watcher ref -> refs it needs
     history: HistorySettings | None = None  # when the file has ``history:``
+    persist: float | None = None  # seconds the warm session outlives its last call
 
 
 def is_valid_user(name: object) -> bool:
@@ -260,6 +263,14 @@ def parse_config(text: str, path: Path | str = "<users file>") -> Config:
         cfg.depends = _parse_depends(settings["depends"], cfg, fail)
     if settings.get("history") is not None:
         cfg.history = _parse_history(settings["history"], fail)
+    if settings.get("persist") is not None:
+        from barnum.text.duration import parse_duration
+
+        v = settings["persist"]
+        try:
+            cfg.persist = 0.0 if v is False else parse_duration(v)
+        except ValueError as e:
+            raise fail(f"'persist': {e}", ("persist",)) from None
     return cfg
 
 

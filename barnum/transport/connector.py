@@ -261,6 +261,7 @@ class Connector:
                     hold(serve)
                 got = first(serve)
                 if got is not None:
+                    serve.shipped = shipped
                     return serve, got
                 status, err = serve.ended(o.timeout)
                 serve.close(keep_connection=True)
@@ -284,6 +285,7 @@ class Serve:
     line, so a chatty stderr never stalls stdout)."""
 
     conn: Any = None  # the SSH connection it runs on (None: a local process)
+    shipped = False  # runs barnum's copy of bailey (the ship rule applied)
 
     def __init__(self, host: str, connector: Connector) -> None:
         self.host = host

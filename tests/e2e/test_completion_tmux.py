@@ -27,11 +27,13 @@ pytestmark = [pytest.mark.fleet,
 BIN = Path(sys.executable).parent  # where the barnum console script is
 
 
-def _shell(tmux, fleet, argv: list[str], setup: list[str]):  # noqa: F811
+def _shell(tmux, fleet, argv: list[str], setup: list[str],  # noqa: F811
+           extra: dict[str, str] | None = None):
     if not (BIN / "barnum").exists():
         pytest.skip("no barnum console script beside this python")
     env = {"PATH": f"{BIN}:/usr/bin:/bin", "BARNUM_CONFIG": str(fleet.users_file),
-           "HOME": os.environ.get("HOME", "/root"), "TERM": "xterm"}
+           "HOME": os.environ.get("HOME", "/root"), "TERM": "xterm", "BARNUM_PERSIST": "0",
+           **(extra or {})}
     term = tmux("completion")
     term.start(shlex.join(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]),
                150, 40)
@@ -116,6 +118,37 @@ def _check(tab, tab_then_mark):
 def test_bash_completes_options_subcommands_and_discovered_targets(fleet, tmux):  # noqa: F811
     _check(*_shell(tmux, fleet, ["bash", "--norc", "--noprofile"],
                  ["PS1='$ '", 'eval "$(barnum completion bash)"', "echo ready"]))
+
+
+def test_completion_is_served_by_the_warm_session(fleet, tmux, tmp_path):  # noqa: F811
+    """The first TAB starts the session; the same answers then come from it."""
+    import json
+    import subprocess
+    import tempfile
+
+    from tests.waiting import until
+
+    run_dir = tempfile.mkdtemp(prefix="bwc", dir="/tmp")
+    extra = {"BARNUM_PERSIST": "10m", "XDG_RUNTIME_DIR": run_dir}
+    env = {**os.environ, **extra, "BARNUM_CONFIG": str(fleet.users_file)}
+
+    def status() -> dict | None:
+        r = subprocess.run([str(BIN / "barnum"), "session", "status", "--json"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        return json.loads(r.stdout) if r.returncode == 0 else None
+    tab, tab_then_mark = _shell(tmux, fleet, ["bash", "--norc", "--noprofile"],
+                                ["PS1='$ '", 'eval "$(barnum completion bash)"',
+                                 "echo ready"], extra)
+    try:
+        tab("barnum user2@", lambda s: "$ barnum user2@host" in s.splitlines())
+        assert until(status, 60, 0.5), "no session started by the first TAB"
+        before = status()["served"]  # type: ignore[index]
+        _check(tab, tab_then_mark)
+        assert status()["served"] > before  # type: ignore[index]
+    finally:
+        subprocess.run([str(BIN / "barnum"), "session", "stop"], env=env, capture_output=True,
+                       timeout=60)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="needs zsh")

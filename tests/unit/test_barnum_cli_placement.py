@@ -7,7 +7,8 @@ from barnum.cli.main import main
 from barnum.cli.parser import SUBCOMMANDS, parse_argv
 
 # The arguments each command needs to parse at all.
-REQUIRED = {"start": ["ticker"], "stop": ["ticker"], "completion": ["bash"], "unit": ["restart"]}
+REQUIRED = {"start": ["ticker"], "stop": ["ticker"], "completion": ["bash"], "unit": ["restart"],
+            "session": ["status"]}
 
 # Every common option (cli.add_common_options) with a value, and what it parses to.
 COMMON = [

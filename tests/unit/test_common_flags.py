@@ -21,7 +21,8 @@ from barnum.model.config import Config
 from barnum.model.discovery import Discovery
 from barnum.transport.options import Options
 
-REQUIRED = {"start": ["ticker"], "stop": ["ticker"], "completion": ["bash"], "unit": ["restart"]}
+REQUIRED = {"start": ["ticker"], "stop": ["ticker"], "completion": ["bash"], "unit": ["restart"],
+            "session": ["status"]}
 # One spelling per common option: what the operator types.
 GIVEN = {
     "config": ["--config", "u.yaml"], "ssh_config": ["--ssh-config", "s.cfg"],
@@ -37,9 +38,10 @@ ROUTE = {
     "watch": "session", "logs": "session", "stats": "session", "start": "session",
     "stop": "session", "drift": "session", "web": "session", "shell": "session",
     "check": "oneshot", "unit": "systemctl", "history": "nothing", "completion": "nothing",
+    "session": "warm",
 }
 MARKS = {"session": ("open_session", "FleetSession("), "oneshot": ("run_fleet(",),
-         "systemctl": ("run_units(",), "nothing": ()}
+         "systemctl": ("run_units(",), "warm": ("key_of(",), "nothing": ()}
 
 
 def test_every_option_and_command_is_in_the_tables():
@@ -67,6 +69,8 @@ def test_refusals_follow_the_route(name):
         assert refused == frozenset()  # every option honoured
     elif route == "systemctl":  # ssh_config, timeout, fanout, host keys: run_units reads them
         assert refused == {"bailey", "max_output", "local", "ship", "verbose"}
+    elif route == "warm":  # the users file, ssh_config and bailey name the session
+        assert refused == set(COMMON_OPTIONS) - {"config", "ssh_config", "bailey", "debug"}
     else:
         assert refused >= {"ssh_config", "bailey", "timeout", "fanout", "max_output", "local",
                            "ship", "host_key_policy", "verbose"}

@@ -1,0 +1,257 @@
+"""The ``barnum`` console entry point: try the warm session, else run cold.
+
+Standard library only until it falls back: a warm call parses argv, connects
+to the session's socket, sends the call and writes back the bytes the session
+rendered (with this terminal's width, colour and ``NO_COLOR``), so it costs
+about a Python start.  A call the session cannot serve, or a first call, runs
+the normal CLI (``barnum.cli.main``); after a first call has answered, a
+session is started detached for the next one.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from barnum.warm import protocol
+from barnum.warm.paths import (
+    DEFAULT_PERSIST,
+    ENV_PERSIST,
+    WarmError,
+    Where,
+    check_private,
+    find_users_file,
+    key_of,
+    persist_in_file,
+    runtime_dir,
+    where,
+)
+
+EXIT_USAGE = 2
+# Commands (and flags) the session never serves: the client does not ask, nor start one.
+COLD_WORDS = {"watch", "shell", "web", "unit", "drift", "history", "session", "completion"}
+COLD_FLAGS = {"--dry-run", "--verbose", "--debug", "--help", "--version", "--follow"}
+FILE_FLAGS = ("--config", "--ssh-config", "--bailey")
+
+
+@dataclass
+class Warm:
+    """How this call may be warm: the session's files and idle life."""
+
+    where: Where
+    persist: float
+
+
+def _own_args(argv: list[str]) -> list[str]:
+    return argv[: argv.index("--")] if "--" in argv else list(argv)
+
+
+def plan(argv: list[str], environ: Mapping[str, str] | None = None) -> Warm | None:
+    """Pure but for reading the users file: None when this call runs cold and starts no
+    session (persist off, bailey's options after ``--``, a command or flag never served)."""
+    env = os.environ if environ is None else environ
+    own = _own_args(argv)
+    if "--" in argv:
+        rest = argv[argv.index("--") + 1:]
+        if (rest.index("--") if "--" in rest else len(rest)) > 0:
+            return None  # bailey's own arguments
+    values: dict[str, str | None] = dict.fromkeys(FILE_FLAGS)
+    persist: float | None = None
+    i = 0
+    while i < len(own):
+        a = own[i]
+        name, eq, val = a.partition("=")
+        if a in COLD_WORDS or a in COLD_FLAGS or a == "--no-persist":
+            return None
+        if a.startswith("-") and not a.startswith("--") and any(c in a for c in "vhf"):
+            return None  # -v, -h, logs -f (also in a cluster)
+        if name in (*FILE_FLAGS, "--persist"):
+            if not eq:
+                i += 1
+                if i >= len(own):
+                    return None  # the CLI says what is missing
+                val = own[i]
+            if name == "--persist":
+                try:
+                    from barnum.text.duration import parse_duration
+
+                    persist = parse_duration(val)
+                except ValueError:
+                    return None
+            else:
+                values[name] = val
+        elif a.startswith("--") and any(f.startswith(name) for f in (*FILE_FLAGS, "--persist",
+                                                                         "--no-persist")):
+            return None  # an abbreviation: the CLI's parser knows what it means
+        i += 1
+    if persist is None and env.get(ENV_PERSIST):
+        try:
+            from barnum.text.duration import parse_duration
+
+            persist = parse_duration(env[ENV_PERSIST])
+        except ValueError:
+            return None
+    users = find_users_file(values["--config"], env)
+    if users is None:
+        return None
+    if persist is None:
+        persist = persist_in_file(users)
+    if persist is None:
+        persist = DEFAULT_PERSIST
+    if persist <= 0:
+        return None
+    key = key_of(users, values["--ssh-config"], values["--bailey"])
+    return Warm(where(key, runtime_dir(env)), persist)
+
+
+def ask(path: Path, req: dict) -> dict | None:
+    """The session's answer, or None when none listens (no socket, or a stale one);
+    WarmError for a socket or folder that is not private to this user."""
+    try:
+        check_private(path.parent, "dir")
+        check_private(path, "socket")
+    except FileNotFoundError:
+        return None
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(str(path))
+        if not protocol.peer_allowed(s):
+            raise WarmError(f"{path} is served by another user; refusing it")
+        protocol.send(s, req)
+        return protocol.recv(s)
+    except OSError as e:
+        if e.errno in (errno.ECONNREFUSED, errno.ENOENT, errno.ECONNRESET, errno.EPIPE):
+            return None  # stale: the next session replaces it
+        raise
+    except protocol.ProtocolError:
+        return None  # the session died mid-answer
+    finally:
+        s.close()
+
+
+def start(w: Warm, argv: list[str]) -> None:
+    """The session for the next call, detached (it outlives this terminal)."""
+    try:
+        from barnum.warm.paths import ensure_dir
+
+        ensure_dir(w.where.socket.parent)
+        log = open(w.where.log, "ab")  # noqa: SIM115 - the child's, closed below
+    except (OSError, WarmError):
+        return
+    import subprocess  # only here: a warm call does not pay for it
+
+    with log:
+        os.chmod(w.where.log, 0o600)
+        subprocess.Popen(
+            [sys.executable, "-m", "barnum.warm.server", str(w.where.socket), str(w.persist),
+             "--", *argv],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
+            start_new_session=True)
+
+
+def _terminal() -> tuple[bool, tuple[int, int] | None]:
+    tty = sys.stdout.isatty()
+    if not tty:
+        return False, None
+    try:
+        sz = os.get_terminal_size(sys.stdout.fileno())
+        return True, (sz.columns, sz.lines)
+    except OSError:
+        return True, None
+
+
+def _write_completion(text: str) -> None:
+    name = os.environ.get("_ARGCOMPLETE_STDOUT_FILENAME")
+    if name:
+        with open(name, "w") as f:
+            f.write(text)
+    else:
+        with os.fdopen(8, "w") as f:
+            f.write(text)
+
+
+def _replay(answer: dict) -> int:
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    try:
+        for fd, data in answer.get("chunks") or []:
+            stream = out if fd == 1 else err
+            stream.write(protocol.unpack(data))
+            if fd != 1:
+                stream.flush()
+            else:
+                err.flush()
+        out.flush()
+    except BrokenPipeError:  # `barnum | head`: the reader had enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    code = answer.get("code")
+    return code if isinstance(code, int) else 3
+
+
+def cold(argv: list[str]) -> int:
+    from barnum.cli.main import main as cli_main
+
+    return cli_main(argv)
+
+
+def main() -> int:
+    """Console entry point; returns the exit code."""
+    argv = sys.argv[1:]
+    completing = "_ARGCOMPLETE" in os.environ
+    try:
+        w = plan(argv) if not completing else plan(_comp_words())
+    except WarmError:
+        w = None
+    if w is None:
+        if completing:
+            from barnum.cli.main import main as cli_main
+
+            return cli_main()
+        return cold(argv)
+    tty, size = _terminal()
+    req = protocol.request(argv, "complete" if completing else "run", stdout_tty=tty, size=size)
+    try:
+        answer = ask(w.where.socket, req)
+    except WarmError as e:
+        sys.stderr.write(f"barnum: error: warm session: {e} (or run with --no-persist)\n")
+        return EXIT_USAGE
+    except OSError as e:
+        answer = {"cold": str(e)}
+    if answer is not None and "completion" in answer:
+        _write_completion(str(answer["completion"]))
+        os._exit(0)
+    if answer is not None and "chunks" in answer:
+        return _replay(answer)
+    if answer is not None and "error" in answer:
+        sys.stderr.write(f"barnum: error: warm session: {answer['error']}\n")
+        return EXIT_USAGE
+    started = answer is not None and not answer.get("retire")  # one listens (cold for this call)
+    if completing:
+        if not started:
+            start(w, _own_args(_comp_words()))
+        from barnum.cli.main import main as cli_main
+
+        return cli_main()
+    code = cold(argv)
+    if not started and code != EXIT_USAGE:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        start(w, _own_args(argv))
+    return code
+
+
+def _comp_words() -> list[str]:
+    """The words typed before the cursor, as a plain split (enough to find the key)."""
+    line = os.environ.get("COMP_LINE", "")
+    point = int(os.environ.get("COMP_POINT", len(line)))
+    return line[:point].split()[1:]
+
+
+def console() -> None:
+    sys.exit(main())

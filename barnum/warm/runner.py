@@ -1,0 +1,305 @@
+"""Serve one invocation from the open session: the normal CLI code runs, with the
+session as the source of its results.
+
+Two seams are swapped while a request runs (one request at a time): the
+one-shot pool's ``run_fleet`` (the overview, passthrough, ``check``) and
+``barnum.context.open_session`` (``stats``, ``logs``, ``start``/``stop``).
+Everything else, from the users file to the rendering, is the cold path's own
+code, so output, exit codes and JSON are the same.  Hosts the session does not
+hold up are asked the cold way, in the same run; a call the session cannot
+serve at all raises :class:`Cold` before anything is printed, and the client
+runs it cold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from barnum.live.session import FleetSession
+from barnum.model.hostsort import natural_key, natural_sorted
+from barnum.model.results import FleetResult
+from barnum.oneshot.plan import HostPlan, Plan
+from barnum.transport.options import Options
+from barnum.warm.paths import file_part
+from barnum.warm.protocol import ENV_KEYS
+
+SERVED = (None, "check", "stats", "logs", "start", "stop")  # commands served warm
+LOCK = threading.Lock()  # one request at a time: the seams and os.environ are global
+
+
+class Cold(BaseException):  # BaseException: main() must not catch it
+    """This call runs cold (``why`` says why); ``retire``: the session no longer fits."""
+
+    def __init__(self, why: str, retire: bool = False) -> None:
+        super().__init__(why)
+        self.why = why
+        self.retire = retire
+
+
+def identity(options: Options) -> tuple:
+    """What must match between the session and a call for the session to answer it."""
+    return (file_part(options.ssh_config), options.bailey, options.config_template,
+            options.host_key_policy, options.ship, options.auto_ship, options.max_output,
+            bool(options.local))
+
+
+class Capture(io.TextIOBase):
+    """A stdout/stderr stand-in: what is written, in order, with the client's tty flag."""
+
+    def __init__(self, fd: int, chunks: list[tuple[int, bytes]], tty: bool) -> None:
+        self.fd, self.chunks, self.tty = fd, chunks, tty
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def write(self, s: str) -> int:
+        self.chunks.append((self.fd, s.encode("utf-8", "surrogateescape")))
+        return len(s)
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("a warm call's output is not a file")
+
+
+class _View:
+    """The session seen through one call's targets; closing it leaves the session open."""
+
+    def __init__(self, session: FleetSession, chosen: dict[str, list[str]]) -> None:
+        self._s = session
+        self.chosen = chosen
+        self.hosts = natural_sorted(chosen)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s, name)
+
+    def _t(self, targets: Any) -> Any:
+        return targets if targets else self.chosen
+
+    def host_states(self) -> dict:
+        return {h: st for h, st in self._s.host_states().items() if h in self.chosen}
+
+    def snapshot(self, targets: Any = None) -> FleetResult:
+        return self._s.snapshot(self._t(targets))
+
+    def refresh(self, targets: Any = None, timeout: float | None = None) -> FleetResult:
+        return self._s.refresh(self._t(targets), timeout)
+
+    def circusctl(self, args: list[str], targets: Any = None,
+                  timeout: float | None = None) -> FleetResult:
+        return self._s.circusctl(args, self._t(targets), timeout)
+
+    def stats(self, targets: Any = None, timeout: float | None = None) -> dict:
+        return self._s.stats(self._t(targets), timeout)
+
+    def units(self, targets: Any = None) -> list:
+        return self._s.units(self._t(targets))
+
+    def follow(self, targets: Any = None, n: int = 10) -> Any:
+        return self._s.follow(self._t(targets), n)
+
+    def close(self) -> None:
+        """The call is over; the session stays."""
+
+
+class Runner:
+    """Runs calls against one open session (``barnum.warm.server`` owns it)."""
+
+    def __init__(self, session: FleetSession, options: Options) -> None:
+        self.session = session
+        self.ident = identity(options)
+        self._cold_fleet: Any = None
+
+    # -- the two seams ----------------------------------------------------------------
+
+    def _fits(self, options: Options) -> None:
+        if options.verbose:
+            raise Cold("--verbose runs cold")
+        if identity(options) != self.ident:
+            raise Cold("the ssh_config, bailey command or connection options changed",
+                       retire=file_part(options.ssh_config) != self.ident[0]
+                       or options.bailey != self.ident[1])
+
+    def run_fleet(self, plan: Plan, options: Options, on_result: Any = None,
+                  log: Any = None, progress: Any = None) -> FleetResult:
+        """The pool's run_fleet, answered over the open channels where the host is up."""
+        self._fits(options)
+        if plan.bailey_args:
+            raise Cold("bailey's own options run cold")
+        t0 = time.monotonic()
+        s = self.session
+        warm: list[HostPlan] = []
+        cold: list[HostPlan] = []
+        for hp in plan.hosts:
+            if hp.local or hp.host not in s.links:
+                raise Cold(f"{hp.host} is not in the session")
+            (warm if s.links[hp.host].copy().state == "up" else cold).append(hp)
+        results = {}
+        if warm:
+            where = {hp.host: list(hp.users) for hp in warm}
+            if plan.circusctl_args is None:
+                got = s.refresh(where, options.timeout)
+            else:
+                got = s.circusctl(plan.circusctl_args, where, options.timeout)
+            by_host = {hp.host: hp for hp in warm}
+            for r in got.hosts:
+                hp = by_host[r.host]
+                if r.error is not None or r.report is None:
+                    cold.append(hp)  # asked again the cold way, which words its failure
+                    continue
+                r.argv = plan.argv(hp, options)
+                r.exit_status = r.report.exit
+                r.shipped = bool(getattr(s.links[r.host], "shipped", False))
+                if r.shipped and not options.ship and log is not None:
+                    log(f"{r.host}: bailey not installed; shipping it to python3")  # as cold
+                r.elapsed = time.monotonic() - t0
+                results[r.host] = r
+                if on_result is not None:
+                    on_result(r)
+        if cold:
+            sub = Plan(cold, plan.bailey_args, plan.circusctl_args, plan.discovery, plan.groups)
+            for r in self._cold_fleet(sub, options, on_result, log, progress).hosts:
+                results[r.host] = r
+        return FleetResult([results[h] for h in sorted(results, key=natural_key)],
+                           time.monotonic() - t0, plan.groups)
+
+    def open_session(self, ctx: Any) -> _View:
+        """``barnum.context.open_session``, answered by the open session when every targeted
+        host is up in it (else the call runs cold: a fresh session words what is wrong)."""
+        self._fits(ctx.options)
+        s = self.session
+        for h in ctx.discovery.hosts:
+            if h not in s.links:
+                raise Cold(f"{h} is not in the session")
+        chosen = s.resolve(ctx.targets)
+        for h in chosen:
+            if s.links[h].copy().state != "up":
+                raise Cold(f"{h} is not up in the session")
+        return _View(s, chosen)
+
+    @contextlib.contextmanager
+    def seams(self) -> Iterator[None]:
+        import barnum.context
+        import barnum.oneshot.pool
+
+        saved = barnum.oneshot.pool.run_fleet, barnum.context.open_session
+        self._cold_fleet = saved[0]
+        barnum.oneshot.pool.run_fleet = self.run_fleet
+        barnum.context.open_session = self.open_session  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            barnum.oneshot.pool.run_fleet, barnum.context.open_session = saved
+
+    # -- one request ------------------------------------------------------------------
+
+    def serve(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Answer one run or completion request: ``{"code", "chunks"}`` or ``{"cold"}``."""
+        argv = [str(a) for a in req.get("argv") or []]
+        with LOCK, _environment(req):
+            if req.get("op") == "complete":
+                return {"code": 0, "completion": complete()}
+            why = refuse(argv)
+            if why:
+                return {"cold": why}
+            chunks: list[tuple[int, bytes]] = []
+            saved = sys.stdout, sys.stderr
+            sys.stdout = Capture(1, chunks, bool(req.get("stdout_tty")))
+            sys.stderr = Capture(2, chunks, False)  # not a terminal: no progress line
+            try:
+                from barnum.cli.main import main
+
+                with self.seams():
+                    code = main(argv)
+            except Cold as c:
+                return {"cold": c.why, "retire": c.retire}
+            finally:
+                sys.stdout, sys.stderr = saved
+            return {"code": code, "chunks": chunks}
+
+
+def refuse(argv: list[str]) -> str | None:
+    """Why this call cannot be served warm, judged from the command line alone; None if
+    it may be."""
+    from barnum.cli.argsplit import split_argv
+    from barnum.cli.parser import parse_argv, split_command
+
+    split = split_argv(argv)
+    if split.bailey:
+        return "bailey's own options run cold"
+    name = split_command(split.barnum).name
+    if name not in SERVED:
+        return f"barnum {name} runs cold"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            args = parse_argv(argv)
+    except SystemExit:
+        return None  # --help, --version, a usage error: the CLI's own words, served
+    for flag in ("dry_run", "verbose", "debug", "follow"):
+        if getattr(args, flag, False):
+            return f"--{flag.replace('_', '-')} runs cold"
+    return None
+
+
+class _Done(Exception):
+    pass
+
+
+def complete() -> str:
+    """What TAB offers for the client's COMP_LINE (argcomplete's protocol, in memory)."""
+    import argcomplete.io
+
+    from barnum.cli.completion import _finder, _typed_words, completion_parser
+
+    out = io.StringIO()
+
+    def stop(_code: int = 0) -> None:
+        raise _Done
+
+    finder = _finder()
+    finder._init_debug_stream = lambda: setattr(argcomplete.io, "debug_stream",
+                                                io.StringIO())
+    with contextlib.suppress(_Done):
+        finder(completion_parser(_typed_words()), always_complete_options=False,
+               exit_method=stop, output_stream=out)
+    return out.getvalue()
+
+
+@contextlib.contextmanager
+def _environment(req: dict[str, Any]) -> Iterator[None]:
+    """The client's working folder and rendering environment, for one request."""
+    env: dict[str, Any] = req["env"] if isinstance(req.get("env"), dict) else {}
+    keys = [*ENV_KEYS]
+    saved = {k: os.environ.get(k) for k in keys}
+    cwd = os.getcwd()
+    try:
+        for k in keys:
+            v = env.get(k)
+            if isinstance(v, str):
+                os.environ[k] = v
+            else:
+                os.environ.pop(k, None)
+        size = req.get("size")
+        if req.get("stdout_tty") and isinstance(size, list) and len(size) == 2:
+            os.environ.setdefault("COLUMNS", str(int(size[0])))
+            os.environ.setdefault("LINES", str(int(size[1])))
+        os.environ.pop("_ARGCOMPLETE_STDOUT_FILENAME", None)
+        if isinstance(req.get("cwd"), str):
+            os.chdir(req["cwd"])
+        yield
+    finally:
+        os.chdir(cwd)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

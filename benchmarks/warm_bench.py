@@ -1,0 +1,148 @@
+"""``invoke bench --warm``: barnum served by the warm session against the cold path, on
+a real fleet, in one run: the overview, stop/start through the passthrough, TAB
+completion, and the session's memory and idle CPU.  Medians, beside the cold
+baseline measured in the same run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.measure import Measure, bench_layout, failure, measure
+
+BARNUM = [str(Path(sys.executable).parent / "barnum")]
+
+
+def _env(run_dir: str, persist: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env.update(BARNUM_PERSIST=persist, XDG_RUNTIME_DIR=run_dir)
+    return env
+
+
+def _runner(fleet, run_dir: str, persist: str, *args: str, env: dict | None = None,
+            ok: tuple[int, ...] = (0, 1)):
+    cmd = [*BARNUM, "--config", str(fleet.users_file), "--ssh-config", str(fleet.ssh_config),
+           *args]
+    full = {**_env(run_dir, persist), **(env or {})}
+
+    def fn() -> None:
+        p = subprocess.run(cmd, env=full, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=120)
+        if p.returncode not in ok:
+            raise RuntimeError(f"{' '.join(args)} exited {p.returncode}: "
+                               f"{p.stderr.decode()[-300:]}")
+    return fn
+
+
+def _status(fleet, run_dir: str) -> dict | None:
+    p = subprocess.run([*BARNUM, "--config", str(fleet.users_file), "--ssh-config",
+                        str(fleet.ssh_config), "session", "status", "--json"],
+                       env=_env(run_dir, "10m"), capture_output=True, timeout=60)
+    return json.loads(p.stdout) if p.returncode == 0 else None
+
+
+def _ready(fleet, run_dir: str, within: float = 60) -> dict:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        st = _status(fleet, run_dir)
+        if st and all(v == "up" for v in st["hosts"].values()):
+            return st
+        time.sleep(0.2)
+    raise RuntimeError("the warm session did not come up")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _idle_cpu(pid: int, seconds: float) -> float:
+    """Percent of one core the session used while nobody called it."""
+    a = _cpu_seconds(pid)
+    time.sleep(seconds)
+    return 100 * (_cpu_seconds(pid) - a) / seconds
+
+
+def rows(fleet, hosts: int, repeats: int) -> list[Measure]:
+    run_dir = tempfile.mkdtemp(prefix="bwb", dir="/tmp")
+    out: list[Measure] = []
+    out.append(measure("cold barnum (overview)", hosts, _runner(fleet, run_dir, "0"), repeats))
+    _runner(fleet, run_dir, "10m")()  # the first call: cold, starts the session
+    try:
+        st = _ready(fleet, run_dir)
+        out.append(measure("warm barnum (overview)", hosts, _runner(fleet, run_dir, "10m"),
+                           repeats))
+        for verb in ("stop", "start"):
+            out.append(measure(f"warm barnum -- -- {verb} ticker", hosts,
+                               _runner(fleet, run_dir, "10m", "--", "--", verb, "ticker"),
+                               repeats))
+        comp = Path(run_dir) / "completion.out"
+        line = f"barnum --ssh-config {fleet.ssh_config} host"  # the overview's session
+        cenv = {"_ARGCOMPLETE": "1", "COMP_LINE": line, "COMP_POINT": str(len(line)),
+                "_ARGCOMPLETE_STDOUT_FILENAME": str(comp), "COMP_TYPE": "9"}
+        comp_cmd = [*BARNUM]
+        full = {**_env(run_dir, "10m"), **cenv, "BARNUM_CONFIG": str(fleet.users_file)}
+
+        def complete() -> None:
+            subprocess.run(comp_cmd, env=full, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=60)
+            if "host1" not in comp.read_text():
+                raise RuntimeError("completion offered no host")
+        complete()  # this users file (no --config on the line): its own session
+        out.append(measure("warm TAB completion", hosts, complete, repeats))
+        st = _status(fleet, run_dir) or st
+        m = Measure("session memory (MB, RSS)", hosts, [st["rss"] / 1e6])
+        out.append(m)
+        out.append(Measure("session idle CPU (% of a core, 10 s)", hosts,
+                           [_idle_cpu(st["pid"], 10.0)]))
+    except Exception as e:
+        out.append(Measure("warm rows", hosts, error=failure(e)))
+    finally:
+        subprocess.run([*BARNUM, "--config", str(fleet.users_file), "--ssh-config",
+                        str(fleet.ssh_config), "session", "stop"], env=_env(run_dir, "10m"),
+                       capture_output=True, timeout=60)
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return out
+
+
+def main(name: str = "bwarm", hosts: int = 12, repeats: int = 10,
+         scale: bool = False) -> dict[str, Any]:
+    from tests.fleet import Fleet
+
+    sizes = [hosts, 96] if scale else [hosts]
+    measures: list[Measure] = []
+    for n in sizes:
+        fleet = Fleet(name, bench_layout(n - 1))  # n - 1 plain hosts and the wide one
+        try:
+            fleet.up()
+            measures += rows(fleet, n, repeats)
+        except Exception as e:
+            measures.append(Measure(f"fleet of {n}", n, error=failure(e)))
+        finally:
+            fleet.down()
+    load = os.getloadavg()
+    results = {"load": load, "measures": [
+        {"name": m.name, "hosts": m.hosts, "median": m.median, "samples": m.samples,
+         "error": m.error} for m in measures]}
+    Path(".bench").mkdir(exist_ok=True)
+    Path(".bench/warm.json").write_text(json.dumps(results, indent=2))
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print("| case | hosts | median |")
+    print("| --- | --- | --- |")
+    for m in measures:
+        unit = "" if "(MB" in m.name or "(%" in m.name else " s"
+        shown = m.error or f"{m.median:.3f}{unit}"
+        print(f"| {m.name} | {m.hosts} | {shown} |")
+    return results
+
+
+if __name__ == "__main__":
+    main()
