@@ -224,7 +224,12 @@ def demo(c, down=False):
 
     if down:
         _demo_web_stop()
-        Fleet.load(DEMO).down()
+        f = Fleet.load(DEMO)
+        # the warm background session the demo's calls left (docs/warm.md): ended first,
+        # so nothing keeps links to hosts that are going away
+        c.run(shlex.join([_script("barnum"), "session", "stop", "--config", str(f.users_file)]),
+              warn=True, hide=True, pty=False)
+        f.down()
         print("demo fleet stopped")
         return
     setup(c)
