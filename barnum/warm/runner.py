@@ -158,9 +158,7 @@ class Runner:
                     continue
                 r.argv = plan.argv(hp, options)
                 r.exit_status = r.report.exit
-                r.shipped = bool(getattr(s.links[r.host], "shipped", False))
-                if r.shipped and not options.ship and log is not None:
-                    log(f"{r.host}: bailey not installed; shipping it to python3")  # as cold
+                r.shipped = bool(getattr(s.links[r.host], "shipped", False))  # as cold says
                 r.elapsed = time.monotonic() - t0
                 results[r.host] = r
                 if on_result is not None:
