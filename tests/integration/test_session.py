@@ -13,9 +13,6 @@ import time
 
 import pytest
 
-from barnum.live.session import FleetSession
-from barnum.model.config import load_config
-from barnum.transport.options import Options
 from tests.e2e.test_barnum_e2e import HARD_LIMIT, barnum_cmd, circusctl, run_barnum
 from tests.waiting import until as _until
 
@@ -24,15 +21,6 @@ pytestmark = pytest.mark.fleet
 HOST, USER = "host1", "user1"
 UNIT = f"circus_{USER}_{HOST}.service"
 TIMEOUT = 4
-
-
-@pytest.fixture
-def session(fleet):
-    cfg = load_config(fleet.users_file)
-    opts = Options.from_config(cfg, ssh_config=str(fleet.ssh_config), timeout=TIMEOUT)
-    s = FleetSession(cfg, opts).open()
-    yield s
-    s.close()
 
 
 def run_command(fleet, name: str, *args: str) -> subprocess.CompletedProcess:

@@ -19,7 +19,6 @@ from barnum.web.history import History
 from tests.e2e.test_barnum_e2e import circusctl
 from tests.integration.test_session import (
     HOST,
-    TIMEOUT,
     UNIT,
     USER,
     _endpoint,
@@ -31,19 +30,6 @@ from tests.waiting import until
 pytestmark = pytest.mark.fleet
 
 NAME = "BigFlapper"  # circus's events call it "bigflapper"
-
-
-@pytest.fixture
-def session(fleet):
-    from barnum.live.session import FleetSession
-    from barnum.model.config import load_config
-    from barnum.transport.options import Options
-
-    cfg = load_config(fleet.users_file)
-    opts = Options.from_config(cfg, ssh_config=str(fleet.ssh_config), timeout=TIMEOUT)
-    s = FleetSession(cfg, opts).open()
-    yield s
-    s.close()
 
 
 def test_capitalised_watcher_flapping_is_seen_by_the_one_detector(fleet, session):
