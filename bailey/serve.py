@@ -210,11 +210,15 @@ class Server:
                                 .splitlines()) if x is not None]
         if not a["follow"]:
             return {"unit": unit, "lines": lines}
+        proc = self._start_follow(rid, unit)
+        # the answer goes out only once a cancel for this rid is registered: a client
+        # that cancels right after the answer must find it
         self.respond(rid, {"unit": unit, "lines": lines})
-        self._follow(rid, unit)
+        self._follow(rid, unit, *proc)
         return _ALREADY
 
-    def _follow(self, rid: Any, unit: str) -> None:
+    def _start_follow(self, rid: Any, unit: str) -> tuple[subprocess.Popen[bytes],
+                                                          threading.Event]:
         from bailey import journal
 
         proc = subprocess.Popen(journal.journal_argv(unit, 0, True), stdout=subprocess.PIPE,
@@ -227,6 +231,12 @@ class Server:
             _kill(proc)
 
         self.cancels[rid] = cancel
+        return proc, cancelled
+
+    def _follow(self, rid: Any, unit: str, proc: subprocess.Popen[bytes],
+                cancelled: threading.Event) -> None:
+        from bailey import journal
+
         assert proc.stdout is not None  # stdout=PIPE
         try:
             for raw in proc.stdout:
