@@ -77,6 +77,7 @@ class Fleet:
         self.key = self.state / "id_ed25519"
         self.subnet: int | None = None
         self.pids: dict[str, int] = {}
+        self.owner: list[int] | None = None  # [pid, start time] of the process that booted it
 
     # -- identity -------------------------------------------------------------------------
 
@@ -125,10 +126,18 @@ class Fleet:
         f = cls(name, layout)
         f.subnet = doc["subnet"]
         f.pids = doc["pids"]
+        f.owner = doc.get("owner")
         return f
 
     def up(self) -> Fleet:
-        Fleet.load(self.name).down()  # a leftover, with its recorded PIDs
+        leftover = Fleet.load(self.name)
+        if _running(leftover.owner):
+            # Another live process booted a fleet of this name and may still use it:
+            # taking it down would kill its hosts under it (two checkouts, one name).
+            raise RuntimeError(f"fleet {self.name!r} is in use by pid {leftover.owner[0]}; "
+                               "give this one another name (BARNUM_TEST_FLEET=...)")
+        leftover.down()  # a leftover of a crash, with its recorded PIDs
+        self.owner = _identity(os.getpid())
         ensure_venv(self.venv)
         ROOT.mkdir(parents=True, exist_ok=True)
         with open(ROOT / ".subnet.lock", "w") as lock:  # fleets booting at once
@@ -305,7 +314,7 @@ class Fleet:
     # -- building -------------------------------------------------------------------------
 
     def _save(self) -> None:
-        doc = {"subnet": self.subnet, "pids": self.pids,
+        doc = {"subnet": self.subnet, "pids": self.pids, "owner": self.owner,
                "layout": [asdict(h) for h in self.layout]}
         (self.state / "fleet.json").write_text(json.dumps(doc, indent=1))
 
@@ -575,6 +584,22 @@ class Fleet:
                         procs = Path(folder, "cgroup.procs").read_text()
                         pids.update(int(p) for p in procs.split())
         return sorted(pids)
+
+
+def _identity(pid: int) -> list[int] | None:
+    """``[pid, start time]``: a pid that was reused since is another process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return [pid, int(stat.rsplit(")", 1)[1].split()[19])]  # field 22: starttime
+
+
+def _running(owner: list[int] | None) -> bool:
+    """Whether the process that booted a fleet still runs (and is not this one)."""
+    if not owner or owner[0] == os.getpid():
+        return False
+    return _identity(owner[0]) == list(owner)
 
 
 def _alive(pid: int) -> bool:
