@@ -528,7 +528,8 @@ class Fleet:
         state = ""
         while time.monotonic() < deadline:
             if not _alive(self.pids[host]):
-                raise RuntimeError(f"{host}: PID 1 exited: {self._log_tail(host)}")
+                raise RuntimeError(f"{host}: PID 1 exited: {self._log_tail(host)}"
+                                   f"{_inotify_hint()}")
             try:
                 state = self.exec(host, ["systemctl", "is-system-running"],
                                   timeout=10).stdout.strip()
@@ -584,6 +585,20 @@ class Fleet:
                         procs = Path(folder, "cgroup.procs").read_text()
                         pids.update(int(p) for p in procs.split())
         return sorted(pids)
+
+
+def _inotify_hint() -> str:
+    """Why a host's systemd may die before it logs a word: each one needs a few inotify
+    instances and every fleet's hosts (all root) share fs.inotify.max_user_instances."""
+    limit = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+    used = 0
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            used += sum(1 for fd in fd_dir.iterdir() if os.readlink(fd) == "anon_inode:inotify")
+    if used < 0.8 * limit:
+        return ""
+    return (f" (inotify instances in use: {used} of fs.inotify.max_user_instances={limit}:"
+            " other fleets running? take them down or raise the limit)")
 
 
 def _identity(pid: int) -> list[int] | None:
