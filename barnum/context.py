@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from barnum import EXIT_USAGE, BarnumError
 
@@ -156,6 +157,28 @@ def open_session(ctx: Context) -> FleetSession:
     from barnum.live.session import FleetSession
 
     s = FleetSession(ctx.config, ctx.options, ctx.targets, ctx.discovery,
+                     log=lambda m: ctx.err(f"warning: {m}"), debug=ctx.err)
+    return s.open()
+
+
+# How a front end that stays (watch, the shell) attaches to the warm background session:
+# set by the console entry point (barnum.warm.client), which sits above every front end.
+# It returns a stand-in with FleetSession's API, or None (no session can be used).
+ATTACH: Callable[[Context, list[str] | None], Any] | None = None
+
+
+def open_live(ctx: Context, every_host: bool = False) -> FleetSession:
+    """The session a front end that stays works on: the warm session's when one can be
+    used (``ATTACH``), else one of its own, opened.  ``every_host``: over every allowed
+    host (the targets are then the front end's starting set), else over the targets."""
+    targets = None if every_host else ctx.targets
+    if ATTACH is not None:
+        attached = ATTACH(ctx, targets)
+        if attached is not None:
+            return cast("FleetSession", attached)  # the part of the API front ends use
+    from barnum.live.session import FleetSession
+
+    s = FleetSession(ctx.config, ctx.options, targets, ctx.discovery,
                      log=lambda m: ctx.err(f"warning: {m}"), debug=ctx.err)
     return s.open()
 

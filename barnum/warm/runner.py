@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from barnum.live.session import FleetSession
@@ -50,18 +50,47 @@ def identity(options: Options) -> tuple:
             bool(options.local))
 
 
-class Capture(io.TextIOBase):
-    """A stdout/stderr stand-in: what is written, in order, with the client's tty flag."""
+class Output:
+    """A call's output, in order: held while the call may still turn out cold (so a cold
+    rerun does not print it twice), then sent to the client as it is written."""
 
-    def __init__(self, fd: int, chunks: list[tuple[int, bytes]], tty: bool) -> None:
-        self.fd, self.chunks, self.tty = fd, chunks, tty
+    def __init__(self, emit: Callable[[int, bytes], None] | None = None) -> None:
+        self.emit = emit
+        self.held: list[tuple[int, bytes]] = []
+        self.live = False  # the call is served warm: what is written goes out at once
+        self.lock = threading.Lock()
+
+    def write(self, fd: int, data: bytes) -> None:
+        with self.lock:
+            if self.live and self.emit is not None:
+                self.emit(fd, data)
+            else:
+                self.held.append((fd, data))
+
+    def commit(self) -> None:
+        """The call is the session's now: what was held goes out, the rest as written."""
+        with self.lock:
+            if self.live or self.emit is None:
+                return
+            self.live = True
+            held, self.held = self.held, []
+            for fd, data in held:
+                self.emit(fd, data)
+
+
+class Capture(io.TextIOBase):
+    """A stdout/stderr stand-in: what is written goes to the call's Output, with the
+    client's tty flag."""
+
+    def __init__(self, fd: int, out: Output, tty: bool) -> None:
+        self.fd, self.out, self.tty = fd, out, tty
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return "utf-8"
 
     def write(self, s: str) -> int:
-        self.chunks.append((self.fd, s.encode("utf-8", "surrogateescape")))
+        self.out.write(self.fd, s.encode("utf-8", "surrogateescape"))
         return len(s)
 
     def isatty(self) -> bool:
@@ -118,6 +147,7 @@ class Runner:
         self.session = session
         self.ident = identity(options)
         self._cold_fleet: Any = None
+        self._out: Output | None = None  # the running call's
 
     # -- the two seams ----------------------------------------------------------------
 
@@ -143,6 +173,7 @@ class Runner:
             if hp.local or hp.host not in s.links:
                 raise Cold(f"{hp.host} is not in the session")
             (warm if s.links[hp.host].copy().state == "up" else cold).append(hp)
+        self._commit()
         results = {}
         if warm:
             where = {hp.host: list(hp.users) for hp in warm}
@@ -182,7 +213,12 @@ class Runner:
         for h in chosen:
             if s.links[h].copy().state != "up":
                 raise Cold(f"{h} is not up in the session")
+        self._commit()
         return _View(s, chosen)
+
+    def _commit(self) -> None:
+        if self._out is not None:
+            self._out.commit()
 
     @contextlib.contextmanager
     def seams(self) -> Iterator[None]:
@@ -200,8 +236,11 @@ class Runner:
 
     # -- one request ------------------------------------------------------------------
 
-    def serve(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Answer one run or completion request: ``{"code", "chunks"}`` or ``{"cold"}``."""
+    def serve(self, req: dict[str, Any],
+              emit: Callable[[int, bytes], None] | None = None) -> dict[str, Any]:
+        """Answer one run or completion request: ``{"code", "chunks"}`` or ``{"cold"}``.
+        ``emit(fd, bytes)``, if given, gets the output as it is written once the call is
+        sure to be served warm; ``chunks`` is then what was not sent that way."""
         argv = [str(a) for a in req.get("argv") or []]
         with LOCK, _environment(req):
             if req.get("op") == "complete":
@@ -209,20 +248,26 @@ class Runner:
             why = refuse(argv)
             if why:
                 return {"cold": why}
-            chunks: list[tuple[int, bytes]] = []
+            out = Output(emit)
             saved = sys.stdout, sys.stderr
-            sys.stdout = Capture(1, chunks, bool(req.get("stdout_tty")))
-            sys.stderr = Capture(2, chunks, False)  # not a terminal: no progress line
+            sys.stdout = Capture(1, out, bool(req.get("stdout_tty")))
+            sys.stderr = Capture(2, out, False)  # not a terminal: no progress line
+            self._out = out
             try:
                 from barnum.cli.main import main
 
                 with self.seams():
                     code = main(argv)
             except Cold as c:
-                return {"cold": c.why, "retire": c.retire}
+                if not out.live:
+                    return {"cold": c.why, "retire": c.retire}
+                out.write(2, f"barnum: error: warm session: {c.why} (run it again with "
+                          "--no-persist)\n".encode())  # part of it went out: no rerun
+                code = 3
             finally:
                 sys.stdout, sys.stderr = saved
-            return {"code": code, "chunks": chunks}
+                self._out = None
+            return {"code": code, "chunks": out.held}
 
 
 def refuse(argv: list[str]) -> str | None:

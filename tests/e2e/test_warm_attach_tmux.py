@@ -1,0 +1,151 @@
+"""``barnum watch`` and ``barnum shell`` attached to the warm session, on the real fleet.
+
+They take the session's state and events over its Unix socket and run their
+actions through it (no SSH connection of their own: the host keeps one
+``bailey --serve``), count as its clients (its idle expiry waits for them),
+and leave it running when they close.  A terminal is a real one (tmux).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.e2e.test_warm_e2e import Warm, _endpoint, _start, warm  # noqa: F401 (fixture)
+from tests.e2e.tmux import tmux  # noqa: F401 (fixture)
+from tests.waiting import until
+
+pytestmark = [pytest.mark.fleet,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
+
+HOST, USER = "host1", "user1"
+IDLE = 8.0  # the short idle life of a session in these tests (s): watch attaches within it
+
+
+def _argv(w: Warm, *args: str) -> list[str]:
+    return [sys.executable, "-m", "barnum", "--config", str(w.users),
+            "--ssh-config", str(w.fleet.ssh_config), *args]
+
+
+def _env_words(w: Warm, persist: str = "10m") -> str:
+    env = w.env(persist)
+    return "env " + " ".join(shlex.quote(f"{k}={env[k]}") for k in
+                             ("BARNUM_PERSIST", "XDG_RUNTIME_DIR", "XDG_STATE_HOME", "PATH"))
+
+
+def _serves(fleet, host: str) -> int:
+    """How many ``bailey --serve`` run on the host (the warm session's alone: 1)."""
+    out = fleet.exec(host, ["pgrep", "-fc", "bailey --serve"]).stdout.strip()
+    return int(out or 0)
+
+
+def _clients(w: Warm) -> int | None:
+    st = w.status()
+    return None if st is None else st["clients"]
+
+
+def _ticker(fleet, ctl: list[str]) -> str:
+    return fleet.exec(HOST, [*ctl, "status", "ticker"], user=USER).stdout.strip()
+
+
+def _ticker_stopped(screen: str) -> bool:
+    return any("ticker" in ln and "stopped" in ln for ln in screen.splitlines())
+
+
+def test_watch_attached_shows_a_change_counts_as_a_client_and_leaves_the_session(
+        warm, tmux, tmp_path):  # noqa: F811
+    fleet = warm.fleet
+    pid = _start(warm)["pid"]
+    assert until(lambda: _serves(fleet, HOST) == 1, 30), "the session's bailey --serve"
+    ctl = [str(fleet.venv / "bin" / "circusctl"), "--endpoint", _endpoint(fleet, USER)]
+    term, done = tmux("watch-warm"), tmp_path / "exit"
+    term.start_then_record_exit(_argv(warm, "watch", HOST), done, env=_env_words(warm),
+                                width=140, height=40)
+    term.wait(lambda s: f"circus_{USER}_{HOST}.service" in s and "ticker" in s
+              and not _ticker_stopped(s), what="the instance's watchers")
+    assert until(lambda: _clients(warm) == 1, 20), "watch is not the session's client"
+    assert _serves(fleet, HOST) == 1, "watch opened a connection of its own"
+    try:
+        assert fleet.exec(HOST, [*ctl, "stop", "ticker"], user=USER).returncode == 0
+        term.wait(_ticker_stopped, what="ticker stopped (pushed through the session)")
+    finally:
+        fleet.exec(HOST, [*ctl, "start", "ticker"], user=USER)
+    term.wait(lambda s: not _ticker_stopped(s) and "ticker" in s, what="ticker again")
+    term.keys("q")
+    assert term.exit_status(done) == 0
+    assert until(lambda: _clients(warm) == 0, 20), "watch still counted after it left"
+    st = warm.status()
+    assert st is not None and st["pid"] == pid, "the session did not outlive watch"
+
+
+def test_shell_attached_runs_stop_and_start_through_the_session(warm, tmux, tmp_path):  # noqa: F811
+    fleet = warm.fleet
+    pid = _start(warm)["pid"]
+    ctl = [str(fleet.venv / "bin" / "circusctl"), "--endpoint", _endpoint(fleet, USER)]
+    term, done = tmux("shell-warm"), tmp_path / "exit"
+    term.start_then_record_exit(_argv(warm, "shell", f"{USER}@{HOST}"), done,
+                                env=_env_words(warm), width=140, height=40)
+    term.wait(lambda s: "barnum shell:" in s and s.rstrip().endswith(">"), what="the prompt")
+    assert until(lambda: _clients(warm) == 1, 20), "the shell is not the session's client"
+    try:
+        term.type("stop ticker")
+        term.keys("Enter")
+        term.wait(lambda s: f"{USER}@{HOST}" in s and "ok" in s.split("stop ticker", 1)[1],
+                  what="the stop's answer")
+        assert until(lambda: _ticker(fleet, ctl) == "stopped", 20), _ticker(fleet, ctl)
+        term.type("start ticker")
+        term.keys("Enter")
+        term.wait(lambda s: "ok" in s.split("start ticker", 1)[1], what="the start's answer")
+        assert until(lambda: _ticker(fleet, ctl) == "active", 20), _ticker(fleet, ctl)
+    finally:
+        fleet.exec(HOST, [*ctl, "start", "ticker"], user=USER)
+    assert _serves(fleet, HOST) == 1, "the shell opened a connection of its own"
+    term.keys("C-d")
+    assert term.exit_status(done) == 0
+    st = warm.status()
+    assert st is not None and st["pid"] == pid, "the session did not outlive the shell"
+
+
+def _socket_gone(w: Warm) -> bool:
+    """No session socket left (asking the session would count as a call: not idle)."""
+    return not list((w.run_dir / "barnum").glob("s-*.sock"))
+
+
+def test_an_attached_watch_holds_off_idle_expiry_and_ends_with_the_session(warm):  # noqa: F811
+    warm.run(persist=f"{IDLE}s")
+    st = warm.ready()
+    assert st["persist"] == IDLE, st
+    watch = subprocess.Popen(_argv(warm, "watch", "--json"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=warm.env(f"{IDLE}s"))
+    try:
+        assert until(lambda: _clients(warm) == 1, 20), "watch is not the session's client"
+        time.sleep(IDLE + 4)  # past the idle life: the attached watch keeps the session
+        assert not _socket_gone(warm), "the session expired under an attached watch"
+        warm.run("session", "stop")
+        out, err = watch.communicate(timeout=60)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    assert watch.returncode == 0, err
+    lines = [json.loads(ln) for ln in out.splitlines()]
+    assert lines[0]["kind"] == "resync", lines[0]
+    assert lines[-1]["kind"] == "end" and lines[-1]["stream"] == "subscribe", lines[-1]
+
+
+def test_a_watch_that_left_lets_the_session_expire(warm):  # noqa: F811
+    warm.run(persist=f"{IDLE}s")
+    warm.ready()
+    watch = subprocess.Popen(_argv(warm, "watch", "--json"), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=warm.env(f"{IDLE}s"))
+    try:
+        assert until(lambda: _clients(warm) == 1, 20), "watch is not the session's client"
+    finally:
+        watch.terminate()  # killed: its connection just closes
+        watch.wait(30)
+    assert until(lambda: _socket_gone(warm), IDLE + 30), "the session outlived its idle life"
