@@ -149,3 +149,48 @@ def test_a_watch_that_left_lets_the_session_expire(warm):  # noqa: F811
         watch.terminate()  # killed: its connection just closes
         watch.wait(30)
     assert until(lambda: _socket_gone(warm), IDLE + 30), "the session outlived its idle life"
+
+
+def _lines_of(proc: subprocess.Popen) -> list[str]:
+    """The process's stdout lines as they arrive (a reader thread appends them)."""
+    import threading
+
+    got: list[str] = []
+
+    def read() -> None:
+        for ln in proc.stdout:  # type: ignore[union-attr]
+            got.append(ln)
+
+    threading.Thread(target=read, daemon=True).start()
+    return got
+
+
+def test_a_warm_ordered_start_shows_each_step_as_it_is_done(warm):  # noqa: F811
+    """The last step waits on a hung circusd: the first steps' lines are on the client
+    while the call still runs (the session sends output as it is written)."""
+    from tests.e2e.test_ordered_e2e import CHAIN, DEPENDS, ctl
+
+    fleet = warm.fleet
+    warm.users.write_text(warm.users.read_text() + DEPENDS)
+    _start(warm)
+    for h, u, w in CHAIN:
+        ctl(fleet, h, u, "stop", w)
+    proc = None
+    try:
+        with fleet.circusd_hang("host1", "user1"):  # the chain's last step: held
+            before = warm.served()
+            proc = subprocess.Popen(
+                _argv(warm, "start", "--ordered", "user1@host1:ticker", "--wait", "20"),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env=warm.env(), stdin=subprocess.DEVNULL)
+            lines = _lines_of(proc)
+            assert until(lambda: any(ln.startswith("2. ") for ln in lines), 60), lines
+            assert proc.poll() is None, "the call ended before its last step"
+            assert lines[0].startswith("1. user1@host2:ticker: active"), lines
+        proc.wait(90)
+        assert warm.served() == before + 1, "not served warm"
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        for h, u, w in CHAIN:
+            ctl(fleet, h, u, "start", w)
