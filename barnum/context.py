@@ -7,9 +7,10 @@ Front ends (the CLI's commands, the shell's and web page's launchers) get a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
@@ -152,8 +153,26 @@ def refuse_skipped(ctx: Context) -> None:
                               EXIT_USAGE)
 
 
+_OPENER = threading.local()  # per thread: who opens sessions for the call running there
+
+
+@contextlib.contextmanager
+def sessions_from(opener: Callable[[Context], Any]) -> Iterator[None]:
+    """While the block runs, ``open_session`` on this thread is ``opener(ctx)`` (the warm
+    session answers a call from its open channels); other threads are not affected."""
+    saved = getattr(_OPENER, "fn", None)
+    _OPENER.fn = opener
+    try:
+        yield
+    finally:
+        _OPENER.fn = saved
+
+
 def open_session(ctx: Context) -> FleetSession:
     """The session over the context's targets (allowed hosts only), opened."""
+    opener = getattr(_OPENER, "fn", None)
+    if opener is not None:
+        return cast("FleetSession", opener(ctx))
     from barnum.live.session import FleetSession
 
     s = FleetSession(ctx.config, ctx.options, ctx.targets, ctx.discovery,

@@ -1,11 +1,14 @@
 """Serve one invocation from the open session: the normal CLI code runs, with the
 session as the source of its results.
 
-Two seams are swapped while a request runs (one request at a time): the
-one-shot pool's ``run_fleet`` (the overview, passthrough, ``check``) and
-``barnum.context.open_session`` (``stats``, ``logs``, ``start``/``stop``).
-Everything else, from the users file to the rendering, is the cold path's own
-code, so output, exit codes and JSON are the same.  Hosts the session does not
+Two seams answer from the session while a call runs: the one-shot pool's
+``run_fleet`` (the overview, passthrough, ``check``; replaced once in the
+session process by one that serves the call running on the current thread)
+and ``barnum.context.open_session`` (``stats``, ``logs``, ``start``/``stop``;
+given per thread).  Calls run in parallel, each on its own thread with its
+own output and environment (barnum.warm.calls).  Everything else, from the
+users file to the rendering, is the cold path's own code, so output, exit
+codes and JSON are the same.  Hosts the session does not
 hold up are asked the cold way, in the same run; a call the session cannot
 serve at all raises :class:`Cold` before anything is printed, and the client
 runs it cold.
@@ -15,11 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from barnum.live.session import FleetSession
@@ -27,11 +28,12 @@ from barnum.model.hostsort import natural_key, natural_sorted
 from barnum.model.results import FleetResult
 from barnum.oneshot.plan import HostPlan, Plan
 from barnum.transport.options import Options
+from barnum.warm import calls
 from barnum.warm.paths import file_part
 from barnum.warm.protocol import ENV_KEYS
 
 SERVED = (None, "check", "stats", "logs", "start", "stop")  # commands served warm
-LOCK = threading.Lock()  # one request at a time: the seams and os.environ are global
+COMPLETING = threading.Lock()  # argcomplete keeps its state in globals: one at a time
 
 
 class Cold(BaseException):  # BaseException: main() must not catch it
@@ -147,7 +149,7 @@ class Runner:
         self.session = session
         self.ident = identity(options)
         self._cold_fleet: Any = None
-        self._out: Output | None = None  # the running call's
+        self.folders = calls.Folders()
 
     # -- the two seams ----------------------------------------------------------------
 
@@ -216,23 +218,28 @@ class Runner:
         self._commit()
         return _View(s, chosen)
 
-    def _commit(self) -> None:
-        if self._out is not None:
-            self._out.commit()
+    @staticmethod
+    def _commit() -> None:
+        call = calls.current()
+        if call is not None:
+            call.data["out"].commit()
 
-    @contextlib.contextmanager
-    def seams(self) -> Iterator[None]:
-        import barnum.context
+    def install(self) -> None:
+        """Put the per-call stand-ins and the pool's seam in place, once per process."""
         import barnum.oneshot.pool
 
-        saved = barnum.oneshot.pool.run_fleet, barnum.context.open_session
-        self._cold_fleet = saved[0]
-        barnum.oneshot.pool.run_fleet = self.run_fleet
-        barnum.context.open_session = self.open_session  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            barnum.oneshot.pool.run_fleet, barnum.context.open_session = saved
+        calls.install()
+        if self._cold_fleet is not None:
+            return
+        self._cold_fleet = cold = barnum.oneshot.pool.run_fleet
+
+        def run_fleet(*args: Any, **kw: Any) -> FleetResult:
+            """The pool's, for a warm call: answered by the session; else the pool's own."""
+            if calls.current() is None:
+                return cold(*args, **kw)
+            return self.run_fleet(*args, **kw)
+
+        barnum.oneshot.pool.run_fleet = run_fleet
 
     # -- one request ------------------------------------------------------------------
 
@@ -240,33 +247,37 @@ class Runner:
               emit: Callable[[int, bytes], None] | None = None) -> dict[str, Any]:
         """Answer one run or completion request: ``{"code", "chunks"}`` or ``{"cold"}``.
         ``emit(fd, bytes)``, if given, gets the output as it is written once the call is
-        sure to be served warm; ``chunks`` is then what was not sent that way."""
-        argv = [str(a) for a in req.get("argv") or []]
-        with LOCK, _environment(req):
-            if req.get("op") == "complete":
-                return {"code": 0, "completion": complete()}
-            why = refuse(argv)
-            if why:
-                return {"cold": why}
-            out = Output(emit)
-            saved = sys.stdout, sys.stderr
-            sys.stdout = Capture(1, out, bool(req.get("stdout_tty")))
-            sys.stderr = Capture(2, out, False)  # not a terminal: no progress line
-            self._out = out
-            try:
-                from barnum.cli.main import main
+        sure to be served warm; ``chunks`` is then what was not sent that way.  Calls
+        from one working folder run in parallel."""
+        import barnum.context
 
-                with self.seams():
-                    code = main(argv)
-            except Cold as c:
-                if not out.live:
-                    return {"cold": c.why, "retire": c.retire}
-                out.write(2, f"barnum: error: warm session: {c.why} (run it again with "
-                          "--no-persist)\n".encode())  # part of it went out: no rerun
-                code = 3
-            finally:
-                sys.stdout, sys.stderr = saved
-                self._out = None
+        self.install()
+        argv = [str(a) for a in req.get("argv") or []]
+        with self.folders.inside(req.get("cwd")) as here:
+            if not here:
+                return {"cold": "another warm call runs in another folder"}
+            out = Output(emit)
+            call = calls.Call(Capture(1, out, bool(req.get("stdout_tty"))),
+                              Capture(2, out, False),  # not a terminal: no progress line
+                              call_env(req), {"out": out})
+            with calls.running(call):
+                if req.get("op") == "complete":
+                    with COMPLETING:
+                        return {"code": 0, "completion": complete()}
+                why = refuse(argv)
+                if why:
+                    return {"cold": why}
+                try:
+                    from barnum.cli.main import main
+
+                    with barnum.context.sessions_from(self.open_session):
+                        code = main(argv)
+                except Cold as c:
+                    if not out.live:
+                        return {"cold": c.why, "retire": c.retire}
+                    out.write(2, f"barnum: error: warm session: {c.why} (run it again with "
+                              "--no-persist)\n".encode())  # part of it went out: no rerun
+                    code = 3
             return {"code": code, "chunks": out.held}
 
 
@@ -283,7 +294,7 @@ def refuse(argv: list[str]) -> str | None:
     if name not in SERVED:
         return f"barnum {name} runs cold"
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with calls.silenced():
             args = parse_argv(argv)
     except SystemExit:
         return None  # --help, --version, a usage error: the CLI's own words, served
@@ -317,32 +328,13 @@ def complete() -> str:
     return out.getvalue()
 
 
-@contextlib.contextmanager
-def _environment(req: dict[str, Any]) -> Iterator[None]:
-    """The client's working folder and rendering environment, for one request."""
-    env: dict[str, Any] = req["env"] if isinstance(req.get("env"), dict) else {}
-    keys = [*ENV_KEYS]
-    saved = {k: os.environ.get(k) for k in keys}
-    cwd = os.getcwd()
-    try:
-        for k in keys:
-            v = env.get(k)
-            if isinstance(v, str):
-                os.environ[k] = v
-            else:
-                os.environ.pop(k, None)
-        size = req.get("size")
-        if req.get("stdout_tty") and isinstance(size, list) and len(size) == 2:
-            os.environ.setdefault("COLUMNS", str(int(size[0])))
-            os.environ.setdefault("LINES", str(int(size[1])))
-        os.environ.pop("_ARGCOMPLETE_STDOUT_FILENAME", None)
-        if isinstance(req.get("cwd"), str):
-            os.chdir(req["cwd"])
-        yield
-    finally:
-        os.chdir(cwd)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def call_env(req: dict[str, Any]) -> dict[str, str]:
+    """The client's rendering environment (``ENV_KEYS``) for one call: what it has set."""
+    env = req["env"] if isinstance(req.get("env"), dict) else {}
+    out = {k: v for k, v in env.items() if k in ENV_KEYS and isinstance(v, str)}
+    size = req.get("size")
+    if req.get("stdout_tty") and isinstance(size, list) and len(size) == 2:
+        out.setdefault("COLUMNS", str(int(size[0])))
+        out.setdefault("LINES", str(int(size[1])))
+    out.pop("_ARGCOMPLETE_STDOUT_FILENAME", None)
+    return out

@@ -105,6 +105,7 @@ class Server:
         self.session = FleetSession(ctx.config, ctx.options, [], ctx.discovery,
                                     log=lambda m: err(f"warning: {m}")).open()
         self.runner = Runner(self.session, ctx.options)
+        self.runner.install()
         self._record(ctx)
         return True
 
@@ -234,7 +235,8 @@ class Server:
             out = self.runner.serve(req, sender.chunk if sender is not None else None)
         except Exception as e:  # a bug answers cold, never wrong
             return {"cold": f"internal error: {type(e).__name__}: {e}"}
-        self.served += 1
+        with self.count_lock:
+            self.served += 1
         if out.get("retire"):
             self.retire(out["cold"])
         if "chunks" in out:

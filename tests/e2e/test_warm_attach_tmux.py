@@ -194,3 +194,22 @@ def test_a_warm_ordered_start_shows_each_step_as_it_is_done(warm):  # noqa: F811
             proc.kill()
         for h, u, w in CHAIN:
             ctl(fleet, h, u, "start", w)
+
+
+def test_a_slow_warm_call_does_not_hold_up_another(warm):  # noqa: F811
+    """A check held by a hung circusd on host1 runs while an overview of host2 is
+    served warm and answered: calls run in parallel in the session."""
+    fleet = warm.fleet
+    _start(warm)
+    before = warm.served()
+    with fleet.circusd_hang("host1", "user2"):
+        slow = subprocess.Popen(_argv(warm, "check", "host1"), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=warm.env(),
+                                stdin=subprocess.DEVNULL)
+        assert until(lambda: warm.status()["clients"] >= 1, 20), "the check never came"
+        quick = warm.run("host2")
+        assert slow.poll() is None, "the overview waited for the check"
+        assert quick.returncode == 0, quick.stderr
+        assert "host2" in quick.stdout
+    slow.communicate(timeout=90)
+    assert warm.served() == before + 2, "not both served warm"
