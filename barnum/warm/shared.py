@@ -135,10 +135,13 @@ def stream(conn: socket.socket, session: FleetSession, stopping: Callable[[], bo
                 continue
             if ev.kind == "end" and ev.host == "" and ev.data.get("stream") == "subscribe":
                 break  # the session is closing
-            msg: dict[str, Any] = {"ev": event_dict(ev)}
+            msg: dict[str, Any] = {}
             if ev.host in session.links:
                 msg["state"] = state_dict(session.links[ev.host].copy())
-            protocol.send(conn, msg)
+            try:
+                protocol.send(conn, {**msg, "ev": event_dict(ev)})
+            except (TypeError, ValueError):  # not JSON: the event is left out, not the state
+                protocol.send(conn, msg or {"tick": True})
         protocol.send(conn, {"end": "the warm session closed"})
     finally:
         sub.close()

@@ -213,3 +213,29 @@ def test_a_slow_warm_call_does_not_hold_up_another(warm):  # noqa: F811
         assert "host2" in quick.stdout
     slow.communicate(timeout=90)
     assert warm.served() == before + 2, "not both served warm"
+
+
+def test_a_host_gone_from_the_session_reads_down_in_an_attached_watch(warm):  # noqa: F811
+    """Staleness is never hidden: the session's own word on a host that went away
+    reaches the attached watch (its events and its states)."""
+    fleet = warm.fleet
+    warm.run("--timeout", "3")  # the session's liveness: stale after 3 s of silence
+    warm.ready()
+    watch = subprocess.Popen(_argv(warm, "watch", "--json", "host3"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=warm.env())
+    lines = _lines_of(watch)
+    try:
+        assert until(lambda: lines and json.loads(lines[0])["kind"] == "resync", 30), lines
+        assert json.loads(lines[0])["state"] == "up", lines[0]
+        with fleet.host_down("host3"):
+            def gone() -> bool:
+                return any(d["kind"] == "host" and d["host"] == "host3"
+                           and d["state"] in ("stale", "down") for d in map(json.loads, lines))
+            assert until(gone, 60), lines
+            st = warm.status()
+            assert st is not None and st["hosts"]["host3"] in ("stale", "down"), st
+    finally:
+        watch.terminate()
+        watch.wait(30)
+    assert all(json.loads(ln)["host"] in ("host3", "") for ln in lines), lines
