@@ -186,9 +186,8 @@ class Attached:
         self._ended.set()
         now = time.time()
         with self._lock:
-            for h, st in self._states.items():
-                if st.state != LinkState.CLOSED:
-                    self._states[h] = HostState(h, LinkState.DOWN, ENDED, since=now)
+            for h in self._states:
+                self._states[h] = HostState(h, LinkState.DOWN, ENDED, since=now)
         for h in self.hosts:
             self._publish(SessionEvent("host", h, {"state": LinkState.DOWN, "error": ENDED}))
         with self._lock:

@@ -239,3 +239,20 @@ def test_a_host_gone_from_the_session_reads_down_in_an_attached_watch(warm):  # 
         watch.terminate()
         watch.wait(30)
     assert all(json.loads(ln)["host"] in ("host3", "") for ln in lines), lines
+
+
+def test_an_attached_watch_says_so_when_the_session_ends(warm, tmux, tmp_path):  # noqa: F811
+    """Never an old state: the session stopped under the view, every host reads down
+    with the reason, and q still leaves."""
+    _start(warm)
+    term, done = tmux("watch-end"), tmp_path / "exit"
+    term.start_then_record_exit(_argv(warm, "watch", HOST, "host2"), done,
+                                env=_env_words(warm), width=140, height=40)
+    term.wait(lambda s: f"circus_{USER}_{HOST}.service" in s, what="the instances")
+    assert until(lambda: _clients(warm) == 1, 20), "watch is not the session's client"
+    warm.run("session", "stop")
+    screen = term.wait(lambda s: s.count("the warm session closed") >= 2
+                       and "circus_" not in s, what="both hosts down")
+    assert "host1" in screen and "host2" in screen
+    term.keys("q")
+    assert term.exit_status(done) == 0

@@ -222,6 +222,8 @@ def _live(session: FleetSession) -> int:
             if ev is not None:
                 marks.note(ev)
                 flaps.note_event(ev)
+            elif sub.closed:  # the (warm) session ended: its hosts read down; no spinning
+                stop.wait(0.25)
             now = time.time()
             if now - last >= 0.25:
                 live.update(view(session, marks, flaps, stats, now), refresh=True)
