@@ -26,6 +26,7 @@ from typing import Any
 
 from barnum import EXIT_USAGE, BarnumError
 from barnum.context import Context
+from barnum.live.errors import SessionError
 from barnum.live.session import HostState, SessionEvent, Subscription
 from barnum.model.hostsort import natural_sorted
 from barnum.model.linkstate import LinkState
@@ -45,6 +46,10 @@ from barnum.warm.paths import (
 from barnum.warm.shared import error_of, event_of, ident_text, result_of, state_of
 
 ENDED = "the warm session closed"
+
+
+class Gone(SessionError):
+    """The warm session is no longer there: every host it served reads down."""
 CALL_SLACK = 30.0  # seconds past a call's own timeout before the client gives up on it
 SILENCE = 15.0  # seconds without a message (ticks come every second): the session is gone
 
@@ -139,6 +144,7 @@ class Attached:
         self.path = path
         self.attached = True
         self._conn = conn
+        conn.settimeout(SILENCE)
         self._lock = threading.Lock()
         self._states: dict[str, HostState] = {}
         for h in self.hosts:  # a host the session does not hold reads as such
@@ -156,7 +162,6 @@ class Attached:
     # -- the stream ---------------------------------------------------------------------
 
     def _read(self) -> None:
-        self._conn.settimeout(SILENCE)
         try:
             while True:
                 msg = protocol.recv(self._conn)
@@ -287,11 +292,11 @@ class Attached:
 
     def _call(self, method: str, timeout: float | None, **args: Any) -> Any:
         if self._ended.is_set():
-            raise _gone()
+            raise Gone(ENDED)
         wait = (timeout or self.options.timeout) + CALL_SLACK
         conn = _connect(self.path, wait)
         if conn is None:
-            raise _gone()
+            raise Gone(ENDED)
         try:
             with conn:
                 req = protocol.request([], "call")
@@ -299,11 +304,11 @@ class Attached:
                 protocol.send(conn, req)
                 answer = protocol.recv(conn)
         except (OSError, protocol.ProtocolError):
-            raise _gone() from None
+            raise Gone(ENDED) from None
         if "raise" in answer:
             raise error_of(answer)
         if "value" not in answer:
-            raise _gone()
+            raise Gone(ENDED)
         return answer["value"]
 
     def _where(self, targets: list[str] | Selection | None) -> dict[str, list[str]]:
@@ -324,9 +329,7 @@ class Attached:
         where = self._where(targets)
         try:
             return ask(where)
-        except BarnumError as e:
-            if e.__class__.__name__ != "SessionError" or str(e) != ENDED:
-                raise
+        except Gone:
             out = []
             for h in natural_sorted(where):
                 r = HostResult(h, where[h], argv)
@@ -339,17 +342,10 @@ class Attached:
         where = self._where(targets)
         try:
             return dict(self._call("stats", timeout, targets=where))
-        except BarnumError as e:
-            if str(e) != ENDED:
-                raise
+        except Gone:
             return dict.fromkeys(where, ENDED)
 
     def logs(self, unit: str, host: str, n: int = 50, since: float | None = None
              ) -> list[dict]:
         return list(self._call("logs", None, unit=unit, host=host, n=n, since=since))
 
-
-def _gone() -> BarnumError:
-    from barnum.live.errors import SessionError
-
-    return SessionError(ENDED)
