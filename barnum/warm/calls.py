@@ -38,6 +38,7 @@ class Call:
     stderr: Any = None
     env: dict[str, str] = field(default_factory=dict)  # the client's values of ENV_KEYS
     data: dict[str, Any] = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)  # the client left
 
 
 def current() -> Call | None:

@@ -278,6 +278,10 @@ def main() -> int:
     writer = _Writer()
     try:
         answer = ask(w.where.socket, req, writer.chunk)
+    except KeyboardInterrupt:  # as the CLI says it; the session stops the call (it saw us go)
+        writer.flush()
+        sys.stderr.write("barnum: interrupted\n")
+        return 130
     except Broken as e:
         writer.flush()
         sys.stderr.write(f"barnum: error: warm session: lost mid-call ({e}); what it was "

@@ -102,6 +102,14 @@ class Capture(io.TextIOBase):
         raise io.UnsupportedOperation("a warm call's output is not a file")
 
 
+def interrupted() -> None:
+    """KeyboardInterrupt when the current call's client has left (its Ctrl-C): checked
+    before each request on the session, so a call stops where a cold one would."""
+    call = calls.current()
+    if call is not None and call.cancel.is_set():
+        raise KeyboardInterrupt
+
+
 class _View:
     """The session seen through one call's targets; closing it leaves the session open."""
 
@@ -123,13 +131,16 @@ class _View:
         return self._s.snapshot(self._t(targets))
 
     def refresh(self, targets: Any = None, timeout: float | None = None) -> FleetResult:
+        interrupted()
         return self._s.refresh(self._t(targets), timeout)
 
     def circusctl(self, args: list[str], targets: Any = None,
                   timeout: float | None = None) -> FleetResult:
+        interrupted()
         return self._s.circusctl(args, self._t(targets), timeout)
 
     def stats(self, targets: Any = None, timeout: float | None = None) -> dict:
+        interrupted()
         return self._s.stats(self._t(targets), timeout)
 
     def units(self, targets: Any = None) -> list:
@@ -165,6 +176,7 @@ class Runner:
                   log: Any = None, progress: Any = None) -> FleetResult:
         """The pool's run_fleet, answered over the open channels where the host is up."""
         self._fits(options)
+        interrupted()
         if plan.bailey_args:
             raise Cold("bailey's own options run cold")
         t0 = time.monotonic()
@@ -243,12 +255,13 @@ class Runner:
 
     # -- one request ------------------------------------------------------------------
 
-    def serve(self, req: dict[str, Any],
-              emit: Callable[[int, bytes], None] | None = None) -> dict[str, Any]:
+    def serve(self, req: dict[str, Any], emit: Callable[[int, bytes], None] | None = None,
+              cancel: threading.Event | None = None) -> dict[str, Any]:
         """Answer one run or completion request: ``{"code", "chunks"}`` or ``{"cold"}``.
         ``emit(fd, bytes)``, if given, gets the output as it is written once the call is
-        sure to be served warm; ``chunks`` is then what was not sent that way.  Calls
-        from one working folder run in parallel."""
+        sure to be served warm; ``chunks`` is then what was not sent that way.
+        ``cancel`` set: the client left, the call is interrupted at its next request on
+        the session.  Calls from one working folder run in parallel."""
         import barnum.context
 
         self.install()
@@ -259,7 +272,7 @@ class Runner:
             out = Output(emit)
             call = calls.Call(Capture(1, out, bool(req.get("stdout_tty"))),
                               Capture(2, out, False),  # not a terminal: no progress line
-                              call_env(req), {"out": out})
+                              call_env(req), {"out": out}, cancel or threading.Event())
             with calls.running(call):
                 if req.get("op") == "complete":
                     with COMPLETING:

@@ -193,7 +193,10 @@ class Server:
                 if req.get("op") == "attach" and self._attachable(req) is None:
                     shared.stream(conn, self.session, self.stop.is_set)
                     return
-                protocol.send(conn, self.answer(req, _Sender(conn)))
+                sender = _Sender(conn)
+                with _watch_leaving(conn, sender.left):
+                    answer = self.answer(req, sender)
+                protocol.send(conn, answer)
         except (OSError, protocol.ProtocolError):
             pass
         finally:
@@ -232,7 +235,8 @@ class Server:
         if op not in ("run", "complete"):
             return {"cold": "not served"}
         try:
-            out = self.runner.serve(req, sender.chunk if sender is not None else None)
+            out = self.runner.serve(req, sender.chunk if sender is not None else None,
+                                    sender.left if sender is not None else None)
         except Exception as e:  # a bug answers cold, never wrong
             return {"cold": f"internal error: {type(e).__name__}: {e}"}
         with self.count_lock:
@@ -261,6 +265,7 @@ class _Sender:
     def __init__(self, conn: socket.socket) -> None:
         self.conn = conn
         self.gone = False
+        self.left = threading.Event()  # the client closed its end (Ctrl-C, killed)
 
     def chunk(self, fd: int, data: bytes) -> None:
         if self.gone:
@@ -269,6 +274,35 @@ class _Sender:
             protocol.send(self.conn, {"chunk": [fd, protocol.pack(data)]})
         except OSError:
             self.gone = True
+
+
+@contextlib.contextmanager
+def _watch_leaving(conn: socket.socket, left: threading.Event) -> Any:
+    """While a call runs, ``left`` is set if the client closes its end (it sends nothing
+    after its request, so the socket turning readable means it is gone)."""
+    done = threading.Event()
+
+    def watch() -> None:
+        import select
+
+        while not done.is_set():
+            try:
+                ready, _, _ = select.select([conn], [], [], TICK)
+                if ready and not conn.recv(1, socket.MSG_PEEK):
+                    left.set()
+                    return
+                if ready:  # bytes the protocol has no place for: not a leaving
+                    done.wait(TICK)
+            except (OSError, ValueError):
+                left.set()
+                return
+
+    t = threading.Thread(target=watch, daemon=True, name="warm-leaving")
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 def _users_file(explicit: str | None) -> Path | None:

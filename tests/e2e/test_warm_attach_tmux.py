@@ -256,3 +256,33 @@ def test_an_attached_watch_says_so_when_the_session_ends(warm, tmux, tmp_path): 
     assert "host1" in screen and "host2" in screen
     term.keys("q")
     assert term.exit_status(done) == 0
+
+
+def test_ctrl_c_at_the_client_interrupts_the_warm_call_as_cold(warm):  # noqa: F811
+    """Ctrl-C while step 2 of a warm ordered start waits on a hung circusd: the session
+    interrupts the call at its next request, so step 3 is never started (cold stops
+    there too)."""
+    import signal
+
+    from tests.e2e.test_ordered_e2e import CHAIN, DEPENDS, ctl, status
+
+    fleet = warm.fleet
+    warm.users.write_text(warm.users.read_text() + DEPENDS)
+    _start(warm)
+    for h, u, w in CHAIN:
+        ctl(fleet, h, u, "stop", w)
+    try:
+        with fleet.circusd_hang("host2", "user2"):  # step 2 waits here
+            proc = subprocess.Popen(
+                _argv(warm, "start", "--ordered", "user1@host1:ticker", "--wait", "20"),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env=warm.env(), stdin=subprocess.DEVNULL)
+            lines = _lines_of(proc)
+            assert until(lambda: any(ln.startswith("1. ") for ln in lines), 60), lines
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(30) == 130
+        assert until(lambda: _clients(warm) == 0, 90), "the call never ended"
+        assert status(fleet, "host1", "user1", "ticker") == "stopped", "step 3 was run"
+    finally:
+        for h, u, w in CHAIN:
+            ctl(fleet, h, u, "start", w)
