@@ -7,10 +7,12 @@ Front ends (the CLI's commands, the shell's and web page's launchers) get a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from barnum import EXIT_USAGE, BarnumError
 
@@ -151,11 +153,51 @@ def refuse_skipped(ctx: Context) -> None:
                               EXIT_USAGE)
 
 
+_OPENER = threading.local()  # per thread: who opens sessions for the call running there
+
+
+@contextlib.contextmanager
+def sessions_from(opener: Callable[[Context], Any]) -> Iterator[None]:
+    """While the block runs, ``open_session`` on this thread is ``opener(ctx)`` (the warm
+    session answers a call from its open channels); other threads are not affected."""
+    saved = getattr(_OPENER, "fn", None)
+    _OPENER.fn = opener
+    try:
+        yield
+    finally:
+        _OPENER.fn = saved
+
+
 def open_session(ctx: Context) -> FleetSession:
     """The session over the context's targets (allowed hosts only), opened."""
+    opener = getattr(_OPENER, "fn", None)
+    if opener is not None:
+        return cast("FleetSession", opener(ctx))
     from barnum.live.session import FleetSession
 
     s = FleetSession(ctx.config, ctx.options, ctx.targets, ctx.discovery,
+                     log=lambda m: ctx.err(f"warning: {m}"), debug=ctx.err)
+    return s.open()
+
+
+# How a front end that stays (watch, the shell) attaches to the warm background session:
+# set by the console entry point (barnum.warm.client), which sits above every front end.
+# It returns a stand-in with FleetSession's API, or None (no session can be used).
+ATTACH: Callable[[Context, list[str] | None], Any] | None = None
+
+
+def open_live(ctx: Context, every_host: bool = False) -> FleetSession:
+    """The session a front end that stays works on: the warm session's when one can be
+    used (``ATTACH``), else one of its own, opened.  ``every_host``: over every allowed
+    host (the targets are then the front end's starting set), else over the targets."""
+    targets = None if every_host else ctx.targets
+    if ATTACH is not None:
+        attached = ATTACH(ctx, targets)
+        if attached is not None:
+            return cast("FleetSession", attached)  # the part of the API front ends use
+    from barnum.live.session import FleetSession
+
+    s = FleetSession(ctx.config, ctx.options, targets, ctx.discovery,
                      log=lambda m: ctx.err(f"warning: {m}"), debug=ctx.err)
     return s.open()
 

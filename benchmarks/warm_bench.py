@@ -1,6 +1,7 @@
 """``invoke bench --warm``: barnum served by the warm session against the cold path, on
 a real fleet, in one run: the overview, stop/start through the passthrough, TAB
-completion, and the session's memory and idle CPU.  Medians, beside the cold
+completion, ``barnum shell -c hosts`` attached to the session against its own
+session, and the session's memory and idle CPU.  Medians, beside the cold
 baseline measured in the same run."""
 
 from __future__ import annotations
@@ -73,11 +74,15 @@ def rows(fleet, hosts: int, repeats: int) -> list[Measure]:
     run_dir = tempfile.mkdtemp(prefix="bwb", dir="/tmp")
     out: list[Measure] = []
     out.append(measure("cold barnum (overview)", hosts, _runner(fleet, run_dir, "0"), repeats))
+    out.append(measure("barnum shell -c hosts, own session", hosts,
+                       _runner(fleet, run_dir, "0", "shell", "-c", "hosts"), repeats))
     _runner(fleet, run_dir, "10m")()  # the first call: cold, starts the session
     try:
         st = _ready(fleet, run_dir)
         out.append(measure("warm barnum (overview)", hosts, _runner(fleet, run_dir, "10m"),
                            repeats))
+        out.append(measure("barnum shell -c hosts, attached", hosts,
+                           _runner(fleet, run_dir, "10m", "shell", "-c", "hosts"), repeats))
         for verb in ("stop", "start"):
             out.append(measure(f"warm barnum -- -- {verb} ticker", hosts,
                                _runner(fleet, run_dir, "10m", "--", "--", verb, "ticker"),

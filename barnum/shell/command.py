@@ -27,18 +27,15 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from barnum import EXIT_OK, EXIT_USAGE
-    from barnum.context import down_lines
+    from barnum.context import down_lines, open_live
     from barnum.shell.runner import EXIT_INTERRUPTED, Shell, worst
     from barnum.shell.selection import groups_of
     from barnum.views.render import make_console
 
     interactive = args.commands is None and sys.stdin.isatty() and sys.stdout.isatty()
-    from barnum.live.session import FleetSession
-
     # The session covers every allowed host, so that changing the set is instant;
-    # the targets given are the starting set.
-    session = FleetSession(ctx.config, ctx.options, None, ctx.discovery,
-                           log=lambda m: ctx.err(f"warning: {m}"), debug=ctx.err).open()
+    # the targets given are the starting set.  The warm session's, when one can be used.
+    session = open_live(ctx, every_host=True)
     try:
         for line in down_lines(session):
             ctx.err(line)

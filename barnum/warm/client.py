@@ -14,9 +14,10 @@ import errno
 import os
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from barnum.warm import protocol
 from barnum.warm.paths import (
@@ -31,6 +32,9 @@ from barnum.warm.paths import (
     runtime_dir,
     where,
 )
+
+if TYPE_CHECKING:
+    from barnum.context import Context
 
 EXIT_USAGE = 2
 # Commands (and flags) the session never serves: the client does not ask, nor start one.
@@ -109,29 +113,45 @@ def plan(argv: list[str], environ: Mapping[str, str] | None = None) -> Warm | No
     return Warm(where(key, runtime_dir(env)), persist)
 
 
-def ask(path: Path, req: dict) -> dict | None:
+def ask(path: Path, req: dict, on_chunk: Callable[[dict], None] | None = None) -> dict | None:
     """The session's answer, or None when none listens (no socket, or a stale one);
-    WarmError for a socket or folder that is not private to this user."""
+    WarmError for a socket or folder that is not private to this user.  ``on_chunk``
+    gets each ``chunk`` message that comes before the answer (output as it is written);
+    None is never returned after one came: :class:`Broken` instead."""
     try:
         check_private(path.parent, "dir")
         check_private(path, "socket")
     except FileNotFoundError:
         return None
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    got = False
     try:
         s.connect(str(path))
         if not protocol.peer_allowed(s):
             raise WarmError(f"{path} is served by another user; refusing it")
         protocol.send(s, req)
-        return protocol.recv(s)
+        while True:
+            msg = protocol.recv(s)
+            if "chunk" not in msg or on_chunk is None:
+                return msg
+            got = True
+            on_chunk(msg)
     except OSError as e:
+        if got:
+            raise Broken(str(e)) from None
         if e.errno in (errno.ECONNREFUSED, errno.ENOENT, errno.ECONNRESET, errno.EPIPE):
             return None  # stale: the next session replaces it
         raise
-    except protocol.ProtocolError:
+    except protocol.ProtocolError as e:
+        if got:
+            raise Broken(str(e)) from None
         return None  # the session died mid-answer
     finally:
         s.close()
+
+
+class Broken(Exception):
+    """The session died after part of the output was written: the call cannot be rerun."""
 
 
 def start(w: Warm, argv: list[str]) -> None:
@@ -175,29 +195,70 @@ def _write_completion(text: str) -> None:
             f.write(text)
 
 
-def _replay(answer: dict) -> int:
-    out, err = sys.stdout.buffer, sys.stderr.buffer
-    try:
-        for fd, data in answer.get("chunks") or []:
-            stream = out if fd == 1 else err
-            stream.write(protocol.unpack(data))
-            if fd != 1:
-                stream.flush()
+class _Writer:
+    """Output bytes to this terminal as they come, each write flushed (so their order
+    across stdout and stderr is kept).  A reader that went away (``barnum | head``)
+    gets nothing more, and the call still ends normally."""
+
+    def __init__(self) -> None:
+        self.out, self.err = sys.stdout.buffer, sys.stderr.buffer
+        self.closed = False
+
+    def write(self, fd: int, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            if fd == 1:
+                self.out.write(data)
+                self.out.flush()  # as the session wrote it: a step shows when it is done
             else:
-                err.flush()
-        out.flush()
-    except BrokenPipeError:  # `barnum | head`: the reader had enough
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+                self.err.write(data)
+                self.err.flush()
+        except BrokenPipeError:
+            self.closed = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+
+    def chunk(self, msg: dict) -> None:
+        fd, data = msg["chunk"]
+        self.write(fd, protocol.unpack(data))
+
+    def flush(self) -> None:
+        if not self.closed:
+            try:
+                self.out.flush()
+            except BrokenPipeError:
+                self.write(1, b"")
+
+
+def _replay(answer: dict, writer: _Writer) -> int:
+    for fd, data in answer.get("chunks") or []:
+        writer.write(fd, protocol.unpack(data))
+    writer.flush()
+    if writer.closed:
         return 0
     code = answer.get("code")
     return code if isinstance(code, int) else 3
 
 
-def cold(argv: list[str]) -> int:
+def _attach(ctx: Context, targets: list[str] | None) -> Any:
+    """barnum.warm.attach, imported only when a front end asks."""
+    from barnum.warm.attach import attach
+
+    return attach(ctx, targets)
+
+
+def _cli_main(argv: list[str] | None = None) -> int:
+    """The command line itself, with ``watch`` and the shell able to attach."""
+    import barnum.context
     from barnum.cli.main import main as cli_main
 
+    barnum.context.ATTACH = _attach
     return cli_main(argv)
+
+
+def cold(argv: list[str]) -> int:
+    return _cli_main(argv)
 
 
 def main() -> int:
@@ -210,14 +271,22 @@ def main() -> int:
         w = None
     if w is None:
         if completing:
-            from barnum.cli.main import main as cli_main
-
-            return cli_main()
+            return _cli_main()
         return cold(argv)
     tty, size = _terminal()
     req = protocol.request(argv, "complete" if completing else "run", stdout_tty=tty, size=size)
+    writer = _Writer()
     try:
-        answer = ask(w.where.socket, req)
+        answer = ask(w.where.socket, req, writer.chunk)
+    except KeyboardInterrupt:  # as the CLI says it; the session stops the call (it saw us go)
+        writer.flush()
+        sys.stderr.write("barnum: interrupted\n")
+        return 130
+    except Broken as e:
+        writer.flush()
+        sys.stderr.write(f"barnum: error: warm session: lost mid-call ({e}); what it was "
+                         "doing may be done: check before running it again\n")
+        return 3
     except WarmError as e:
         sys.stderr.write(f"barnum: error: warm session: {e} (or run with --no-persist)\n")
         return EXIT_USAGE
@@ -227,7 +296,7 @@ def main() -> int:
         _write_completion(str(answer["completion"]))
         os._exit(0)
     if answer is not None and "chunks" in answer:
-        return _replay(answer)
+        return _replay(answer, writer)
     if answer is not None and "error" in answer:
         sys.stderr.write(f"barnum: error: warm session: {answer['error']}\n")
         return EXIT_USAGE
@@ -235,9 +304,7 @@ def main() -> int:
     if completing:
         if not started:
             start(w, _own_args(_comp_words()))
-        from barnum.cli.main import main as cli_main
-
-        return cli_main()
+        return _cli_main()
     code = cold(argv)
     if not started and code != EXIT_USAGE:
         sys.stdout.flush()

@@ -2,9 +2,12 @@
 Standard library only.
 
 Each message is a 4-byte big-endian length and that many bytes of JSON.  The
-client sends one request (``op``: run, complete, status, stop); the session
-sends one answer: ``{"code", "out", "err"}`` (base64 of the bytes the run
-wrote), or ``{"cold": why}`` when the call must run cold, or ``{"error": why}``.
+client sends one request (``op``: run, complete, status, stop; attach and call
+for ``watch`` and the shell, barnum.warm.shared); the session sends one
+answer: ``{"code", "chunks"}`` (the output as ``[fd, base64]`` pairs), or
+``{"cold": why}`` when the call must run cold, or ``{"error": why}``.  A run
+served warm may first send its output as it is written, one ``{"chunk": [fd,
+base64]}`` message each; the answer's ``chunks`` is then the rest.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import socket
 import struct
 from typing import Any
 
-VERSION = 1
+VERSION = 2
 MAX_MESSAGE = 64 * 1024 * 1024
 # The environment a rendering depends on, passed with each request.
 ENV_KEYS = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES",

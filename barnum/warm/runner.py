@@ -1,11 +1,14 @@
 """Serve one invocation from the open session: the normal CLI code runs, with the
 session as the source of its results.
 
-Two seams are swapped while a request runs (one request at a time): the
-one-shot pool's ``run_fleet`` (the overview, passthrough, ``check``) and
-``barnum.context.open_session`` (``stats``, ``logs``, ``start``/``stop``).
-Everything else, from the users file to the rendering, is the cold path's own
-code, so output, exit codes and JSON are the same.  Hosts the session does not
+Two seams answer from the session while a call runs: the one-shot pool's
+``run_fleet`` (the overview, passthrough, ``check``; replaced once in the
+session process by one that serves the call running on the current thread)
+and ``barnum.context.open_session`` (``stats``, ``logs``, ``start``/``stop``;
+given per thread).  Calls run in parallel, each on its own thread with its
+own output and environment (barnum.warm.calls).  Everything else, from the
+users file to the rendering, is the cold path's own code, so output, exit
+codes and JSON are the same.  Hosts the session does not
 hold up are asked the cold way, in the same run; a call the session cannot
 serve at all raises :class:`Cold` before anything is printed, and the client
 runs it cold.
@@ -15,11 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 from barnum.live.session import FleetSession
@@ -27,11 +28,12 @@ from barnum.model.hostsort import natural_key, natural_sorted
 from barnum.model.results import FleetResult
 from barnum.oneshot.plan import HostPlan, Plan
 from barnum.transport.options import Options
+from barnum.warm import calls
 from barnum.warm.paths import file_part
 from barnum.warm.protocol import ENV_KEYS
 
 SERVED = (None, "check", "stats", "logs", "start", "stop")  # commands served warm
-LOCK = threading.Lock()  # one request at a time: the seams and os.environ are global
+COMPLETING = threading.Lock()  # argcomplete keeps its state in globals: one at a time
 
 
 class Cold(BaseException):  # BaseException: main() must not catch it
@@ -50,18 +52,47 @@ def identity(options: Options) -> tuple:
             bool(options.local))
 
 
-class Capture(io.TextIOBase):
-    """A stdout/stderr stand-in: what is written, in order, with the client's tty flag."""
+class Output:
+    """A call's output, in order: held while the call may still turn out cold (so a cold
+    rerun does not print it twice), then sent to the client as it is written."""
 
-    def __init__(self, fd: int, chunks: list[tuple[int, bytes]], tty: bool) -> None:
-        self.fd, self.chunks, self.tty = fd, chunks, tty
+    def __init__(self, emit: Callable[[int, bytes], None] | None = None) -> None:
+        self.emit = emit
+        self.held: list[tuple[int, bytes]] = []
+        self.live = False  # the call is served warm: what is written goes out at once
+        self.lock = threading.Lock()
+
+    def write(self, fd: int, data: bytes) -> None:
+        with self.lock:
+            if self.live and self.emit is not None:
+                self.emit(fd, data)
+            else:
+                self.held.append((fd, data))
+
+    def commit(self) -> None:
+        """The call is the session's now: what was held goes out, the rest as written."""
+        with self.lock:
+            if self.live or self.emit is None:
+                return
+            self.live = True
+            held, self.held = self.held, []
+            for fd, data in held:
+                self.emit(fd, data)
+
+
+class Capture(io.TextIOBase):
+    """A stdout/stderr stand-in: what is written goes to the call's Output, with the
+    client's tty flag."""
+
+    def __init__(self, fd: int, out: Output, tty: bool) -> None:
+        self.fd, self.out, self.tty = fd, out, tty
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return "utf-8"
 
     def write(self, s: str) -> int:
-        self.chunks.append((self.fd, s.encode("utf-8", "surrogateescape")))
+        self.out.write(self.fd, s.encode("utf-8", "surrogateescape"))
         return len(s)
 
     def isatty(self) -> bool:
@@ -69,6 +100,14 @@ class Capture(io.TextIOBase):
 
     def fileno(self) -> int:
         raise io.UnsupportedOperation("a warm call's output is not a file")
+
+
+def interrupted() -> None:
+    """KeyboardInterrupt when the current call's client has left (its Ctrl-C): checked
+    before each request on the session, so a call stops where a cold one would."""
+    call = calls.current()
+    if call is not None and call.cancel.is_set():
+        raise KeyboardInterrupt
 
 
 class _View:
@@ -92,13 +131,16 @@ class _View:
         return self._s.snapshot(self._t(targets))
 
     def refresh(self, targets: Any = None, timeout: float | None = None) -> FleetResult:
+        interrupted()
         return self._s.refresh(self._t(targets), timeout)
 
     def circusctl(self, args: list[str], targets: Any = None,
                   timeout: float | None = None) -> FleetResult:
+        interrupted()
         return self._s.circusctl(args, self._t(targets), timeout)
 
     def stats(self, targets: Any = None, timeout: float | None = None) -> dict:
+        interrupted()
         return self._s.stats(self._t(targets), timeout)
 
     def units(self, targets: Any = None) -> list:
@@ -118,6 +160,7 @@ class Runner:
         self.session = session
         self.ident = identity(options)
         self._cold_fleet: Any = None
+        self.folders = calls.Folders()
 
     # -- the two seams ----------------------------------------------------------------
 
@@ -133,6 +176,7 @@ class Runner:
                   log: Any = None, progress: Any = None) -> FleetResult:
         """The pool's run_fleet, answered over the open channels where the host is up."""
         self._fits(options)
+        interrupted()
         if plan.bailey_args:
             raise Cold("bailey's own options run cold")
         t0 = time.monotonic()
@@ -143,6 +187,7 @@ class Runner:
             if hp.local or hp.host not in s.links:
                 raise Cold(f"{hp.host} is not in the session")
             (warm if s.links[hp.host].copy().state == "up" else cold).append(hp)
+        self._commit()
         results = {}
         if warm:
             where = {hp.host: list(hp.users) for hp in warm}
@@ -182,47 +227,71 @@ class Runner:
         for h in chosen:
             if s.links[h].copy().state != "up":
                 raise Cold(f"{h} is not up in the session")
+        self._commit()
         return _View(s, chosen)
 
-    @contextlib.contextmanager
-    def seams(self) -> Iterator[None]:
-        import barnum.context
+    @staticmethod
+    def _commit() -> None:
+        call = calls.current()
+        if call is not None:
+            call.data["out"].commit()
+
+    def install(self) -> None:
+        """Put the per-call stand-ins and the pool's seam in place, once per process."""
         import barnum.oneshot.pool
 
-        saved = barnum.oneshot.pool.run_fleet, barnum.context.open_session
-        self._cold_fleet = saved[0]
-        barnum.oneshot.pool.run_fleet = self.run_fleet
-        barnum.context.open_session = self.open_session  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            barnum.oneshot.pool.run_fleet, barnum.context.open_session = saved
+        calls.install()
+        if self._cold_fleet is not None:
+            return
+        self._cold_fleet = cold = barnum.oneshot.pool.run_fleet
+
+        def run_fleet(*args: Any, **kw: Any) -> FleetResult:
+            """The pool's, for a warm call: answered by the session; else the pool's own."""
+            if calls.current() is None:
+                return cold(*args, **kw)
+            return self.run_fleet(*args, **kw)
+
+        barnum.oneshot.pool.run_fleet = run_fleet
 
     # -- one request ------------------------------------------------------------------
 
-    def serve(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Answer one run or completion request: ``{"code", "chunks"}`` or ``{"cold"}``."""
-        argv = [str(a) for a in req.get("argv") or []]
-        with LOCK, _environment(req):
-            if req.get("op") == "complete":
-                return {"code": 0, "completion": complete()}
-            why = refuse(argv)
-            if why:
-                return {"cold": why}
-            chunks: list[tuple[int, bytes]] = []
-            saved = sys.stdout, sys.stderr
-            sys.stdout = Capture(1, chunks, bool(req.get("stdout_tty")))
-            sys.stderr = Capture(2, chunks, False)  # not a terminal: no progress line
-            try:
-                from barnum.cli.main import main
+    def serve(self, req: dict[str, Any], emit: Callable[[int, bytes], None] | None = None,
+              cancel: threading.Event | None = None) -> dict[str, Any]:
+        """Answer one run or completion request: ``{"code", "chunks"}`` or ``{"cold"}``.
+        ``emit(fd, bytes)``, if given, gets the output as it is written once the call is
+        sure to be served warm; ``chunks`` is then what was not sent that way.
+        ``cancel`` set: the client left, the call is interrupted at its next request on
+        the session.  Calls from one working folder run in parallel."""
+        import barnum.context
 
-                with self.seams():
-                    code = main(argv)
-            except Cold as c:
-                return {"cold": c.why, "retire": c.retire}
-            finally:
-                sys.stdout, sys.stderr = saved
-            return {"code": code, "chunks": chunks}
+        self.install()
+        argv = [str(a) for a in req.get("argv") or []]
+        with self.folders.inside(req.get("cwd")) as here:
+            if not here:
+                return {"cold": "another warm call runs in another folder"}
+            out = Output(emit)
+            call = calls.Call(Capture(1, out, bool(req.get("stdout_tty"))),
+                              Capture(2, out, False),  # not a terminal: no progress line
+                              call_env(req), {"out": out}, cancel or threading.Event())
+            with calls.running(call):
+                if req.get("op") == "complete":
+                    with COMPLETING:
+                        return {"code": 0, "completion": complete()}
+                why = refuse(argv)
+                if why:
+                    return {"cold": why}
+                try:
+                    from barnum.cli.main import main
+
+                    with barnum.context.sessions_from(self.open_session):
+                        code = main(argv)
+                except Cold as c:
+                    if not out.live:
+                        return {"cold": c.why, "retire": c.retire}
+                    out.write(2, f"barnum: error: warm session: {c.why} (run it again with "
+                              "--no-persist)\n".encode())  # part of it went out: no rerun
+                    code = 3
+            return {"code": code, "chunks": out.held}
 
 
 def refuse(argv: list[str]) -> str | None:
@@ -238,7 +307,7 @@ def refuse(argv: list[str]) -> str | None:
     if name not in SERVED:
         return f"barnum {name} runs cold"
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with calls.silenced():
             args = parse_argv(argv)
     except SystemExit:
         return None  # --help, --version, a usage error: the CLI's own words, served
@@ -272,32 +341,13 @@ def complete() -> str:
     return out.getvalue()
 
 
-@contextlib.contextmanager
-def _environment(req: dict[str, Any]) -> Iterator[None]:
-    """The client's working folder and rendering environment, for one request."""
-    env: dict[str, Any] = req["env"] if isinstance(req.get("env"), dict) else {}
-    keys = [*ENV_KEYS]
-    saved = {k: os.environ.get(k) for k in keys}
-    cwd = os.getcwd()
-    try:
-        for k in keys:
-            v = env.get(k)
-            if isinstance(v, str):
-                os.environ[k] = v
-            else:
-                os.environ.pop(k, None)
-        size = req.get("size")
-        if req.get("stdout_tty") and isinstance(size, list) and len(size) == 2:
-            os.environ.setdefault("COLUMNS", str(int(size[0])))
-            os.environ.setdefault("LINES", str(int(size[1])))
-        os.environ.pop("_ARGCOMPLETE_STDOUT_FILENAME", None)
-        if isinstance(req.get("cwd"), str):
-            os.chdir(req["cwd"])
-        yield
-    finally:
-        os.chdir(cwd)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def call_env(req: dict[str, Any]) -> dict[str, str]:
+    """The client's rendering environment (``ENV_KEYS``) for one call: what it has set."""
+    env = req["env"] if isinstance(req.get("env"), dict) else {}
+    out = {k: v for k, v in env.items() if k in ENV_KEYS and isinstance(v, str)}
+    size = req.get("size")
+    if req.get("stdout_tty") and isinstance(size, list) and len(size) == 2:
+        out.setdefault("COLUMNS", str(int(size[0])))
+        out.setdefault("LINES", str(int(size[1])))
+    out.pop("_ARGCOMPLETE_STDOUT_FILENAME", None)
+    return out

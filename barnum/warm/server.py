@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from barnum.warm import protocol
+from barnum.warm import protocol, shared
 from barnum.warm.paths import check_private, ensure_dir, key_of
 
 LOCK_WAIT = 30.0  # a retiring session may take this long to close its hosts
@@ -75,6 +75,7 @@ class Server:
         self.last = time.monotonic()
         self.served = 0
         self.clients = 0
+        self.count_lock = threading.Lock()
         self.stop = threading.Event()
         self.retire_why: str | None = None
         self.ino: int | None = None
@@ -104,6 +105,7 @@ class Server:
         self.session = FleetSession(ctx.config, ctx.options, [], ctx.discovery,
                                     log=lambda m: err(f"warning: {m}")).open()
         self.runner = Runner(self.session, ctx.options)
+        self.runner.install()
         self._record(ctx)
         return True
 
@@ -177,7 +179,8 @@ class Server:
     # -- one connection --------------------------------------------------------------
 
     def handle(self, conn: socket.socket) -> None:
-        self.clients += 1
+        with self.count_lock:
+            self.clients += 1
         try:
             with conn:
                 if not protocol.peer_allowed(conn):
@@ -187,14 +190,34 @@ class Server:
                 conn.settimeout(30.0)
                 req = protocol.recv(conn)
                 conn.settimeout(None)
-                protocol.send(conn, self.answer(req))
+                if req.get("op") == "attach" and self._attachable(req) is None:
+                    shared.stream(conn, self.session, self.stop.is_set)
+                    return
+                sender = _Sender(conn)
+                with _watch_leaving(conn, sender.left):
+                    answer = self.answer(req, sender)
+                protocol.send(conn, answer)
         except (OSError, protocol.ProtocolError):
             pass
         finally:
-            self.clients -= 1
+            with self.count_lock:
+                self.clients -= 1
             self.last = time.monotonic()
 
-    def answer(self, req: dict[str, Any]) -> dict[str, Any]:
+    def _attachable(self, req: dict[str, Any]) -> str | None:
+        """Why a front end may not attach (another fleet, other options), or None."""
+        if req.get("v") != protocol.VERSION:
+            return "another barnum version"
+        if self.stop.is_set():
+            return "the session is closing"
+        if req.get("ident") != shared.ident_text(self.runner.ident):
+            return "the ssh_config, bailey command or connection options differ"
+        hosts = req.get("hosts")
+        if not isinstance(hosts, list) or not set(hosts) <= set(self.session.hosts):
+            return "hosts the session does not hold"
+        return None
+
+    def answer(self, req: dict[str, Any], sender: Any = None) -> dict[str, Any]:
         op = req.get("op")
         if req.get("v") != protocol.VERSION:
             return {"cold": "another barnum version"}
@@ -203,13 +226,21 @@ class Server:
         if op == "stop":
             self.retire("stopped")
             return {"stopped": True}
-        if op not in ("run", "complete") or self.stop.is_set():
+        if op == "attach":
+            return {"cold": self._attachable(req) or "not served"}
+        if self.stop.is_set():
+            return {"cold": "not served"}
+        if op == "call":
+            return shared.call(self.session, req)
+        if op not in ("run", "complete"):
             return {"cold": "not served"}
         try:
-            out = self.runner.serve(req)
+            out = self.runner.serve(req, sender.chunk if sender is not None else None,
+                                    sender.left if sender is not None else None)
         except Exception as e:  # a bug answers cold, never wrong
             return {"cold": f"internal error: {type(e).__name__}: {e}"}
-        self.served += 1
+        with self.count_lock:
+            self.served += 1
         if out.get("retire"):
             self.retire(out["cold"])
         if "chunks" in out:
@@ -225,6 +256,53 @@ class Server:
                 "clients": self.clients - 1,  # not counting the one asking
                 "history": self.recorder is not None,
                 "hosts": {h: st.state for h, st in states.items()}}
+
+
+class _Sender:
+    """A call's output to its client as it is written (``{"chunk": [fd, base64]}``); a
+    client that left gets nothing more, and the call runs to its end."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.gone = False
+        self.left = threading.Event()  # the client closed its end (Ctrl-C, killed)
+
+    def chunk(self, fd: int, data: bytes) -> None:
+        if self.gone:
+            return
+        try:
+            protocol.send(self.conn, {"chunk": [fd, protocol.pack(data)]})
+        except OSError:
+            self.gone = True
+
+
+@contextlib.contextmanager
+def _watch_leaving(conn: socket.socket, left: threading.Event) -> Any:
+    """While a call runs, ``left`` is set if the client closes its end (it sends nothing
+    after its request, so the socket turning readable means it is gone)."""
+    done = threading.Event()
+
+    def watch() -> None:
+        import select
+
+        while not done.is_set():
+            try:
+                ready, _, _ = select.select([conn], [], [], TICK)
+                if ready and not conn.recv(1, socket.MSG_PEEK):
+                    left.set()
+                    return
+                if ready:  # bytes the protocol has no place for: not a leaving
+                    done.wait(TICK)
+            except (OSError, ValueError):
+                left.set()
+                return
+
+    t = threading.Thread(target=watch, daemon=True, name="warm-leaving")
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 def _users_file(explicit: str | None) -> Path | None:

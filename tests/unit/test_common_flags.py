@@ -40,7 +40,7 @@ ROUTE = {
     "check": "oneshot", "unit": "systemctl", "history": "nothing", "completion": "nothing",
     "session": "warm",
 }
-MARKS = {"session": ("open_session", "FleetSession("), "oneshot": ("run_fleet(",),
+MARKS = {"session": ("open_session", "open_live(", "FleetSession("), "oneshot": ("run_fleet(",),
          "systemctl": ("run_units(",), "warm": ("key_of(",), "nothing": ()}
 
 

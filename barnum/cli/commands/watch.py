@@ -138,9 +138,9 @@ def _stats_index(stats: dict[str, Any]) -> dict[tuple, dict[str, str]]:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from barnum.context import open_session
+    from barnum.context import open_live
 
-    session = open_session(ctx)
+    session = open_live(ctx)  # the warm session's, when one can be used
     try:
         if args.json or not sys.stdout.isatty():
             return _ndjson(session)
@@ -152,8 +152,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _ndjson(session: FleetSession) -> int:
+    """NDJSON until the stream ends (the session closed, or Ctrl-C): its last line is
+    the subscription's ``end`` event."""
     sub = session.subscribe()
     out = sys.stdout
+    ended = False
     try:
         for host, st in session.host_states().items():
             line = {"kind": "resync", "host": host, "state": st.state, "error": st.error,
@@ -163,12 +166,22 @@ def _ndjson(session: FleetSession) -> int:
         if last is not None:
             out.write(json.dumps(last, sort_keys=True) + "\n")
         out.flush()
-        for ev in sub:
-            out.write(json.dumps(ev.to_dict(), sort_keys=True, default=str) + "\n")
-            now = check_line(session) if last is not None else None
-            if now is not None and now != last:  # a line only when the findings change
-                last = now
-                out.write(json.dumps(now, sort_keys=True) + "\n")
+        try:
+            for ev in sub:
+                ended = _is_end(ev)
+                out.write(json.dumps(ev.to_dict(), sort_keys=True, default=str) + "\n")
+                now = check_line(session) if last is not None else None
+                if now is not None and now != last:  # a line only when the findings change
+                    last = now
+                    out.write(json.dumps(now, sort_keys=True) + "\n")
+                out.flush()
+        except KeyboardInterrupt:
+            pass
+        if not ended:  # interrupted: the subscription's own end, once
+            sub.close()
+            while (left := sub.get(0)) is not None:
+                if _is_end(left):
+                    out.write(json.dumps(left.to_dict(), sort_keys=True, default=str) + "\n")
             out.flush()
     except BrokenPipeError:
         with contextlib.suppress(OSError):
@@ -176,6 +189,11 @@ def _ndjson(session: FleetSession) -> int:
     finally:
         sub.close()
     return EXIT_OK
+
+
+def _is_end(ev: SessionEvent) -> bool:
+    """The subscription's last event (not a followed unit's ``end``)."""
+    return ev.kind == "end" and ev.host == "" and ev.data.get("stream") == "subscribe"
 
 
 def _live(session: FleetSession) -> int:
@@ -204,6 +222,8 @@ def _live(session: FleetSession) -> int:
             if ev is not None:
                 marks.note(ev)
                 flaps.note_event(ev)
+            elif sub.closed:  # the (warm) session ended: its hosts read down; no spinning
+                stop.wait(0.25)
             now = time.time()
             if now - last >= 0.25:
                 live.update(view(session, marks, flaps, stats, now), refresh=True)
