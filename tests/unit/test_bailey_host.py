@@ -146,8 +146,9 @@ def test_instances_run_concurrently(site):
 
 def test_native_and_circusctl_agree(site):
     users = ["user1", "user2", "user6"]
-    native = by_unit(inspect_host(users, None, opts(site)))
-    real = by_unit(inspect_host(users, None, opts(site, native=False)))
+    # circusctl is a Python start-up per call: a 1 s timeout kills it on a busy machine
+    native = by_unit(inspect_host(users, None, opts(site, timeout=4)))
+    real = by_unit(inspect_host(users, None, opts(site, native=False, timeout=4)))
     for unit, inst in native.items():
         assert inst.via == "native" and real[unit].via == "circusctl"
         assert (inst.exit, inst.stdout, inst.watchers) == (
