@@ -200,17 +200,18 @@ def run_native(endpoint: str, args: list[str], timeout: int) -> Outcome:
     message = native_message(args)
     if message is None:
         raise ValueError(f"no native path for {args!r}")
+    control = args[0] in CONTROL_OPTIONS
     start = time.monotonic()
     try:
         # A control verb is not sent twice: a connection lost after sending is a
         # timeout, as with circusctl (libzmq does not resend what it wrote).
-        reply = zmtp.call(endpoint, message, timeout, resend=args[0] not in CONTROL_OPTIONS)
+        reply = zmtp.call(endpoint, message, timeout, resend=not control)
     except zmtp.ZmtpTimeout as e:
-        return Outcome(
-            1, "", "Timed out." + TIMEOUT_MSG, "native",
-            f"circusd did not answer on {endpoint} within {timeout}s ({e})",
-            seconds=time.monotonic() - start,
-        )
+        err = "Timed out." + TIMEOUT_MSG
+        why = f"circusd did not answer on {endpoint} within {timeout}s ({e})"
+        if control:
+            why = exit_error(1, "", err)
+        return Outcome(1, "", err, "native", why, seconds=time.monotonic() - start)
     except zmtp.ZmtpError as e:
         return Outcome(1, "", f"{e}\n", "native", str(e), seconds=time.monotonic() - start)
     bad = check_reply(args, reply)
@@ -222,9 +223,19 @@ def run_native(endpoint: str, args: list[str], timeout: int) -> Outcome:
         why = f"circusd's reply is malformed: {bad}"
         return Outcome(1, "", "", "native", why, seconds=time.monotonic() - start)
     error = None
-    if code:
+    if control:  # the control verbs' error line is circusctl's too: the same report
+        error = exit_error(code, out, err)
+    elif code:
         error = f"circusd replied error: {reply.get('reason') or 'no reason given'}"
     return Outcome(code, out, err, "native", error, reply, time.monotonic() - start)
+
+
+def exit_error(code: int, stdout: str, stderr: str) -> str | None:
+    """The one line bailey reports for a circusctl that exited ``code`` (None for 0)."""
+    if code == 0:
+        return None
+    why = _summary(stderr) or _summary(stdout) or "no output"
+    return f"circusctl exited {code}: {why}"
 
 
 def _summary(stderr: str) -> str:
@@ -315,12 +326,8 @@ def run_subprocess(argv: list[str], timeout: int) -> Outcome:
                 "large); killed", seconds=time.monotonic() - start,
             )
     stdout, stderr = _text(raw_out), _text(raw_err)
-    error = None
-    if proc.returncode != 0:
-        why = _summary(stderr) or _summary(stdout) or "no output"
-        error = f"circusctl exited {proc.returncode}: {why}"
     return Outcome(
-        proc.returncode, stdout, stderr, "circusctl", error,
+        proc.returncode, stdout, stderr, "circusctl", exit_error(proc.returncode, stdout, stderr),
         seconds=time.monotonic() - start,
     )
 
