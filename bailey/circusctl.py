@@ -208,9 +208,8 @@ def run_native(endpoint: str, args: list[str], timeout: int) -> Outcome:
         reply = zmtp.call(endpoint, message, timeout, resend=not control)
     except zmtp.ZmtpTimeout as e:
         err = "Timed out." + TIMEOUT_MSG
-        why = f"circusd did not answer on {endpoint} within {timeout}s ({e})"
-        if control:
-            why = exit_error(1, "", err)
+        why = exit_error(1, "", err) if control else (
+            f"circusd did not answer on {endpoint} within {timeout}s ({e})")
         return Outcome(1, "", err, "native", why, seconds=time.monotonic() - start)
     except zmtp.ZmtpError as e:
         return Outcome(1, "", f"{e}\n", "native", str(e), seconds=time.monotonic() - start)

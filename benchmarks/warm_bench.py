@@ -117,7 +117,10 @@ def rows(fleet, hosts: int, repeats: int) -> list[Measure]:
     return out
 
 
-NO_NATIVE = ("--bailey", "bailey --no-native")  # the bench fleet's bailey is on PATH
+# The bench fleet's bailey is on PATH.  --timeout 30: on a loaded machine the wide
+# host's ten circusctl processes can take longer than barnum's default 10 s per host,
+# and a baseline row must finish (the timeout only cuts, never speeds up).
+NO_NATIVE = ("--bailey", "bailey --no-native", "--timeout", "30")
 
 
 def _no_native_rows(fleet, hosts: int, repeats: int) -> list[Measure]:
@@ -127,7 +130,7 @@ def _no_native_rows(fleet, hosts: int, repeats: int) -> list[Measure]:
     out: list[Measure] = []
     try:
         _runner(fleet, run_dir, "10m", *NO_NATIVE)()  # cold: starts that session
-        _ready(fleet, run_dir, *NO_NATIVE)
+        _ready(fleet, run_dir, *NO_NATIVE[:2])
         for verb in ("stop", "start"):
             out.append(measure(f"warm barnum -- -- {verb} ticker (--no-native)", hosts,
                                _runner(fleet, run_dir, "10m", *NO_NATIVE, "--", "--", verb,
@@ -136,7 +139,7 @@ def _no_native_rows(fleet, hosts: int, repeats: int) -> list[Measure]:
         out.append(Measure("warm --no-native rows", hosts, error=failure(e)))
     finally:
         subprocess.run([*BARNUM, "--config", str(fleet.users_file), "--ssh-config",
-                        str(fleet.ssh_config), *NO_NATIVE, "session", "stop"],
+                        str(fleet.ssh_config), *NO_NATIVE[:2], "session", "stop"],
                        env=_env(run_dir, "10m"), capture_output=True, timeout=60)
         import shutil
 
