@@ -220,7 +220,7 @@ def test_a_control_message_is_never_sent_twice():
     t.start()
     try:
         out = ctl.run_native(f"tcp://127.0.0.1:{port}", ["restart", "w"], 1)
-        status = ctl.run_native(f"tcp://127.0.0.1:{port}", ["status"], 1)
+        status = ctl.run_native(f"tcp://127.0.0.1:{port}", ["status"], 3)  # re-asked
     finally:
         srv.close()
     assert out.exit == 1 and out.stderr == "Timed out." + ctl.TIMEOUT_MSG
