@@ -20,10 +20,12 @@ arguments after -- go to circusctl unchanged (default: status), e.g.
   bailey user1 -- stats        bailey -- start myapp
   bailey --json user1 -- status
 
-status (and status WATCHER, list, list WATCHER) are answered by a built-in
-ZMQ client with circusctl's exact output and exit code; other commands run
-circusctl. circusctl is --circusctl, else $BAILEY_CIRCUSCTL, else the one
-beside this python, else circusctl on PATH.
+status, list, start, stop, restart and reload (with or without a WATCHER;
+start/stop/restart with --waiting and --match M, reload with --waiting,
+--sequential and --terminate) are answered by a built-in ZMQ client with
+circusctl's exact output and exit code; other commands and forms run
+circusctl, as does everything with --no-native. circusctl is --circusctl,
+else $BAILEY_CIRCUSCTL, else the one beside this python, else circusctl on PATH.
 
 exit codes:
   0  every instance healthy (or not expected to run)
@@ -75,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive_int, default=5, metavar="SECONDS",
                    help="circusctl --timeout, per instance (default: %(default)s)")
     p.add_argument("--no-native", dest="native", action="store_false",
-                   help="always run circusctl, even for status")
+                   help="always run circusctl, even for the commands the built-in "
+                   "client answers (status, list, start, stop, restart, reload)")
     p.add_argument("--serve", action="store_true",
                    help="stay running: answer NDJSON requests on stdin (protocol "
                    "bailey-serve/1, see docs/bailey-serve.md) until stdin closes")

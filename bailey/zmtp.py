@@ -240,11 +240,14 @@ def _connect(endpoint: str, deadline: float) -> socket.socket:
             time.sleep(min(RECONNECT_INTERVAL, max(0.0, deadline - time.monotonic())))
 
 
-def call(endpoint: str, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+def call(endpoint: str, message: dict[str, Any], timeout: float,
+         resend: bool = True) -> dict[str, Any]:
     """Send ``message`` (an ``id`` is added) and return circusd's reply with that id.
 
     Raises ZmtpTimeout when nothing answers within ``timeout`` seconds and
-    ZmtpError for anything else that prevents an answer.
+    ZmtpError for anything else that prevents an answer.  With ``resend``
+    False a message once sent is never sent again (a command with an
+    effect): a connection lost after it waits out the timeout, as libzmq's.
     """
     deadline = time.monotonic() + timeout
     call_id = os.urandom(16).hex()
@@ -252,9 +255,11 @@ def call(endpoint: str, message: dict[str, Any], timeout: float) -> dict[str, An
     while True:
         sock = _connect(endpoint, deadline)
         conn = _Conn(sock, deadline)
+        sent = False
         try:
             conn.handshake()
             conn.send(encode_frame(payload))
+            sent = True
             while True:
                 for part in conn.recv_message():
                     try:
@@ -268,6 +273,9 @@ def call(endpoint: str, message: dict[str, Any], timeout: float) -> dict[str, An
         except (ConnectionResetError, BrokenPipeError):
             # circusd went away mid-way (e.g. restarting): libzmq would
             # reconnect and resend; so do we, within the same deadline.
+            if sent and not resend:
+                time.sleep(max(0.0, deadline - time.monotonic()))
+                raise ZmtpTimeout("timed out (connection lost after sending)") from None
             time.sleep(min(RECONNECT_INTERVAL, max(0.0, deadline - time.monotonic())))
             continue
         finally:

@@ -2,11 +2,14 @@
 a real fleet, in one run: the overview, stop/start through the passthrough, TAB
 completion, ``barnum shell -c hosts`` attached to the session against its own
 session, and the session's memory and idle CPU.  Medians, beside the cold
-baseline measured in the same run."""
+baseline measured in the same run.  stop/start are also measured through a second
+warm session whose bailey runs with ``--no-native`` (one circusctl per instance,
+the path before bailey answered the control verbs itself): the ratio is the gain."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -41,17 +44,17 @@ def _runner(fleet, run_dir: str, persist: str, *args: str, env: dict | None = No
     return fn
 
 
-def _status(fleet, run_dir: str) -> dict | None:
+def _status(fleet, run_dir: str, *extra: str) -> dict | None:
     p = subprocess.run([*BARNUM, "--config", str(fleet.users_file), "--ssh-config",
-                        str(fleet.ssh_config), "session", "status", "--json"],
+                        str(fleet.ssh_config), *extra, "session", "status", "--json"],
                        env=_env(run_dir, "10m"), capture_output=True, timeout=60)
     return json.loads(p.stdout) if p.returncode == 0 else None
 
 
-def _ready(fleet, run_dir: str, within: float = 60) -> dict:
+def _ready(fleet, run_dir: str, *extra: str, within: float = 60) -> dict:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        st = _status(fleet, run_dir)
+        st = _status(fleet, run_dir, *extra)
         if st and all(v == "up" for v in st["hosts"].values()):
             return st
         time.sleep(0.2)
@@ -87,6 +90,7 @@ def rows(fleet, hosts: int, repeats: int) -> list[Measure]:
             out.append(measure(f"warm barnum -- -- {verb} ticker", hosts,
                                _runner(fleet, run_dir, "10m", "--", "--", verb, "ticker"),
                                repeats))
+        out += _no_native_rows(fleet, hosts, repeats)
         comp = Path(run_dir) / "completion.out"
         line = f"barnum --ssh-config {fleet.ssh_config} host"  # the overview's session
         cenv = {"_ARGCOMPLETE": "1", "COMP_LINE": line, "COMP_POINT": str(len(line)),
@@ -118,6 +122,47 @@ def rows(fleet, hosts: int, repeats: int) -> list[Measure]:
     return out
 
 
+# The bench fleet's bailey is on PATH.  --timeout 30: on a loaded machine the wide
+# host's ten circusctl processes can take longer than barnum's default 10 s per host,
+# and a baseline row must finish (the timeout only cuts, never speeds up).
+NO_NATIVE = ("--bailey", "bailey --no-native", "--timeout", "30")
+
+
+def _no_native_rows(fleet, hosts: int, repeats: int) -> list[Measure]:
+    """stop/start through a warm session of its own (its own runtime folder, so the
+    other session stays) whose bailey --serve runs circusctl for every instance."""
+    run_dir = tempfile.mkdtemp(prefix="bwn", dir="/tmp")
+    out: list[Measure] = []
+    try:
+        _runner(fleet, run_dir, "10m", *NO_NATIVE)()  # cold: starts that session
+        _ready(fleet, run_dir, *NO_NATIVE[:2])
+        for verb in ("stop", "start"):
+            out.append(measure(f"warm barnum -- -- {verb} ticker (--no-native)", hosts,
+                               _runner(fleet, run_dir, "10m", *NO_NATIVE, "--", "--", verb,
+                                       "ticker"), repeats))
+    except Exception as e:
+        out.append(Measure("warm --no-native rows", hosts, error=failure(e)))
+    finally:
+        subprocess.run([*BARNUM, "--config", str(fleet.users_file), "--ssh-config",
+                        str(fleet.ssh_config), *NO_NATIVE[:2], "session", "stop"],
+                       env=_env(run_dir, "10m"), capture_output=True, timeout=60)
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return out
+
+
+def ratios(measures: list[Measure]) -> dict[str, float]:
+    """``--no-native`` median over native median, per verb and fleet size (same run)."""
+    by = {(m.name, m.hosts): m.median for m in measures}
+    out = {}
+    for (name, n), native in by.items():
+        base = by.get((f"{name} (--no-native)", n))
+        if base is not None and native > 0 and not math.isnan(base):  # NaN: a failed row
+            out[f"{name}: --no-native / native @{n}"] = base / native
+    return out
+
+
 def main(name: str = "bwarm", hosts: int = 12, repeats: int = 10,
          scale: bool = False) -> dict[str, Any]:
     from tests.fleet import Fleet
@@ -134,9 +179,10 @@ def main(name: str = "bwarm", hosts: int = 12, repeats: int = 10,
         finally:
             fleet.down()
     load = os.getloadavg()
-    results = {"load": load, "measures": [
+    rs = ratios(measures)
+    results: dict[str, Any] = {"load": load, "measures": [
         {"name": m.name, "hosts": m.hosts, "median": m.median, "samples": m.samples,
-         "error": m.error} for m in measures]}
+         "error": m.error} for m in measures], "ratios": rs}
     Path(".bench").mkdir(exist_ok=True)
     Path(".bench/warm.json").write_text(json.dumps(results, indent=2))
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
@@ -146,6 +192,8 @@ def main(name: str = "bwarm", hosts: int = 12, repeats: int = 10,
         unit = "" if "(MB" in m.name or "(%" in m.name else " s"
         shown = m.error or f"{m.median:.3f}{unit}"
         print(f"| {m.name} | {m.hosts} | {shown} |")
+    for key, r in rs.items():
+        print(f"{key}: {r:.1f}x")
     return results
 
 

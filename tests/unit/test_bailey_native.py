@@ -160,5 +160,5 @@ def test_native_message_only_for_simple_commands():
     assert ctl.native_message(["status", "w"]) == {"command": "status",
                                                    "properties": {"name": "w"}}
     assert ctl.native_message(["list"]) is not None
-    for args in (["stats"], ["status", "--help"], ["status", "a", "b"], ["start", "w"], []):
+    for args in (["stats"], ["status", "--help"], ["status", "a", "b"], ["kill", "w"], []):
         assert ctl.native_message(args) is None

@@ -136,3 +136,54 @@ def test_shipped_bootstrap_through_a_shell_passes_hostile_args(tmp_path):
 def test_bootstrap_is_small_and_standalone():
     assert len(BOOTSTRAP) < 1024
     compile(BOOTSTRAP, "<bootstrap>", "exec")
+
+
+def _shipped_modules() -> dict[str, list]:
+    import base64
+    import zlib
+
+    return json.loads(zlib.decompress(base64.b64decode(payload())))
+
+
+def _without_docstrings(tree):
+    import ast
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            b = node.body
+            if b and isinstance(b[0], ast.Expr) and isinstance(b[0].value, ast.Constant) \
+                    and isinstance(b[0].value.value, str):
+                del b[0]
+                if not b and not isinstance(node, ast.Module):
+                    b.append(ast.Pass())
+    return tree
+
+
+def test_shipped_sources_are_the_installed_code_without_docstrings():
+    """Each shipped module parses to the same tree as its source minus docstrings (the
+    same code), compiles, and the whole of bailey is shipped."""
+    import ast
+
+    shipped = _shipped_modules()
+    root = REPO / "bailey"
+    sources = {p for p in root.rglob("*.py") if "__pycache__" not in p.parts}
+    assert len(shipped) == len(sources)
+    for name, (is_pkg, text) in shipped.items():
+        rel = Path(*name.split(".")[1:]) / "__init__.py" if is_pkg else Path(
+            *name.split(".")[1:]).with_suffix(".py")
+        original = (root / rel).read_text(encoding="utf-8")
+        assert ast.dump(ast.parse(text)) == ast.dump(_without_docstrings(ast.parse(original)))
+        compile(text, name, "exec")
+    assert len(payload()) < PAYLOAD_BUDGET
+
+
+def test_shipped_bailey_help_is_the_installed_one(tmp_path):
+    """The help texts are not docstrings: stripping these changed nothing users see."""
+    argv = shipped_argv(["--help"], sys.executable)
+    argv.insert(1, "-I")
+    shipped = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    local = subprocess.run([sys.executable, "-m", "bailey", "--help"], cwd=REPO,
+                           capture_output=True, text=True, timeout=60)
+    assert shipped.returncode == local.returncode == 0, shipped.stderr
+    assert shipped.stdout == local.stdout
+    assert "--no-native" in shipped.stdout
