@@ -15,6 +15,9 @@ of the circus units (D-Bus, else ``systemctl show``).  While something moves
 soon, SETTLE_FIRST seconds doubling up to SETTLE_MAX, since a transition's end
 touches no watched file; once all is still, only every SAFETY_POLL seconds
 (the idle cost).  Every RESYNC_EVERY seconds a full snapshot heals anything lost.
+A hung circusd (SIGSTOPped: its feed just goes quiet) is found by a cheap call to
+each active circusd every PROBE_EVERY seconds: when one stops or starts answering,
+its instance is read and pushed again.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ _UNIT_KEYS = ("active_state", "sub_state", "unit_file_state", "n_restarts", "mai
 HELD_MAX = 10000  # events held while the snapshot is taken
 FEED_RETRY_MIN = 0.5  # seconds before a feed that ended is reconnected
 FEED_RETRY_MAX = 30.0  # ...doubling up to this while its peer keeps breaking the protocol
+PROBE_EVERY = 5.0  # seconds between two liveness calls to each active circusd
 
 
 class Watcher:
@@ -114,6 +118,9 @@ class Watcher:
                 self.server.emit(ev)
         self._units = {u.name: u for u in _list(self.server)}
         threading.Thread(target=self._systemd_loop, daemon=True, name="systemd").start()
+        answering = {i["unit"]: i["state"] != "error" for i in snap["instances"]}
+        threading.Thread(target=self._probe_loop, args=(answering,), daemon=True,
+                         name="probe").start()
         if self.stats_interval:
             threading.Thread(target=self._stats_loop, daemon=True, name="stats").start()
 
@@ -170,6 +177,31 @@ class Watcher:
         rep = self.server.report([user])
         for inst in rep.to_dict()["instances"]:
             self.emit({"event": "instance", "instance": inst})
+
+    def _probe_loop(self, answering: dict[str, bool]) -> None:
+        """Each active circusd asked ``numwatchers``; a change of whether it answers
+        in time pushes its instance (a refused or odd call changes nothing)."""
+        key: tuple = ()
+        ends: dict[str, tuple[str | None, str]] = {}
+        while not self.stopped.wait(PROBE_EVERY):
+            running = tuple(sorted((n, u.main_pid) for n, u in self._units.items() if u.running))
+            if running != key:  # the endpoints, read again only when the units change
+                key, names = running, {n for n, _ in running}
+                ends = {i.unit: (i.user, i.endpoint) for i in
+                        self.server.report(None, dry_run=True).instances
+                        if i.endpoint and i.unit in names}
+            seen: dict[str, bool] = {}
+            threads = [threading.Thread(target=_probe, args=(e, self.server.options.timeout,
+                                                             seen, u), daemon=True)
+                       for u, (_, e) in ends.items()]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            for unit, ok in seen.items():
+                if answering.get(unit, True) != ok and not self.stopped.is_set():
+                    answering[unit] = ok
+                    self._instance(ends[unit][0])
 
     # -- systemd --------------------------------------------------------------------------
 
@@ -256,6 +288,19 @@ def next_settle(settle: float, changed: bool, moving: bool) -> float:
     if moving:
         return min(SETTLE_MAX, 2 * settle if settle else SETTLE_FIRST)
     return 0.0
+
+
+def _probe(endpoint: str, timeout: float, seen: dict[str, bool], unit: str) -> None:
+    """Whether circusd answered ``numwatchers`` in time (nothing when it refused)."""
+    from bailey.zmtp import ZmtpTimeout, call
+
+    try:
+        call(endpoint, {"command": "numwatchers"}, timeout)
+        seen[unit] = True
+    except ZmtpTimeout:
+        seen[unit] = False
+    except Exception:
+        pass
 
 
 def _unit_dirs() -> list[str]:
