@@ -191,13 +191,8 @@ class Watcher:
                         self.server.report(None, dry_run=True).instances
                         if i.endpoint and i.unit in names}
             seen: dict[str, bool] = {}
-            threads = [threading.Thread(target=_probe, args=(e, self.server.options.timeout,
-                                                             seen, u), daemon=True)
-                       for u, (_, e) in ends.items()]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            for u, (_, e) in ends.items():  # in turn: a thread each costs more than a call
+                _probe(e, self.server.options.timeout, seen, u)
             for unit, ok in seen.items():
                 if answering.get(unit, True) != ok and not self.stopped.is_set():
                     answering[unit] = ok
