@@ -1,23 +1,10 @@
 """The ``subscribe`` op: circusd and systemd changes pushed as events.
 
-Order, so that nothing is missed and nothing is applied twice:
-
-1. subscribe to every running circusd's pub/sub feed (events are held back);
-2. take the snapshot (``status``) and answer the request with it;
-3. release the held events, dropping those circus stamped before the snapshot.
-
-circusd's feed: one SUB connection per running instance; when it ends
-(circusd restarted) bailey reconnects and sends a fresh ``instance`` event.
-systemd: inotify on /run/systemd/units (an ``invocation:<unit>`` link per
-started unit) and the unit-file folders (enable/disable) wakes a single read
-of the circus units (D-Bus, else ``systemctl show``).  While something moves
-(a unit changed, or is activating, deactivating, reloading) it is read again
-soon, SETTLE_FIRST seconds doubling up to SETTLE_MAX, since a transition's end
-touches no watched file; once all is still, only every SAFETY_POLL seconds
-(the idle cost).  Every RESYNC_EVERY seconds a full snapshot heals anything lost.
-A hung circusd (SIGSTOPped: its feed just goes quiet) is found by a cheap call to
-each active circusd every PROBE_EVERY seconds: when one stops or starts answering,
-its instance is read and pushed again.
+Feeds first (events held), then the snapshot, then the held events newer than it:
+nothing missed, nothing applied twice.  systemd: inotify wakes one read of the
+units, again soon while one moves, else every SAFETY_POLL s; a full snapshot every
+RESYNC_EVERY s; each active circusd asked every PROBE_EVERY s (a hang is silent).
+docs/bailey-serve.md tells the whole story.
 """
 
 from __future__ import annotations
@@ -118,9 +105,8 @@ class Watcher:
                 self.server.emit(ev)
         self._units = {u.name: u for u in _list(self.server)}
         threading.Thread(target=self._systemd_loop, daemon=True, name="systemd").start()
-        answering = {i["unit"]: i["state"] != "error" for i in snap["instances"]}
-        threading.Thread(target=self._probe_loop, args=(answering,), daemon=True,
-                         name="probe").start()
+        ok = {i["unit"]: i["state"] != "error" for i in snap["instances"]}
+        threading.Thread(target=self._probe_loop, args=(ok,), daemon=True).start()
         if self.stats_interval:
             threading.Thread(target=self._stats_loop, daemon=True, name="stats").start()
 
@@ -178,25 +164,30 @@ class Watcher:
         for inst in rep.to_dict()["instances"]:
             self.emit({"event": "instance", "instance": inst})
 
-    def _probe_loop(self, answering: dict[str, bool]) -> None:
-        """Each active circusd asked ``numwatchers``; a change of whether it answers
-        in time pushes its instance (a refused or odd call changes nothing)."""
-        key: tuple = ()
-        ends: dict[str, tuple[str | None, str]] = {}
+    def _probe_loop(self, ok: dict[str, bool]) -> None:
+        """A hung circusd is silent: each active one is asked in turn; a change in
+        whether it answers in time pushes its instance."""
+        from bailey.zmtp import ZmtpTimeout, call
+
+        key: list = []
+        ends: list = []
         while not self.stopped.wait(PROBE_EVERY):
-            running = tuple(sorted((n, u.main_pid) for n, u in self._units.items() if u.running))
-            if running != key:  # the endpoints, read again only when the units change
-                key, names = running, {n for n, _ in running}
-                ends = {i.unit: (i.user, i.endpoint) for i in
-                        self.server.report(None, dry_run=True).instances
-                        if i.endpoint and i.unit in names}
-            seen: dict[str, bool] = {}
-            for u, (_, e) in ends.items():  # in turn: a thread each costs more than a call
-                _probe(e, self.server.options.timeout, seen, u)
-            for unit, ok in seen.items():
-                if answering.get(unit, True) != ok and not self.stopped.is_set():
-                    answering[unit] = ok
-                    self._instance(ends[unit][0])
+            run = sorted((n, u.main_pid) for n, u in self._units.items() if u.running)
+            if run != key:  # the endpoints, read again only when the units change
+                key = run
+                ends = [i for i in self.server.report(None, dry_run=True).instances
+                        if i.endpoint and i.unit in dict(run)]
+            for i in ends:
+                try:
+                    call(i.endpoint, {"command": "numwatchers"}, self.server.options.timeout)
+                    now = True
+                except ZmtpTimeout:
+                    now = False
+                except Exception:  # refused: systemd tells that story
+                    continue
+                if ok.get(i.unit, True) != now and not self.stopped.is_set():
+                    ok[i.unit] = now
+                    self._instance(i.user)
 
     # -- systemd --------------------------------------------------------------------------
 
@@ -283,19 +274,6 @@ def next_settle(settle: float, changed: bool, moving: bool) -> float:
     if moving:
         return min(SETTLE_MAX, 2 * settle if settle else SETTLE_FIRST)
     return 0.0
-
-
-def _probe(endpoint: str, timeout: float, seen: dict[str, bool], unit: str) -> None:
-    """Whether circusd answered ``numwatchers`` in time (nothing when it refused)."""
-    from bailey.zmtp import ZmtpTimeout, call
-
-    try:
-        call(endpoint, {"command": "numwatchers"}, timeout)
-        seen[unit] = True
-    except ZmtpTimeout:
-        seen[unit] = False
-    except Exception:
-        pass
 
 
 def _unit_dirs() -> list[str]:

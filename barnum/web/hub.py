@@ -205,17 +205,18 @@ class Hub:
             return self._ended.get((host, unit))
 
     def _journal_ended(self, host: str, unit: Any, sub: Any, reason: Any) -> None:
-        """bailey's follow of a journal ended.  Lost with its connection: the host's next
-        "up" follows it again.  Ended by itself (journalctl exited): followed again at
-        once, REFOLLOW_MAX times within REFOLLOW_WINDOW, then given up and told."""
+        """bailey's follow of a journal ended by itself (journalctl exited): followed
+        again at once, REFOLLOW_MAX times within REFOLLOW_WINDOW, then given up and its
+        pages told.  One lost with its connection is left to ``_refollow`` (the host's
+        next "up"), and one cancelled was the last page's."""
+        if reason != "ended":  # bailey.protocol END_ENDED
+            return
         with self._follow_lock:
             entry = self._follows.get((host, unit))
             if entry is None or entry[0] <= 0 or entry[1] is None or entry[1][1] != sub \
-                    or (entry[1][0] is not self.session.connection_of(host) and reason != "lost"):
-                return  # cancelled by the last page, or an older follow than the one kept
+                    or entry[1][0] is not self.session.connection_of(host):
+                return  # an older follow than the one kept
             entry[1] = None
-            if reason == "lost":
-                return
             now = time.monotonic()
             times = [t for t in self._refollowed.get((host, unit), [])
                      if now - t < REFOLLOW_WINDOW]
