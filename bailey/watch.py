@@ -1,20 +1,10 @@
 """The ``subscribe`` op: circusd and systemd changes pushed as events.
 
-Order, so that nothing is missed and nothing is applied twice:
-
-1. subscribe to every running circusd's pub/sub feed (events are held back);
-2. take the snapshot (``status``) and answer the request with it;
-3. release the held events, dropping those circus stamped before the snapshot.
-
-circusd's feed: one SUB connection per running instance; when it ends
-(circusd restarted) bailey reconnects and sends a fresh ``instance`` event.
-systemd: inotify on /run/systemd/units (an ``invocation:<unit>`` link per
-started unit) and the unit-file folders (enable/disable) wakes a single read
-of the circus units (D-Bus, else ``systemctl show``).  While something moves
-(a unit changed, or is activating, deactivating, reloading) it is read again
-soon, SETTLE_FIRST seconds doubling up to SETTLE_MAX, since a transition's end
-touches no watched file; once all is still, only every SAFETY_POLL seconds
-(the idle cost).  Every RESYNC_EVERY seconds a full snapshot heals anything lost.
+Feeds first (events held), then the snapshot, then the held events newer than it:
+nothing missed, nothing applied twice.  systemd: inotify wakes one read of the
+units, again soon while one moves, else every SAFETY_POLL s; a full snapshot every
+RESYNC_EVERY s; each active circusd asked every PROBE_EVERY s (a hang is silent).
+docs/bailey-serve.md tells the whole story.
 """
 
 from __future__ import annotations
@@ -54,6 +44,7 @@ _UNIT_KEYS = ("active_state", "sub_state", "unit_file_state", "n_restarts", "mai
 HELD_MAX = 10000  # events held while the snapshot is taken
 FEED_RETRY_MIN = 0.5  # seconds before a feed that ended is reconnected
 FEED_RETRY_MAX = 30.0  # ...doubling up to this while its peer keeps breaking the protocol
+PROBE_EVERY = 5.0  # seconds between two liveness calls to each active circusd
 
 
 class Watcher:
@@ -114,6 +105,8 @@ class Watcher:
                 self.server.emit(ev)
         self._units = {u.name: u for u in _list(self.server)}
         threading.Thread(target=self._systemd_loop, daemon=True, name="systemd").start()
+        ok = {i["unit"]: i["state"] != "error" for i in snap["instances"]}
+        threading.Thread(target=self._probe_loop, args=(ok,), daemon=True).start()
         if self.stats_interval:
             threading.Thread(target=self._stats_loop, daemon=True, name="stats").start()
 
@@ -170,6 +163,31 @@ class Watcher:
         rep = self.server.report([user])
         for inst in rep.to_dict()["instances"]:
             self.emit({"event": "instance", "instance": inst})
+
+    def _probe_loop(self, ok: dict[str, bool]) -> None:
+        """A hung circusd is silent: each active one is asked in turn; a change in
+        whether it answers in time pushes its instance."""
+        from bailey.zmtp import ZmtpTimeout, call
+
+        key: list = []
+        ends: list = []
+        while not self.stopped.wait(PROBE_EVERY):
+            run = sorted((n, u.main_pid) for n, u in self._units.items() if u.running)
+            if run != key:  # the endpoints, read again only when the units change
+                key = run
+                ends = [i for i in self.server.report(None, dry_run=True).instances
+                        if i.endpoint and i.unit in dict(run)]
+            for i in ends:
+                try:
+                    call(i.endpoint, {"command": "numwatchers"}, self.server.options.timeout)
+                    now = True
+                except ZmtpTimeout:
+                    now = False
+                except Exception:  # refused: systemd tells that story
+                    continue
+                if ok.get(i.unit, True) != now and not self.stopped.is_set():
+                    ok[i.unit] = now
+                    self._instance(i.user)
 
     # -- systemd --------------------------------------------------------------------------
 

@@ -114,10 +114,14 @@ def measure_query(repeats: int = 5, rows: int = 1_000_000) -> dict:
             "full_p50": statistics.median(full), "startup": start}
 
 
-def measure_recording(fleet, host: str = "host1", seconds: float = 20.0,
+def measure_recording(fleet, host: str = "host1", seconds: float = 10.0, pairs: int = 6,
                       watchers: int = 10) -> dict:
-    """The session's CPU (this process) during a flood of respawns, without and with the
-    recorder attached; the rows it wrote and dropped."""
+    """The session's CPU per event (this process) during a flood of respawns, in
+    ``pairs`` alternating windows without and with the recorder attached (load on
+    the machine drifts: each pair is measured close together); medians per event,
+    their ratio, and the recorder's and writer's own threads' CPU.  A "with" window
+    counts the recorder's start and everything it and the writer do for the window's
+    events (to the last row committed), not the store's opening (once per process)."""
     from barnum.history.recorder import Recorder
     from barnum.live.session import FleetSession
     from barnum.model.config import load_config
@@ -130,67 +134,82 @@ def measure_recording(fleet, host: str = "host1", seconds: float = 20.0,
     names = [f"flood{i}" for i in range(watchers)]
     for n in names:
         fleet.exec(host, [*ctl, "add", "--start", n, "/bin/sleep 0.2"], user="user1")
-    out: dict = {}
+    per: dict[str, list[float]] = {"without": [], "with": []}
+    own: list[float] = []
+    out: dict = {"written": 0, "dropped": 0, "events_without": 0, "events_with": 0}
     try:
         with tempfile.TemporaryDirectory(prefix="barnum-history-bench-") as tmp, \
                 FleetSession(cfg, opts, targets=[host]) as s:
             sub = s.subscribe(kinds={"circus"})  # the page's own reader, in both runs
-            for label in ("without", "with", "without", "with"):  # alternate: load drifts
+            for label in ("without", "with") * pairs:
                 store = rec = None
                 if label == "with":
                     store = hdb.open_store(hdb.HistorySettings(path=f"{tmp}/h.db"), print)
+                    assert store is not None, "the bench's history store did not open"
+                c0, t0 = time.process_time(), time.monotonic()
+                if store is not None:
                     rec = Recorder(s, store, backfill=False).start()
                 events = 0
-                c0, t0 = time.process_time(), time.monotonic()
                 while time.monotonic() - t0 < seconds:
                     if sub.get(0.2) is not None:
                         events += 1
-                out[f"cpu_{label}"] = out.get(f"cpu_{label}", 0.0) + time.process_time() - c0
-                out[f"events_{label}"] = out.get(f"events_{label}", 0) + events
                 if rec is not None and store is not None:
-                    out["own_cpu"] = out.get("own_cpu", 0.0) + rec.cpu + store.cpu
-                    rec.close()
-                    out["written"] = out.get("written", 0) + store.written
-                    out["dropped"] = out.get("dropped", 0) + store.dropped
+                    rec.close()  # what the window queued is written inside the window
+                    store.flush()
+                    own.append((rec.cpu + store.cpu) / max(events, 1))
+                per[label].append((time.process_time() - c0) / max(events, 1))
+                out[f"events_{label}"] += events
+                if store is not None:
                     store.close()
+                    out["written"] += store.written
+                    out["dropped"] += store.dropped
             sub.close()
     finally:
         for n in names:
             fleet.exec(host, [*ctl, "rm", n])
-    out["seconds"] = 2 * seconds
-    base = out["cpu_without"] / max(out["events_without"], 1)
-    withr = out["cpu_with"] / max(out["events_with"], 1)
-    out["cost_pct"] = (withr - base) / base * 100 if base else 0.0
-    # the recorder's and the writer's threads' own CPU, against the session's without them
-    out["own_pct"] = out["own_cpu"] / out["cpu_without"] * 100 if out["cpu_without"] else 0.0
+    base, withr = statistics.median(per["without"]), statistics.median(per["with"])
+    out.update(seconds=seconds, pairs=pairs, us_without=base * 1e6, us_with=withr * 1e6,
+               us_own=statistics.median(own) * 1e6,
+               cost_pct=(withr - base) / base * 100 if base else 0.0,
+               own_pct=statistics.median(own) / base * 100 if base else 0.0)
     return out
 
 
-def main(name: str | None = None, rows: int = 1_000_000) -> None:
+def main(name: str | None = None, rows: int = 1_000_000, query: bool = True) -> None:
     """Print the figures; the flood on fleet ``name`` (default $BARNUM_TEST_FLEET)."""
-    q = measure_query(rows=rows)
+    if query:
+        print_query(measure_query(rows=rows))
+    name = name or os.environ.get("BARNUM_TEST_FLEET")
+    if name:
+        print_recording(name)
+
+
+def print_query(q: dict) -> None:
     print(f"barnum history --since 24h over {q['rows']:,} rows ({q['in_window']:,} in the "
           f"window, newest {q['rows_shown']:,} shown): p50 {q['whole_p50'] * 1000:.0f} ms wall "
           f"(max {q['whole_max'] * 1000:.0f}), {q['cpu_p50'] * 1000:.0f} ms CPU; interpreter "
           f"and imports alone {q['startup'] * 1000:.0f} ms; query+table in process "
           f"{q['inproc_p50'] * 1000:.0f} ms ({q['full_p50'] * 1000:.0f} ms for all "
           f"{q['in_window']:,} rows, --limit 0)")
-    name = name or os.environ.get("BARNUM_TEST_FLEET")
-    if name:
-        from tests.fleet import Fleet, test_layout
 
-        f = Fleet(name, test_layout()).up()
-        try:
-            r = measure_recording(f)
-        finally:
-            f.down()
-        print(f"recording under a flood of 10 respawning watchers, {r['seconds']:g} s: "
-              f"session CPU {r['cpu_without']:.2f} s for {r['events_without']} events "
-              f"without, {r['cpu_with']:.2f} s for {r['events_with']} with "
-              f"({r['written']} rows written, {r['dropped']} dropped): "
-              f"{r['cost_pct']:+.1f}% per event; the recorder's and writer's own threads "
-              f"{r['own_cpu']:.3f} s = {r['own_pct']:.1f}% of the session's CPU")
+
+def print_recording(name: str) -> None:
+    """The flood on a fleet of that name (booted here, taken down after)."""
+    from tests.fleet import Fleet, test_layout
+
+    f = Fleet(name, test_layout()).up()
+    try:
+        r = measure_recording(f)
+    finally:
+        f.down()
+    print(f"recording under a flood of 10 respawning watchers, {r['pairs']} pairs of "
+          f"{r['seconds']:g} s windows: session CPU per event, median "
+          f"{r['us_without']:.0f} us without ({r['events_without']} events), "
+          f"{r['us_with']:.0f} us with ({r['events_with']} events; {r['written']} rows "
+          f"written, {r['dropped']} dropped): {r['cost_pct']:+.1f}% per event; the "
+          f"recorder's and writer's own threads {r['us_own']:.1f} us an event = "
+          f"{r['own_pct']:.1f}% of the session's CPU")
 
 
 if __name__ == "__main__":
-    main()
+    main(query="--no-query" not in sys.argv)

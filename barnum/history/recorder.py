@@ -16,7 +16,6 @@ journal covered it, "unknown" where it could not).
 from __future__ import annotations
 
 import collections
-import contextlib
 import threading
 import time
 from typing import Any
@@ -30,6 +29,7 @@ KINDS = {"host", "unit", "circus"}
 BACKFILL_LINES = 5000  # journal lines per unit and gap at most
 SKEW_MAX = 300.0  # a host's own time is believed only this close to when it arrived
 DRAIN_EVERY = 2.0  # seconds between two reads of the subscription
+RECENT = 256  # circus events remembered to drop a repeat
 
 
 def host_time(stamp: Any, received: float) -> float | None:
@@ -80,8 +80,10 @@ class Recorder:
         self._sub: Any = None
         self._thread: threading.Thread | None = None
         self.backfills: list[threading.Thread] = []
-        self._recent: collections.deque[tuple] = collections.deque(maxlen=256)
-        self._recent_set: set[tuple] = set()
+        # the last RECENT circus events by (host, unit, watcher, action, host time):
+        # their details, compared only when that key comes again (rarely)
+        self._recent: dict[tuple, list[dict[str, Any]]] = {}
+        self._order: collections.deque[tuple] = collections.deque()
         self.cpu = 0.0
 
     def start(self) -> Recorder:
@@ -106,8 +108,8 @@ class Recorder:
             self._sub.close()
         if self._thread is not None:
             self._thread.join(5.0)
-        while self._sub is not None and (ev := self._sub.get(0)) is not None:
-            self._note(ev)  # what came in since the last read
+        if self._sub is not None:
+            self._drain()  # what came in since the last read
         for t in self.backfills:
             t.join(10.0)
         self._mark_seen(force=True)
@@ -126,55 +128,72 @@ class Recorder:
     def _run(self) -> None:
         last_mark = time.monotonic()
         while not self.closing.wait(DRAIN_EVERY):  # a few wake-ups a second, not one an event
-            while (ev := self._sub.get(0)) is not None:
-                try:
-                    self._note(ev)
-                except Exception as e:  # one odd event never stops the record
-                    self.session.log(clean(f"history: an event not recorded ({e})"))
+            self._drain()
             self.cpu = time.thread_time()  # this thread's CPU so far (the bench reads it)
             if time.monotonic() - last_mark >= SEEN_EVERY / 2:
                 last_mark = time.monotonic()
                 self._mark_seen()
 
-    def _note(self, ev: Any) -> None:
+    def _drain(self) -> None:
+        """Everything the subscription holds, handed to the store as one batch (one
+        queue item, one lock for the hosts' last contact): a flood costs per drain,
+        not per event, outside the rows themselves."""
+        rows: list[Row] = []
+        heard: dict[str, float] = {}
+        while (ev := self._sub.get(0)) is not None:
+            try:
+                row = self._note(ev)
+            except Exception as e:  # one odd event never stops the record
+                self.session.log(clean(f"history: an event not recorded ({e})"))
+                continue
+            if row is not None:
+                rows.append(row)
+                heard[ev.host] = ev.t
+        if rows:
+            self.store.add_many(rows)
+        if heard:
+            self.store.seen_many(heard)
+
+    def _note(self, ev: Any) -> Row | None:
+        """The row an event makes (None: not recorded, or a host's state handled)."""
         if ev.kind == "circus":
             row = circus_row(ev.host, ev.data, ev.t)
             if row is not None and self._again(row):
-                return
+                return None
         elif ev.kind == "unit":
             row = unit_row(ev.host, ev.data, ev.t)
         elif ev.kind == "host":
             self._host(ev.host, ev.data.get("state"), ev.data.get("error"), ev.t)
-            return
+            return None
         elif ev.kind == "dropped":
             row = Row(t=ev.t, rt=ev.t, host="", kind="gap", action="dropped", until=ev.t,
                       source="gap", detail={"count": ev.data.get("count"),
                                             "why": "the recorder fell behind the session"})
         else:
-            return
-        if row is not None:
-            self.store.add(row)
-            self.store.seen(ev.host, ev.t)
+            return None
+        return row
 
     def _again(self, row: Row) -> bool:
         """The same circus event twice (bailey's feed repeats some across a circusd
-        restart): same host, unit, watcher, action, fields and host time."""
+        restart): same host, unit, watcher, action, host time and fields."""
         if row.ht is None:
             return False
-        key = (row.host, row.unit, row.watcher, row.action, row.ht,
-               tuple(sorted(row.detail.items())))
-        try:
-            if key in self._recent_set:  # a set beside the deque: no scan per event
+        key = (row.host, row.unit, row.watcher, row.action, row.ht)
+        seen = self._recent.get(key)
+        if seen is not None:
+            if row.detail in seen:
                 return True
-        except TypeError:  # an unhashable field value: compared the slow way
-            if key in self._recent:
-                return True
-        with contextlib.suppress(TypeError):
-            if len(self._recent) == self._recent.maxlen:
-                self._recent_set.discard(self._recent[0])
-        self._recent.append(key)
-        with contextlib.suppress(TypeError):
-            self._recent_set.add(key)
+            seen.append(row.detail)
+        else:
+            self._recent[key] = [row.detail]
+        self._order.append(key)
+        if len(self._order) > RECENT:
+            old = self._order.popleft()
+            kept = self._recent.get(old)
+            if kept is not None:
+                kept.pop(0)
+                if not kept:
+                    del self._recent[old]
         return False
 
     def _host(self, host: str, state: Any, error: Any, t: float) -> None:

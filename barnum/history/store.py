@@ -55,6 +55,8 @@ MIGRATIONS: list[list[str]] = [
     ],
 ]
 VERSION = len(MIGRATIONS)
+# one encoder for every row: json.dumps with options builds a new one per call
+_ENCODE = json.JSONEncoder(sort_keys=True, default=str).encode
 COLUMNS = ("t", "rt", "ht", "host", "kind", "user", "unit", "watcher", "action", "detail",
            "source", "until")
 
@@ -86,7 +88,7 @@ class Row:
     def values(self) -> tuple:
         return (self.t, self.rt, self.ht, self.host, self.kind, self.user, self.unit,
                 self.watcher, self.action,
-                json.dumps(self.detail, sort_keys=True, default=str) if self.detail else None,
+                _ENCODE(self.detail) if self.detail else None,
                 self.source, self.until)
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,12 +152,16 @@ class HistoryStore:
     """The open store: ``add`` from any thread, ``query`` on a reader connection."""
 
     def __init__(self, path: Path, days: float = DEFAULT_DAYS, max_mb: float = DEFAULT_MAX_MB,
-                 warn: Callable[[str], None] | None = None, queue_max: int = QUEUE_MAX) -> None:
+                 warn: Callable[[str], None] | None = None, queue_max: int = QUEUE_MAX,
+                 prune_every: float = PRUNE_EVERY) -> None:
         self.path = Path(path)
         self.days = days
         self.max_bytes = int(max_mb * 1024 * 1024)
         self.warn = warn or (lambda _m: None)
-        self.q: queue.Queue[Any] = queue.Queue(maxsize=queue_max)
+        self.q: queue.Queue[Any] = queue.Queue()  # bounded in rows: ``queued``
+        self.queue_max = queue_max
+        self.prune_every = prune_every
+        self.queued = 0  # rows in the queue, single or in batches
         self.dropped = 0
         self._told_dropped = 0
         self.written = 0
@@ -187,21 +193,32 @@ class HistoryStore:
 
     def add(self, row: Row) -> bool:
         """Queue one row; False (and counted) when the writer is behind or gone."""
-        if self.failed is not None:
-            return False
-        try:
-            self.q.put_nowait(row)
-            return True
-        except queue.Full:
-            with self._lock:
-                self.dropped += 1
-            return False
+        return self.add_many([row]) == 1
+
+    def add_many(self, rows: list[Row]) -> int:
+        """Queue rows as one item (the recorder's batch); how many were taken, the
+        rest dropped and counted when the writer is behind."""
+        if self.failed is not None or not rows:
+            return 0
+        with self._lock:
+            room = max(0, self.queue_max - self.queued)
+            take = rows if len(rows) <= room else rows[:room]
+            self.dropped += len(rows) - len(take)
+            self.queued += len(take)
+        if take:
+            self.q.put_nowait(take)
+        return len(take)
 
     def seen(self, host: str, t: float | None = None) -> None:
         """The session heard from ``host`` at ``t``: where a later gap starts."""
         t = time.time() if t is None else t
         with self._lock:
             self._seen[host] = t
+
+    def seen_many(self, heard: dict[str, float]) -> None:
+        """``seen`` for several hosts under one lock."""
+        with self._lock:
+            self._seen.update(heard)
 
     def seen_all_due(self) -> None:
         """Write every host's last contact with the next batch (at close)."""
@@ -211,17 +228,13 @@ class HistoryStore:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is written (tests, shutdown)."""
         done = threading.Event()
-        try:
-            self.q.put(done, timeout=timeout)
-        except queue.Full:
-            return False
+        self.q.put(done)
         self._urgent.set()
         return done.wait(timeout)
 
     def close(self) -> None:
         self.flush(5.0)
-        with contextlib.suppress(queue.Full):
-            self.q.put(None, timeout=1.0)
+        self.q.put(None)
         self._thread.join(5.0)
 
     # -- the writer thread --------------------------------------------------------------------
@@ -229,8 +242,10 @@ class HistoryStore:
     def _writer(self) -> None:
         last_prune = time.monotonic()
         while True:
+            # idle, it wakes only when a host's last contact or a retention pass is due
+            nap = min(SEEN_EVERY, self.prune_every - (time.monotonic() - last_prune))
             try:
-                item = self.q.get(timeout=1.0)
+                item = self.q.get(timeout=max(0.05, nap))
             except queue.Empty:
                 item = ...
             started = time.monotonic()
@@ -244,8 +259,8 @@ class HistoryStore:
                     stop = True
                 elif isinstance(item, threading.Event):
                     marks.append(item)
-                elif isinstance(item, Row):
-                    batch.append(item)
+                elif isinstance(item, list):
+                    batch += item
                 if stop or len(batch) >= BATCH:
                     break
                 try:
@@ -256,9 +271,11 @@ class HistoryStore:
                     batch_waited = True  # one nap per batch: one transaction for a burst,
                     self._urgent.wait(max(0.0, COALESCE - (time.monotonic() - started)))
                     item = ...  # and no wake-up per row (a flush cuts it short)
+            with self._lock:
+                self.queued -= len(batch)
             try:
                 self._write(batch)
-                if time.monotonic() - last_prune >= PRUNE_EVERY:
+                if time.monotonic() - last_prune >= self.prune_every:
                     last_prune = time.monotonic()
                     self.prune()
             except sqlite3.Error as e:

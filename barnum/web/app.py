@@ -695,7 +695,12 @@ async def api_logs_stream(request: Request) -> Response:
     async def gen():
         try:
             yield "retry: 2000\n\n"
-            while not web.hub.closing.is_set():
+            while True:  # until the client goes, or the stream ends: then an ``end`` event
+                why = "the server is stopping" if web.hub.closing.is_set() else \
+                    web.hub.ended(host, unit)
+                if why is not None:
+                    yield _sse("end", {"host": host, "unit": unit, "reason": why})
+                    return
                 batch = []
                 while (ev := sub.get(0)) is not None:
                     if ev.host == host and ev.data.get("unit") == unit:

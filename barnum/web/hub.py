@@ -21,7 +21,10 @@ from barnum.web.history import History
 
 STATS_EVERY = 5.0
 STATS_SOON = 0.5  # after a circus event, the host's stats again this soon
-KINDS = {"host", "unit", "circus", "instance", "resync", "gap", "restart", "rejected", "dropped"}
+KINDS = {"host", "unit", "circus", "instance", "resync", "gap", "restart", "rejected", "dropped",
+         "end"}
+REFOLLOW_MAX = 3  # a journal that ends by itself is followed again this many times...
+REFOLLOW_WINDOW = 60.0  # ...within this many seconds; then its pages are told it ended
 
 
 class Hub:
@@ -40,6 +43,8 @@ class Hub:
         self._follows: dict[tuple[str, str], list[Any]] = {}
         self._follow_lock = threading.Lock()  # one (re)start or cancel at a time
         self._waiters: set[tuple[Any, Any]] = set()  # (event loop, asyncio.Event)
+        self._refollowed: dict[tuple[str, str], list[float]] = {}  # when, per (host, unit)
+        self._ended: dict[tuple[str, str], str] = {}  # given up: why (its pages are told)
 
     def start(self) -> Hub:
         self._sub = self.session.subscribe(kinds=set(KINDS))
@@ -115,6 +120,12 @@ class Hub:
         elif ev.kind == "host" and ev.data.get("state") == LinkState.UP:
             threading.Thread(target=self._refollow, args=(ev.host,), daemon=True,
                              name="hub-refollow").start()
+        elif ev.kind == "end":  # a followed journal's stream ended (the subscription's own: "")
+            if ev.data.get("stream") == "logs" and ev.host in self.versions:
+                threading.Thread(target=self._journal_ended, daemon=True, name="hub-ended",
+                                 args=(ev.host, ev.data.get("unit"), ev.data.get("sub"),
+                                       ev.data.get("reason"))).start()
+            return
         elif ev.kind == "dropped":  # this reader fell behind: any host may have changed
             for h in self.session.hosts:
                 self.bump(h)
@@ -158,6 +169,8 @@ class Hub:
         with self._follow_lock:
             entry = self._follows.setdefault((host, unit), [0, None])
             entry[0] += 1
+            if self._ended.pop((host, unit), None) is not None:
+                self._refollowed.pop((host, unit), None)  # a new page: a fresh start
             try:
                 self._ensure(host, unit, entry)
             except Exception:
@@ -176,6 +189,8 @@ class Hub:
             if entry[0] > 0:
                 return
             del self._follows[(host, unit)]
+            self._ended.pop((host, unit), None)
+            self._refollowed.pop((host, unit), None)
             if entry[1] is not None:
                 with contextlib.suppress(Exception):  # a lost connection cancelled it already
                     self.session.cancel_on(host, entry[1])
@@ -183,6 +198,37 @@ class Hub:
     def following(self) -> dict[tuple[str, str], int]:
         with self._follow_lock:
             return {k: v[0] for k, v in self._follows.items()}
+
+    def ended(self, host: str, unit: str) -> str | None:
+        """Why the journal's follow ended for good (its pages end their streams), or None."""
+        with self._follow_lock:
+            return self._ended.get((host, unit))
+
+    def _journal_ended(self, host: str, unit: Any, sub: Any, reason: Any) -> None:
+        """bailey's follow of a journal ended by itself (journalctl exited): followed
+        again at once, REFOLLOW_MAX times within REFOLLOW_WINDOW, then given up and its
+        pages told.  One lost with its connection is left to ``_refollow`` (the host's
+        next "up"), and one cancelled was the last page's."""
+        if reason != "ended":  # bailey.protocol END_ENDED
+            return
+        with self._follow_lock:
+            entry = self._follows.get((host, unit))
+            if entry is None or entry[0] <= 0 or entry[1] is None or entry[1][1] != sub \
+                    or entry[1][0] is not self.session.connection_of(host):
+                return  # an older follow than the one kept
+            entry[1] = None
+            now = time.monotonic()
+            times = [t for t in self._refollowed.get((host, unit), [])
+                     if now - t < REFOLLOW_WINDOW]
+            if len(times) >= REFOLLOW_MAX:
+                self._ended[(host, unit)] = (f"the journal ended {len(times) + 1} times "
+                                             f"within {REFOLLOW_WINDOW:g} s")
+                return
+            self._refollowed[(host, unit)] = [*times, now]
+            try:
+                self._ensure(host, unit, entry)
+            except Exception as e:
+                self._ended[(host, unit)] = f"it could not be followed again: {e}"
 
     def _ensure(self, host: str, unit: str, entry: list[Any]) -> None:
         """Start bailey's follow unless one lives on the host's current connection."""

@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 
+from bailey.watch import PROBE_EVERY
 from tests.e2e.test_barnum_e2e import barnum_cmd, circusctl
 from tests.e2e.tmux import tmux  # noqa: F401 (fixture)
 from tests.waiting import until
@@ -19,6 +20,7 @@ pytestmark = [pytest.mark.fleet,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
 
 HOST, USER = "host1", "user1"
+HUNG_BOUND = 2 * PROBE_EVERY + 15  # the probe's period twice, its timeout, a redraw
 
 
 def _ticker_stopped(screen: str) -> bool:
@@ -47,7 +49,8 @@ def test_watch_shows_a_change_made_on_the_host_and_quits_on_q(fleet, tmux, tmp_p
 
 def test_watch_names_a_hung_circusd_by_itself(fleet, tmux, tmp_path):  # noqa: F811
     """SIGSTOP one circusd on its host: the open view says "circusd not answering" on
-    that unit's row alone (bailey's periodic re-read finds it), and not once it resumes."""
+    that unit's row alone, and not once it resumes: bailey's liveness probe finds both
+    changes within about twice its period, well before its 60 s safety re-read."""
     from barnum.model.circusd import NOT_ANSWERING
 
     unit = f"circus_user2_{HOST}"  # the column may cut ".service" short
@@ -58,11 +61,11 @@ def test_watch_names_a_hung_circusd_by_itself(fleet, tmux, tmp_path):  # noqa: F
     term.wait(lambda s: unit in s and f"circus_{USER}_{HOST}.service" in s,
               what="the instances")
     with fleet.circusd_hang(HOST, "user2"):
-        screen = term.wait(lambda s: NOT_ANSWERING in s, within=120,
+        screen = term.wait(lambda s: NOT_ANSWERING in s, within=HUNG_BOUND,
                            what="circusd not answering")
         rows = [ln for ln in screen.splitlines() if NOT_ANSWERING in ln]
         assert len(rows) == 1 and unit in rows[0] and "active (running)" not in rows[0], screen
-    term.wait(lambda s: NOT_ANSWERING not in s and unit in s, within=120,
+    term.wait(lambda s: NOT_ANSWERING not in s and unit in s, within=HUNG_BOUND,
               what="the row healthy again")
     term.keys("q")
     assert term.exit_status(done) == 0

@@ -69,7 +69,7 @@ def test_an_unusable_store_is_one_warning_and_the_action_goes_on(tmp_path):
 
 
 def test_a_repeated_circus_event_is_recorded_once_also_past_the_memory():
-    """The recorder's memory of recent events (a set beside a bounded deque): a repeat is
+    """The recorder's memory of recent events (details by key beside a bounded deque): a repeat is
     dropped, an event older than the memory is new again, a list value still compares."""
     from barnum.history.recorder import Recorder
     from barnum.history.store import Row
@@ -85,4 +85,4 @@ def test_a_repeated_circus_event_is_recorded_once_also_past_the_memory():
     for n in range(3, 3 + 256):
         assert not rec._again(row(n))
     assert not rec._again(row(1))  # pushed out of the memory: new again
-    assert len(rec._recent_set) <= 256
+    assert len(rec._order) <= 256 and sum(map(len, rec._recent.values())) <= 256

@@ -171,6 +171,24 @@ def test_a_full_queue_drops_and_counts(tmp_path):
     s.close()
 
 
+def test_a_batch_counts_row_by_row_against_the_bound(tmp_path):
+    """The recorder's batches are one queue item, yet the bound is in rows: what does
+    not fit is dropped and counted, and the record says so as a gap."""
+    s = store(tmp_path, queue_max=5)
+    holder = sqlite3.connect(tmp_path / "h.db", isolation_level=None, timeout=5)
+    holder.execute("BEGIN IMMEDIATE")  # the writer waits on the lock: the queue fills
+    taken = [s.add_many([Row(t=NOW + i, host="h", kind="unit", action=str(i))
+                         for i in range(3)]) for _ in range(4)]
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert sum(taken) <= 5 + 3 and s.dropped == 12 - sum(taken) and s.dropped >= 4
+    s.flush()
+    assert len(s.query(kinds=["unit"])) == sum(taken)
+    gaps = s.query(kinds=["gap"])
+    assert [(g.action, g.detail["count"]) for g in gaps] == [("dropped", s.dropped)]
+    s.close()
+
+
 def test_last_seen_survives_a_reopen(tmp_path):
     s = store(tmp_path)
     s.seen("h1", NOW - 30)

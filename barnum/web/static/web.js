@@ -161,6 +161,14 @@
       pre.appendChild(tmp.content);
       pre.scrollTop = pre.scrollHeight;
     });
+    src.addEventListener("end", function (ev) {
+      src.close();  // no reconnect: the server said the stream is over
+      const note = document.createElement("div");
+      note.className = "ln ended";
+      note.textContent = "the journal stream ended: " + JSON.parse(ev.data).reason;
+      pre.appendChild(note);
+      pre.scrollTop = pre.scrollHeight;
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () { folding(); live(); actions(); logs(); });
