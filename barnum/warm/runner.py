@@ -27,6 +27,7 @@ from barnum.model.hostsort import natural_key, natural_sorted
 from barnum.model.results import FleetResult
 from barnum.oneshot.plan import HostPlan, Plan
 from barnum.transport.options import Options
+from barnum.warm import phases
 from barnum.warm.paths import file_part
 from barnum.warm.protocol import ENV_KEYS
 
@@ -146,10 +147,12 @@ class Runner:
         results = {}
         if warm:
             where = {hp.host: list(hp.users) for hp in warm}
+            phases.mark("ask")
             if plan.circusctl_args is None:
-                got = s.refresh(where, options.timeout)
+                got = s.refresh(where, options.timeout, watched=phases.WATCHED)
             else:
                 got = s.circusctl(plan.circusctl_args, where, options.timeout)
+            phases.mark("asked")
             by_host = {hp.host: hp for hp in warm}
             for r in got.hosts:
                 hp = by_host[r.host]
@@ -216,12 +219,14 @@ class Runner:
             try:
                 from barnum.cli.main import main
 
+                phases.begin()
                 with self.seams():
                     code = main(argv)
             except Cold as c:
                 return {"cold": c.why, "retire": c.retire}
             finally:
                 sys.stdout, sys.stderr = saved
+                phases.end()
             return {"code": code, "chunks": chunks}
 
 
