@@ -45,6 +45,7 @@ class Options:
     environ: Mapping[str, str] | None = None  # for circus.ini substitution
     verbose: Callable[[str], None] | None = None  # receives one line per note
     home_of: Callable[[str], str] | None = None  # user -> home (default: pwd)
+    listed: Callable[[], list[Unit]] | None = None  # the units, when the caller keeps them
 
 
 @dataclass
@@ -240,7 +241,7 @@ def inspect_host(
     report = Report(host=host, bailey_version=__version__, circusctl_args=args,
                     dry_run=options.dry_run)
     try:
-        units = list_units(options.units, options.systemctl)
+        units = (options.listed or (lambda: list_units(options.units, options.systemctl)))()
     except SystemctlError as e:
         report.errors.append(str(e))
         return report

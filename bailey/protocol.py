@@ -78,7 +78,8 @@ def _lines(default: int) -> Arg:
 
 OPS: dict[str, Op] = {op.name: op for op in (
     Op("ping", inline=True),
-    Op("status", (USERS,)),
+    Op("status", (USERS, Arg("watched", lambda v: isinstance(v, bool), "be true or false",
+                             False))),
     Op("circusctl", (Arg("args", lambda v: _strings(v) and bool(v),
                          "be a non-empty list of strings", required=True), USERS)),
     Op("stats", (USERS,)),

@@ -203,6 +203,7 @@ class Bus:
         self.sock.settimeout(timeout)
         self.buf = b""
         self.serial = 1
+        self.signals: list[tuple[str, str]] = []  # (path, member) of signals read by calls
         try:
             self.sock.connect(path)
             uid = str(os.geteuid()).encode().hex()
@@ -251,6 +252,8 @@ class Bus:
             kind, reply_to, value = self._message()
             if kind in (2, 3) and first <= reply_to < self.serial:
                 replies[reply_to] = (kind == 2, value)
+            elif kind == 4:
+                self.signals.append(value)  # type: ignore[arg-type]
         return [replies[s] for s in range(first, self.serial)]
 
     def _message(self) -> tuple[int, int, object]:
@@ -279,6 +282,8 @@ class Bus:
             value = body.value(sig)[0]
         if kind == 3:
             value = f"{fields.get(4, 'error')}: {value or ''}"
+        elif kind == 4:
+            value = (fields.get(1, ""), fields.get(3, ""))
         return kind, reply_to, value
 
 

@@ -58,6 +58,7 @@ class Server:
         self.closing = threading.Event()
         self.cancels: dict[Any, Callable[[], None]] = {}
         self.children: set[subprocess.Popen] = set()
+        self.watched = Watched(options)
 
     # -- output ---------------------------------------------------------------------------
 
@@ -147,14 +148,16 @@ class Server:
     # -- ops ------------------------------------------------------------------------------
 
     def report(self, users: list[str] | None, args: list[str] | None = None,
-               dry_run: bool = False) -> Report:
-        opts = Options(**{**self.options.__dict__, "dry_run": dry_run, "verbose": None})
+               dry_run: bool = False, listed: Callable[[], list] | None = None) -> Report:
+        opts = Options(**{**self.options.__dict__, "dry_run": dry_run, "verbose": None,
+                          "listed": listed})
         return inspect_host(users, args or ["status"], opts)
 
     # Each op_NAME gets the arguments bailey.protocol.check_args checked, defaults filled.
 
     def op_status(self, rid: Any, a: dict[str, Any]) -> dict[str, Any]:
-        return self.report(a["users"]).to_dict()
+        return self.report(a["users"], listed=self.watched.get if a["watched"] else None
+                           ).to_dict()
 
     def op_circusctl(self, rid: Any, a: dict[str, Any]) -> dict[str, Any]:
         return self.report(a["users"], a["args"]).to_dict()
@@ -267,6 +270,105 @@ class Server:
 
 
 _ALREADY = object()  # the op answered by itself (follow, subscribe)
+KEEP = 60.0  # seconds the watch of systemd outlives the last watched status
+_SD = ("/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager")
+_RULE = "type='signal',sender='org.freedesktop.systemd1',"
+RULES = [_RULE + "path_namespace='/org/freedesktop/systemd1/unit',member='PropertiesChanged'"] \
+    + [_RULE + f"path='/org/freedesktop/systemd1',member='{m}'" for m in ("Reloading",
+                                                                             "UnitFilesChanged")]
+
+
+class Watched:
+    """The circus units of a ``status`` with ``watched``, kept while systemd signals no
+    change, so that a warm overview spares systemd its costliest ask (a GetAll per unit).
+
+    Each request first sends, in one write, the unit-file list and each running unit's
+    MemoryCurrent: systemd answers them after the signals of all it did before, so a
+    signal read on the way (a kept unit's properties, a reload, enable or disable),
+    another list or a changed unit file means the units are read again in full.  Any
+    fault: read in full, watch anew.  KEEP seconds after the last request the watch
+    ends (docs/bailey-serve.md, watched status).
+    """
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.lock = threading.Lock()
+        self.bus: Any = None
+        self.units: list = []
+        self.files: dict[str, Any] = {}  # unit -> its file's (mtime, size, inode) when read
+        self.timer: threading.Timer | None = None
+
+    def drop(self) -> None:
+        with self.lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self.bus is not None:
+            self.bus.close()
+        self.bus = None
+
+    def get(self) -> list:
+        from bailey.units import list_units
+
+        o = self.options
+        with self.lock:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = threading.Timer(KEEP, self.drop)
+            self.timer.daemon = True
+            self.timer.start()
+            try:
+                if o.systemctl == "systemctl" and not os.environ.get("BAILEY_NO_DBUS"):
+                    return self._get()
+            except Exception:  # the bus broke or stalled: ask afresh, watch anew
+                self._close()
+            return list_units(o.units, o.systemctl)
+
+    def _get(self) -> list:
+        from bailey import sdbus
+        from bailey.units import list_units, memory_bytes
+
+        fresh = self.bus is None
+        if fresh:
+            self.bus = sdbus.Bus(min(self.options.timeout, 5.0))
+            asked = self.bus.calls([("/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                     "AddMatch", "org.freedesktop.DBus", [("s", r)])
+                                    for r in RULES] + [(*_SD, "Subscribe", sdbus.SYSTEMD, [])])
+            if not all(ok for ok, _ in asked):
+                raise sdbus.DBusError("systemd's signals not subscribed")
+        old = self.units
+        live = [u for u in old if u.active_state not in ("inactive", "failed")]
+        (ok, listed), *mem = self.bus.calls(
+            [(*_SD, "ListUnitFilesByPatterns", sdbus.SYSTEMD, [("as", []),
+                                                               ("as", [self.options.units])])]
+            + [(sdbus.unit_path(u.name), "org.freedesktop.DBus.Properties", "Get",
+                sdbus.SYSTEMD, [("s", sdbus.SERVICE_IFACE), ("s", "MemoryCurrent")])
+               for u in live])
+        if not ok or not isinstance(listed, list):
+            raise sdbus.DBusError(str(listed))
+        seen, self.bus.signals = self.bus.signals, []
+        kept = {sdbus.unit_path(u.name) for u in old}
+        names = sorted({n for n in (os.path.basename(p) for p, _ in listed)
+                        if "." in n and not n.endswith("@.service")})  # as list_units
+        if fresh or names != [u.name for u in old] or not all(m[0] for m in mem) or any(
+                m != "PropertiesChanged" or p in kept for p, m in seen) or any(
+                _stat(u.fragment_path) != self.files.get(u.name) for u in old):
+            self.units = []  # a failure on the way leaves nothing to trust
+            units = list_units(self.options.units)
+            self.files = {u.name: _stat(u.fragment_path) for u in units}
+            self.units = units
+        else:
+            for u, (_ok, v) in zip(live, mem, strict=True):
+                u.memory_current = memory_bytes(str(v))
+        return list(self.units)
+
+
+def _stat(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 def _kill(p: subprocess.Popen) -> None:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import warm_phases
 from benchmarks.measure import Measure, bench_layout, failure, measure
 
 BARNUM = [str(Path(sys.executable).parent / "barnum")]
@@ -174,6 +175,7 @@ def main(name: str = "bwarm", hosts: int = 12, repeats: int = 10,
         try:
             fleet.up()
             measures += rows(fleet, n, repeats)
+            measures += warm_phases.rows(fleet, n, repeats)
         except Exception as e:
             measures.append(Measure(f"fleet of {n}", n, error=failure(e)))
         finally:
@@ -186,6 +188,8 @@ def main(name: str = "bwarm", hosts: int = 12, repeats: int = 10,
     Path(".bench").mkdir(exist_ok=True)
     Path(".bench/warm.json").write_text(json.dumps(results, indent=2))
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    for line in warm_phases.ratios(measures):
+        print(line)
     print("| case | hosts | median |")
     print("| --- | --- | --- |")
     for m in measures:

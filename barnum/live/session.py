@@ -725,14 +725,17 @@ class FleetSession:
             out.append(r)
         return FleetResult(out, groups=self.groups())
 
-    def refresh(self, targets: list[str] | Selection | None = None, timeout: float | None = None
-                ) -> FleetResult:
-        """A fresh ``status`` from each host (also stored as its current report)."""
+    def refresh(self, targets: list[str] | Selection | None = None, timeout: float | None = None,
+                watched: bool = False) -> FleetResult:
+        """A fresh ``status`` from each host (also stored as its current report).
+        ``watched``: bailey takes systemd's part from its D-Bus watch, re-read on any
+        change systemd signals (docs/bailey-serve.md, watched status); circusd is asked."""
         t = timeout or self.options.timeout
         chosen = self.resolve(targets)
+        extra: dict[str, Any] = {"watched": True} if watched else {}
 
         def fn(link: _Link, users: list[str]) -> Any:
-            doc = link.request("status", t, **({"users": users} if users else {}))
+            doc = link.request("status", t, **extra, **({"users": users} if users else {}))
             if not users:
                 with link.lock:
                     link.state.report = doc.report

@@ -28,7 +28,7 @@ from barnum.model.hostsort import natural_key, natural_sorted
 from barnum.model.results import FleetResult
 from barnum.oneshot.plan import HostPlan, Plan
 from barnum.transport.options import Options
-from barnum.warm import calls
+from barnum.warm import calls, phases
 from barnum.warm.paths import file_part
 from barnum.warm.protocol import ENV_KEYS
 
@@ -191,10 +191,12 @@ class Runner:
         results = {}
         if warm:
             where = {hp.host: list(hp.users) for hp in warm}
+            phases.mark("ask")
             if plan.circusctl_args is None:
-                got = s.refresh(where, options.timeout)
+                got = s.refresh(where, options.timeout, watched=phases.WATCHED)
             else:
                 got = s.circusctl(plan.circusctl_args, where, options.timeout)
+            phases.mark("asked")
             by_host = {hp.host: hp for hp in warm}
             for r in got.hosts:
                 hp = by_host[r.host]
@@ -283,6 +285,7 @@ class Runner:
                 try:
                     from barnum.cli.main import main
 
+                    phases.begin()
                     with barnum.context.sessions_from(self.open_session):
                         code = main(argv)
                 except Cold as c:
@@ -291,6 +294,8 @@ class Runner:
                     out.write(2, f"barnum: error: warm session: {c.why} (run it again with "
                               "--no-persist)\n".encode())  # part of it went out: no rerun
                     code = 3
+                finally:
+                    phases.end()
             return {"code": code, "chunks": out.held}
 
 

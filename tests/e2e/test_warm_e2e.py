@@ -312,3 +312,66 @@ def test_start_stop_and_logs_are_served_warm_as_cold_says_them(warm):
     w = warm.run("logs", "host1", "-n", "2")
     assert warm.served() == before + 1 and w.returncode == 0, w.stderr
     assert "host1 user1: " in w.stdout
+
+
+def _unit_states(w: subprocess.CompletedProcess, host: str) -> dict[str, tuple]:
+    """unit -> (active_state, sub_state, main_pid) of ``host`` in a --json answer."""
+    doc = json.loads(w.stdout)
+    h = next(x for x in doc["hosts"] if x["host"] == host)
+    return {i["unit"]: (i["active_state"], i["sub_state"], i["main_pid"])
+            for i in (h["bailey"] or {}).get("instances", [])}
+
+
+def test_a_unit_changed_by_nsenter_shows_in_the_very_next_warm_call(warm):
+    """The warm overview takes systemd's part from bailey's watched status: a stop, a
+    start and a kill -9 made on the host must each show in the next call, as cold says."""
+    fleet = warm.fleet
+    _start(warm)
+    unit = "circus_user1_host1.service"
+    warm.run("host1", "--json")  # bailey's watch is up and has read the units
+    try:
+        for step in (["systemctl", "stop", unit], ["systemctl", "start", unit], "kill"):
+            if step == "kill":
+                pid = fleet.main_pid("host1", unit)
+                assert fleet.exec("host1", ["kill", "-9", str(pid)]).returncode == 0
+                assert until(lambda: fleet.exec("host1", ["systemctl", "is-active", unit])
+                             .stdout.strip() in ("failed", "activating", "inactive"), 20)
+            else:
+                assert fleet.exec("host1", step).returncode == 0, step
+            shown = dict(line.split("=", 1) for line in fleet.exec("host1", [
+                "systemctl", "show", "-p", "ActiveState,SubState,MainPID", unit]).stdout.split())
+            want = [shown["ActiveState"], shown["SubState"], shown["MainPID"]]
+            before = warm.served()
+            w = warm.run("host1", "--json")
+            assert warm.served() == before + 1, "not served warm"
+            got = _unit_states(w, "host1")[unit]
+            assert [got[0], got[1], str(got[2])] == want, (step, got, want)
+            c = warm.cold("host1", "--json")
+            assert _no_timing(json.loads(w.stdout)) == _no_timing(json.loads(c.stdout)), step
+    finally:
+        fleet.exec("host1", ["systemctl", "reset-failed", unit])
+        fleet.exec("host1", ["systemctl", "start", unit])
+
+
+def test_a_stuck_dbus_never_shows_the_old_state(warm):
+    """dbus-daemon stopped on a host: bailey's watch hears nothing; a unit stopped then
+    (systemctl as root needs no bus) must not read as running in the next warm call."""
+    fleet = warm.fleet
+    _start(warm)
+    unit = "circus_user1_host2.service"
+    warm.run("host2", "--json")
+    dbus = fleet.exec("host2", ["pidof", "dbus-daemon"]).stdout.split()
+    assert dbus
+    assert fleet.exec("host2", ["kill", "-STOP", *dbus]).returncode == 0
+    try:
+        assert fleet.exec("host2", ["systemctl", "stop", unit], timeout=60).returncode == 0
+        w = warm.run("host2", "--timeout", "3", "--json")
+        doc = json.loads(w.stdout)
+        h = doc["hosts"][0]
+        if h["ok"] and h["bailey"]:  # an answer: then a true one
+            assert _unit_states(w, "host2")[unit][0] != "active", h
+        else:
+            assert w.returncode == 3 and h["error"], h
+    finally:
+        fleet.exec("host2", ["kill", "-CONT", *dbus])
+        fleet.exec("host2", ["systemctl", "start", unit])

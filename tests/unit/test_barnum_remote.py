@@ -1,8 +1,10 @@
+import base64
 import json
 import os
 import shlex
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from barnum.transport.remote import (
     remote_command,
     shipped_argv,
     ssh_command,
+    without_docstrings,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,6 +101,21 @@ def test_payload_is_small():
     assert len(data) < PAYLOAD_BUDGET
     cmd = remote_command(shipped_argv(["--json", *HOSTILE]))
     assert len(cmd.encode()) < MAX_ARG // 2
+
+
+def test_shipped_sources_lose_their_docstrings_and_keep_their_lines():
+    src = ('"""Module."""\nfrom __future__ import annotations\n\n\nclass A:\n'
+           '    """Only a docstring."""\n\n\ndef f(x):\n    """Two\n    lines."""\n'
+           '    return x + 1  # kept\n\n\ndef g():\n    "doc"; return 2\n')
+    out = without_docstrings(src)
+    assert len(out.splitlines()) == len(src.splitlines())
+    ns: dict = {}
+    exec(compile(out, "m", "exec"), ns)
+    assert ns["f"](1) == 2 and ns["g"]() == 2 and ns["A"].__doc__ is None
+    assert ns["f"].__doc__ is None and "Module" not in out and "# kept" in out
+    shipped = json.loads(zlib.decompress(base64.b64decode(payload())))
+    for name, (_pkg, text) in shipped.items():
+        compile(text, name, "exec")  # every shipped module still compiles
 
 
 @pytest.mark.skipif(not (REPO / "bailey" / "cli.py").exists(), reason="bailey/cli.py not yet")

@@ -39,7 +39,7 @@ def test_defaults_filled_and_unknown_keys_ignored():
     assert check_args(OPS["output"], {"unit": "u", "watcher": "w", "stream": "stderr"})["n"] \
         == 200
     assert check_args(OPS["subscribe"], {}) == {"stats_interval": 0, "safety_poll": 60.0}
-    assert check_args(OPS["status"], {"users": None}) == {"users": None}
+    assert check_args(OPS["status"], {"users": None}) == {"users": None, "watched": False}
 
 
 @pytest.mark.parametrize(("op", "req", "words"), [
