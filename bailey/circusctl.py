@@ -12,10 +12,11 @@ a host ~300 ms of imports per instance; the native call about a millisecond.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,6 +192,30 @@ def render_reply(args: list[str], reply: dict[str, Any]) -> tuple[int, str, str]
     if retcode:
         return retcode, "", text + "\n"
     return retcode, text + "\n", ""
+
+
+# circusd runs one exclusive command at a time and refuses another that comes meanwhile
+# (circus.util.synchronized: ConflictError, nothing done); a restart answers before it ends.
+BUSY = ("error: arbiter is already running", "error: arbiter is restarting")
+
+
+def retry_busy(run: Callable[[int], Outcome], timeout: int) -> Outcome:
+    """``run(timeout)`` again while circusd refuses it as busy, until ``timeout`` is spent.
+
+    Safe to repeat: a refused command was not run.  Without this, a fast client's second
+    command (the next watcher of a fleet-wide restart) lands while circusd still runs the
+    first; circusctl's slow start-up used to hide that.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while True:
+        out = run(timeout)
+        left = deadline - time.monotonic()
+        if not any(b in out.stderr for b in BUSY) or left <= pause:
+            return out
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+        timeout = max(1, math.ceil(left - pause))
 
 
 def run_native(endpoint: str, args: list[str], timeout: int) -> Outcome:

@@ -201,9 +201,9 @@ def _execute(plan: _Plan, args: list[str], timeout: int) -> None:
     inst = plan.instance
     try:
         if plan.native:
-            out = ctl.run_native(inst.endpoint or "", args, timeout)
+            out = ctl.retry_busy(lambda t: ctl.run_native(inst.endpoint or "", args, t), timeout)
         else:
-            out = ctl.run_subprocess(inst.argv, timeout)
+            out = ctl.retry_busy(lambda t: ctl.run_subprocess(inst.argv, timeout), timeout)
     except Exception as e:  # a bug must cost one instance, not the report
         inst.state, inst.error, inst.via = ERROR, f"internal error: {e!r}", None
         return

@@ -247,3 +247,36 @@ def test_whole_arbiter_restart(tmp_path):
     finally:
         native_d.stop()
         real_d.stop()
+
+
+SLOW = ("[watcher:slow]\ncmd = sh -c \"trap '' TERM; exec sleep 3600\"\n"
+        "graceful_timeout = 2\n")  # ignores SIGTERM: its restart runs 2 s inside circusd
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "circusctl"])
+def test_a_command_circusd_refuses_as_busy_is_asked_again(tmp_path, native):
+    """A fleet-wide restart sends the next watcher's restart while circusd still runs the
+    previous one (it answered first): circusd refuses it, having done nothing, and bailey
+    asks again until its timeout, on either path."""
+    c = Circusd(tmp_path, watchers=SLOW)
+    try:
+        def run(args, timeout):
+            if native:
+                return ctl.run_native(c.connect_endpoint, args, timeout)
+            return ctl.run_subprocess(
+                ctl.circusctl_argv(CIRCUSCTL, c.connect_endpoint, timeout, args), timeout)
+
+        assert run(["restart", "slow"], 5).exit == 0  # answered; circusd still at it
+        refused = run(["restart", "sleeper"], 5)
+        assert refused.exit == 3 and "arbiter is already running" in refused.stderr
+        assert when_idle(lambda: run(["restart", "slow"], 5)).exit == 0
+        out = ctl.retry_busy(lambda t: run(["restart", "sleeper"], t), 10)
+        assert (out.exit, out.stdout.strip(), out.error) == (0, "ok", None)
+        # busy for longer than the timeout: circusd's own answer, in time
+        assert when_idle(lambda: run(["restart", "slow"], 5)).exit == 0
+        start = time.monotonic()
+        out = ctl.retry_busy(lambda t: run(["restart", "sleeper"], t), 1)
+        assert out.exit == 3 and "already running" in out.stderr
+        assert time.monotonic() - start < 4
+    finally:
+        c.stop()

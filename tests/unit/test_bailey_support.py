@@ -27,7 +27,8 @@ def free_port() -> int:
 
 
 class Circusd:
-    def __init__(self, folder: Path, endpoint: str | None = None, name: str = "c") -> None:
+    def __init__(self, folder: Path, endpoint: str | None = None, name: str = "c",
+                 watchers: str = "") -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.endpoint = endpoint or f"tcp://127.0.0.1:{free_port()}"
@@ -41,7 +42,7 @@ class Circusd:
             f"pubsub_endpoint = tcp://127.0.0.1:{free_port()}\n"
             "check_delay = 0\n"
             "[watcher:sleeper]\ncmd = sleep 3600\n"
-            "[watcher:ticker]\ncmd = sleep 3600\nautostart = false\n"
+            "[watcher:ticker]\ncmd = sleep 3600\nautostart = false\n" + watchers
         )
         self.log = open(self.logfile, "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
