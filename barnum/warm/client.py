@@ -37,9 +37,10 @@ if TYPE_CHECKING:
     from barnum.context import Context
 
 EXIT_USAGE = 2
+LEAVE_WAIT = 3.0  # seconds a Ctrl-C'd call has to end in the session
 # Commands (and flags) the session never serves: the client does not ask, nor start one.
 COLD_WORDS = {"watch", "shell", "web", "unit", "drift", "history", "session", "completion"}
-COLD_FLAGS = {"--dry-run", "--verbose", "--debug", "--help", "--version", "--follow"}
+COLD_FLAGS = {"--dry-run", "--verbose", "--debug", "--help", "--version"}
 FILE_FLAGS = ("--config", "--ssh-config", "--bailey")
 
 
@@ -72,8 +73,8 @@ def plan(argv: list[str], environ: Mapping[str, str] | None = None) -> Warm | No
         name, eq, val = a.partition("=")
         if a in COLD_WORDS or a in COLD_FLAGS or a == "--no-persist":
             return None
-        if a.startswith("-") and not a.startswith("--") and any(c in a for c in "vhf"):
-            return None  # -v, -h, logs -f (also in a cluster)
+        if a.startswith("-") and not a.startswith("--") and any(c in a for c in "vh"):
+            return None  # -v, -h (also in a cluster)
         if name in (*FILE_FLAGS, "--persist"):
             if not eq:
                 i += 1
@@ -124,30 +125,51 @@ def ask(path: Path, req: dict, on_chunk: Callable[[dict], None] | None = None) -
     except FileNotFoundError:
         return None
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    got = False
+    got = left = False
     try:
         s.connect(str(path))
         if not protocol.peer_allowed(s):
             raise WarmError(f"{path} is served by another user; refusing it")
         protocol.send(s, req)
         while True:
-            msg = protocol.recv(s)
+            try:
+                msg = protocol.recv(s)
+            except KeyboardInterrupt:
+                if left:
+                    raise
+                left = True
+                _leave(s)  # the call's own end follows (a followed log stops quietly)
+                continue
+            if left and "cold" in msg:
+                raise KeyboardInterrupt  # never rerun cold what the user interrupted
             if "chunk" not in msg or on_chunk is None:
                 return msg
             got = True
             on_chunk(msg)
-    except OSError as e:
+    except (OSError, protocol.ProtocolError) as e:
+        if left:  # the call did not end in time, or Ctrl-C cut a message: as before
+            raise KeyboardInterrupt from None
+        if isinstance(e, protocol.ProtocolError):
+            if got:
+                raise Broken(str(e)) from None
+            return None  # the session died mid-answer
         if got:
             raise Broken(str(e)) from None
         if e.errno in (errno.ECONNREFUSED, errno.ENOENT, errno.ECONNRESET, errno.EPIPE):
             return None  # stale: the next session replaces it
         raise
-    except protocol.ProtocolError as e:
-        if got:
-            raise Broken(str(e)) from None
-        return None  # the session died mid-answer
     finally:
         s.close()
+
+
+def _leave(s: socket.socket) -> None:
+    """Ctrl-C: tell the session (our end's EOF) and give the call LEAVE_WAIT to end
+    as it would cold; past that (or a second Ctrl-C) the client says it is interrupted."""
+    try:
+        s.shutdown(socket.SHUT_WR)
+    except OSError:
+        raise KeyboardInterrupt from None
+    s.settimeout(LEAVE_WAIT)
 
 
 class Broken(Exception):

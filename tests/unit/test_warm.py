@@ -87,8 +87,10 @@ def test_the_client_plans_cold_for_what_the_session_never_serves(users, tmp_path
     assert w is not None and w.persist == 600 and w.where.socket.parent == tmp_path / "barnum"
     assert plan(["host1", "--", "--", "stats"], env) is not None
     assert plan(["--persist", "30s"], env).persist == 30  # type: ignore[union-attr]
+    for argv in (["logs", "-f"], ["logs", "-fn", "3", "host1"], ["logs", "--follow"]):
+        assert plan(argv, env) is not None, argv  # a followed log is served warm
     for argv in (["--", "--help"], ["--dry-run"], ["-v"], ["watch"], ["shell"],
-                 ["--no-persist"], ["--persist", "0"], ["logs", "-f"], ["--conf", "x"]):
+                 ["--no-persist"], ["--persist", "0"], ["logs", "-vf"], ["--conf", "x"]):
         assert plan(argv, env) is None, argv
     assert plan([], {**env, "BARNUM_PERSIST": "0"}) is None
     users.write_text("users: [user1]\npersist: 0\n")
