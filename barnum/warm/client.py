@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 EXIT_USAGE = 2
 LEAVE_WAIT = 3.0  # seconds a Ctrl-C'd call has to end in the session
+START_SLACK = 5.0  # seconds a started session may take beyond its hosts' connect time
+START_POLL = 0.02  # seconds between two looks for the started session's socket
 # Commands (and flags) the session never serves: the client does not ask, nor start one.
 COLD_WORDS = {"watch", "shell", "web", "unit", "drift", "history", "session", "completion"}
 COLD_FLAGS = {"--dry-run", "--verbose", "--debug", "--help", "--version"}
@@ -176,20 +178,21 @@ class Broken(Exception):
     """The session died after part of the output was written: the call cannot be rerun."""
 
 
-def start(w: Warm, argv: list[str]) -> None:
-    """The session for the next call, detached (it outlives this terminal)."""
+def start(w: Warm, argv: list[str]) -> Any:
+    """The session for the next call, detached (it outlives this terminal); its
+    process (a Popen), or None when it could not be started."""
     try:
         from barnum.warm.paths import ensure_dir
 
         ensure_dir(w.where.socket.parent)
         log = open(w.where.log, "ab")  # noqa: SIM115 - the child's, closed below
     except (OSError, WarmError):
-        return
+        return None
     import subprocess  # only here: a warm call does not pay for it
 
     with log:
         os.chmod(w.where.log, 0o600)
-        subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "barnum.warm.server", str(w.where.socket), str(w.persist),
              "--", *argv],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
@@ -264,10 +267,45 @@ def _replay(answer: dict, writer: _Writer) -> int:
 
 
 def _attach(ctx: Context, targets: list[str] | None) -> Any:
-    """barnum.warm.attach, imported only when a front end asks."""
+    """barnum.warm.attach, imported only when a front end asks.  With no session
+    running, one is started (as a first call leaves one) and attached to once it
+    listens, so the next call is warm too; None (the front end opens its own) when
+    that cannot be done."""
+    from barnum.warm.attach import attach, session_for
+
+    a = attach(ctx, targets)
+    if a is not None or ctx.args.verbose or ctx.args.debug:
+        return a
+    found = session_for(ctx)
+    if found is None:
+        return None  # persistence off
+    w = Warm(*found)
+    if _EARLY.get("where") != w.where and _listening(w.where.socket):
+        return None  # a session that does not take this front end (other options)
+    return _started(ctx, targets, w)
+
+
+def _started(ctx: Context, targets: list[str] | None, w: Warm) -> Any:
+    """Start the session (unless main started it already) and attach to it once it
+    listens (it opens every allowed host, as the front end's own would); None if it
+    does not within the time its hosts get."""
+    import time
+
     from barnum.warm.attach import attach
 
-    return attach(ctx, targets)
+    proc = _EARLY.get("proc") if _EARLY.get("where") == w.where else None
+    proc = proc or start(w, _own_args(sys.argv[1:]))
+    if proc is None:
+        return None
+    o = ctx.options
+    waves = -(-max(1, len(ctx.discovery.hosts)) // max(1, o.fanout))
+    deadline = time.monotonic() + waves * o.timeout + START_SLACK
+    while time.monotonic() < deadline:
+        ended = proc.poll() is not None  # nothing to keep, or another took the lock
+        if w.where.socket.exists() or ended:  # bound, listening, then renamed in place
+            return attach(ctx, targets)
+        time.sleep(START_POLL)
+    return None
 
 
 def _cli_main(argv: list[str] | None = None) -> int:
@@ -283,6 +321,38 @@ def cold(argv: list[str]) -> int:
     return _cli_main(argv)
 
 
+FRONTS = ("watch", "shell")  # front ends that stay: they attach to the session
+_EARLY: dict[str, Any] = {}  # the session main started for one of them: where, proc
+
+
+def _start_early(argv: list[str]) -> None:
+    """``watch`` or ``shell`` with no session running: start it now, so that it starts
+    (Python, imports, SSH) while the front end starts; they attach to it."""
+    own = _own_args(argv)
+    front = next((a for a in own if a in FRONTS), None)
+    if front is None:
+        return
+    try:
+        w = plan([a for a in own if a != front])
+    except WarmError:
+        return
+    if w is None or _listening(w.where.socket):
+        return  # persistence off, or one runs (attach takes it, or says why not)
+    _EARLY.update(where=w.where, proc=start(w, own))
+
+
+def _listening(path: Path) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2.0)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def main() -> int:
     """Console entry point; returns the exit code."""
     argv = sys.argv[1:]
@@ -294,6 +364,7 @@ def main() -> int:
     if w is None:
         if completing:
             return _cli_main()
+        _start_early(argv)
         return cold(argv)
     tty, size = _terminal()
     req = protocol.request(argv, "complete" if completing else "run", stdout_tty=tty, size=size)
