@@ -280,8 +280,12 @@ def _attach(ctx: Context, targets: list[str] | None) -> Any:
     if found is None:
         return None  # persistence off
     w = Warm(*found)
-    if _EARLY.get("where") != w.where and _listening(w.where.socket):
+    early = _EARLY.get("where") == w.where
+    if not early and _listening(w.where.socket):
         return None  # a session that does not take this front end (other options)
+    if targets and len(ctx.discovery.hosts) > 1 and not early:
+        start(w, _own_args(sys.argv[1:]))  # for the next call; this watch of some hosts
+        return None                        # does not wait for every host's connect
     return _started(ctx, targets, w)
 
 
@@ -332,6 +336,9 @@ def _start_early(argv: list[str]) -> None:
     front = next((a for a in own if a in FRONTS), None)
     if front is None:
         return
+    after = own[own.index(front) + 1:]
+    if front == "watch" and any(not a.startswith("-") for a in after):
+        return  # (maybe) a watch of some hosts: it opens its own (see _attach)
     try:
         w = plan([a for a in own if a != front])
     except WarmError:

@@ -64,6 +64,21 @@ def test_shell_with_no_session_starts_one_and_leaves_it(warm, tmux, tmp_path):  
     assert st is not None and st["pid"] == pid, "the session did not outlive the shell"
 
 
+def test_a_watch_of_one_host_starts_the_session_for_the_next_call_and_keeps_its_own(
+        warm, tmux, tmp_path):  # noqa: F811
+    term, done = tmux("watch-some"), tmp_path / "exit"
+    term.start_then_record_exit(_argv(warm, "watch", HOST), done, env=_env_words(warm),
+                                width=160, height=50)
+    term.wait(lambda s: f"circus_{USER}_{HOST}.service" in s, what="the host's instances")
+    warm.ready()  # started in the background
+    assert _clients(warm) == 0, "a watch of one host waited for the whole fleet's session"
+    before = warm.served()
+    assert warm.run().returncode in (0, 1, 3)
+    assert warm.served() == before + 1, "the overview after watch was not served warm"
+    term.keys("q")
+    assert term.exit_status(done) == 0
+
+
 def test_watch_with_persistence_off_starts_no_session(warm, tmux, tmp_path):  # noqa: F811
     term, done = tmux("watch-cold"), tmp_path / "exit"
     term.start_then_record_exit(_argv(warm, "watch"), done, env=_env_words(warm, "0"),

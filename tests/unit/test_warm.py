@@ -184,7 +184,8 @@ def test_watch_and_shell_start_the_session_at_once_only_when_one_may_and_none_ru
     monkeypatch.setenv("BARNUM_CONFIG", str(users))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     monkeypatch.delenv("BARNUM_PERSIST", raising=False)
-    for argv in (["logs"], ["watch", "--no-persist"], ["-v", "shell"], ["watch", "-h"]):
+    for argv in (["logs"], ["watch", "--no-persist"], ["-v", "shell"], ["watch", "-h"],
+                 ["watch", "host1"]):  # a watch of some hosts opens its own: no wait
         client._start_early(argv)
     assert started == [] and client._EARLY == {}
     monkeypatch.setenv("BARNUM_PERSIST", "0")
