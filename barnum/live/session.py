@@ -174,6 +174,60 @@ class Subscription:
             self._session._unsubscribe(self)
 
 
+class Following(Subscription):
+    """The log events of the follows it started (``FleetSession.follow``), and theirs
+    only (another reader's follows of the same units are not its lines); closing it
+    cancels every follow it started that still runs, so none stays on a host."""
+
+    def __init__(self, session: FleetSession) -> None:
+        super().__init__(session, kinds={"log", "dropped", "end"})
+        self.keys: dict[tuple[str, int], tuple[Any, int]] = {}  # (host, id) -> cancel key
+        self._keys_lock = threading.Lock()
+
+    def claim(self, host: str, key: tuple[Any, int]) -> None:
+        with self._keys_lock:
+            self.keys[(host, key[1])] = key
+
+    def unclaim(self, host: str, key: tuple[Any, int]) -> None:
+        with self._keys_lock:
+            self.keys.pop((host, key[1]), None)
+
+    def put(self, ev: SessionEvent) -> None:
+        if ev.host:  # a follow's line or end: this reader's own follows only
+            sub = ev.data.get("sub")
+            key = (ev.host, sub if isinstance(sub, int) else -1)
+            with self._keys_lock:
+                mine = key in self.keys
+                if mine and ev.kind == "end":
+                    del self.keys[key]  # it ended: nothing left to cancel
+            if not mine:
+                return
+        super().put(ev)
+
+    def close(self) -> None:
+        """End the stream, then cancel its follows (in parallel: a dead host costs one
+        ``--timeout``, not one per unit).  A follow whose connection dropped died with
+        it (bailey ends on EOF): nothing is sent for it."""
+        super().close()
+        with self._keys_lock:
+            keys, self.keys = list(self.keys.items()), {}
+        s = self._session
+        if s is None or not keys:
+            return
+
+        def cancel(host: str, key: tuple[Any, int]) -> None:
+            with contextlib.suppress(Exception):
+                s.cancel_on(host, key)
+
+        threads = [threading.Thread(target=cancel, args=(h, key), daemon=True,
+                                    name=f"unfollow-{h}") for (h, _rid), key in keys]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + s.options.timeout + 1
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+
 class _Pending:
     def __init__(self, op: str) -> None:
         self.op = op
@@ -199,6 +253,7 @@ class _Link(threading.Thread):
         self.seq = SeqCheck()
         self.sub_id: int | None = None
         self.follows: dict[int, str] = {}  # request id -> unit, of logs followed on chan
+        self.orphans: set[int] = set()  # follows given up waiting for: cancelled on answer
         self.ready = threading.Event()  # first attempt finished (up or failed)
         self.wake = threading.Event()
         self.gate = RefreshGate(REFRESH_GAP)
@@ -229,24 +284,30 @@ class _Link(threading.Thread):
         """Send one request and wait for its response; raises a SessionError (one line)."""
         return self.request_kept(op, timeout, **args)[1]
 
-    def request_kept(self, op: str, timeout: float, **args: Any,
+    def request_kept(self, op: str, timeout: float, claim: Any = None, **args: Any,
                      ) -> tuple[tuple[Any, int], Any]:
         """As request, also giving (connection, id): what a later ``cancel`` names, and
-        on which connection the request lives (a reconnect ends it)."""
+        on which connection the request lives (a reconnect ends it).  ``claim(key)``
+        runs before the request goes out (its stream's events may beat its answer)."""
         chan = self.chan
         if chan is None or not self.copy().state.answers:
             raise HostFailed(self.copy().error or f"not connected ({self.copy().state})")
         rid = next(self.ids)
-        if op == "logs" and args.get("follow"):
+        follow = op == "logs" and bool(args.get("follow"))
+        if follow:
             self.follows[rid] = str(args.get("unit"))
+        if claim is not None:
+            claim((chan, rid))
         try:
-            return (chan, rid), self._request(chan, rid, op, timeout, args)
+            return (chan, rid), self._request(chan, rid, op, timeout, args, follow)
         except SessionError:
             self.follows.pop(rid, None)  # refused: no stream, so no end to wait for
             raise
 
     def _request(self, chan: Any, rid: int, op: str, timeout: float,
-                 args: dict[str, Any]) -> Any:
+                 args: dict[str, Any], stream: bool = False) -> Any:
+        """``stream``: the request starts a stream (a follow) that bailey may yet start
+        after we gave up waiting: then cancelled when its answer comes."""
         p = _Pending(op)
         self.pending[rid] = p
         try:
@@ -254,6 +315,11 @@ class _Link(threading.Thread):
             with self.send_lock:
                 chan.sendall(data)
             if not p.done.wait(timeout):
+                if stream:
+                    self.orphans.add(rid)
+                    self.pending.pop(rid, None)
+                    if p.done.is_set() and (p.reply or {}).get("ok"):  # came just now
+                        self._cancel_unread(chan, rid)
                 raise HostFailed(f"no answer within {timeout:g}s")
         except OSError as e:
             raise HostFailed(f"connection lost: {e}") from None
@@ -264,6 +330,12 @@ class _Link(threading.Thread):
             raise from_refusal(reply.get("code"),
                                f"bailey: {clean(reply.get('error') or 'no answer')}")
         return p.value
+
+    def _cancel_unread(self, chan: Any, rid: int) -> None:
+        """Cancel a stream nobody reads (id 0: its answer is read as a ping's)."""
+        self.orphans.discard(rid)
+        with contextlib.suppress(OSError, AttributeError), self.send_lock:
+            chan.sendall(json.dumps({"id": 0, "op": "cancel", "sub": rid}).encode() + b"\n")
 
     def want_refresh(self) -> None:
         """A fresh snapshot is due (gap, restart, an event about something unknown):
@@ -481,6 +553,11 @@ class _Link(threading.Thread):
         if rid == 0:
             return  # our pings' answers: that the line came is all they say
         p = self.pending.get(rid)
+        if p is None and rid in self.orphans:  # a follow answered after its asker gave up
+            self.orphans.discard(rid)
+            if msg.get("ok") is True:  # bailey follows it: cancelled, the answer unread
+                self._cancel_unread(self.chan, rid)
+            return
         if p is None:
             raise WireError(f"an answer to a request never made (id {rid})")
         if msg.get("ok") is True:
@@ -504,6 +581,9 @@ class _Link(threading.Thread):
         if kind not in EVENTS:
             return  # a later bailey's event this barnum does not know: ignored
         data = check_event(msg, time.time(), self.host)
+        if kind == "log" and isinstance(msg.get("sub"), int) \
+                and not isinstance(msg.get("sub"), bool):
+            data["sub"] = msg["sub"]  # whose follow it is (a Following takes its own only)
         if kind == "stats":
             with self.lock:
                 self.state.stats = data["result"]
@@ -539,6 +619,7 @@ class _Link(threading.Thread):
         chan, conn = self.chan, self.conn
         self.chan = self.conn = None
         follows, self.follows = self.follows, {}
+        self.orphans = set()  # their follows died with the connection
         for rid, unit in follows.items():  # bailey's follows died with its connection
             self.s._publish(SessionEvent("end", self.host, {
                 "stream": "logs", "unit": unit, "reason": "lost", "sub": rid}))
@@ -817,13 +898,32 @@ class FleetSession:
         """The host's current connection (a new one after each reconnect), or None."""
         return self.links[host].chan
 
-    def follow(self, targets: list[str] | None = None, n: int = 10) -> Subscription:
-        """Log events of the targets' units, after their last ``n`` lines (as events too)."""
-        sub = self.subscribe(kinds={"log", "dropped", "end"})
+    def follow(self, targets: list[str] | Selection | None = None, n: int = 0) -> Following:
+        """Log events of the targets' units from now on (bailey's follow; ``n`` lines
+        before it are read and not sent as events).  Close it when done: that cancels
+        the follows on the hosts (a long-lived session must not keep them).  A unit
+        that cannot be followed (host not up, refused) is left out."""
+        sub = Following(self)
+        with self._subs_lock:
+            self._subs.append(sub)
         for h, _user, unit in self.units(targets):
+            if sub.closed:
+                break  # closed while starting: what was started is cancelled below
             link = self.links[h]
-            with contextlib.suppress(Exception):
-                link.request("logs", self.options.timeout, unit=unit, n=n, follow=True)
+            claimed: list[tuple[Any, int]] = []
+
+            def claim(key: tuple[Any, int], h: str = h, claimed: list = claimed) -> None:
+                claimed.append(key)
+                sub.claim(h, key)
+
+            try:
+                link.request_kept("logs", self.options.timeout, claim=claim, unit=unit, n=n,
+                                  follow=True)
+            except Exception:
+                for key in claimed:  # no follow to cancel (or an orphan: cancelled on answer)
+                    sub.unclaim(h, key)
+        if sub.closed:
+            sub.close()  # the follows started after it closed
         return sub
 
     def subscribe(self, kinds: set[str] | None = None) -> Subscription:

@@ -37,6 +37,7 @@ from barnum.warm.paths import (
     DEFAULT_PERSIST,
     ENV_PERSIST,
     WarmError,
+    Where,
     check_private,
     find_users_file,
     key_of,
@@ -56,6 +57,12 @@ SILENCE = 15.0  # seconds without a message (ticks come every second): the sessi
 
 def socket_for(ctx: Context) -> Path | None:
     """The session's socket for this context, or None when persistence is off."""
+    found = session_for(ctx)
+    return None if found is None else found[0].socket
+
+
+def session_for(ctx: Context) -> tuple[Where, float] | None:
+    """The session's files and idle life for this context; None: persistence is off."""
     import os
 
     from barnum.text.duration import parse_duration
@@ -76,7 +83,7 @@ def socket_for(ctx: Context) -> Path | None:
     users = find_users_file(args.config)
     if users is None:
         return None
-    return where(key_of(users, args.ssh_config, args.bailey), runtime_dir()).socket
+    return where(key_of(users, args.ssh_config, args.bailey), runtime_dir()), persist
 
 
 def _connect(path: Path, timeout: float | None = 5.0) -> socket.socket | None:

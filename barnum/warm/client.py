@@ -37,9 +37,12 @@ if TYPE_CHECKING:
     from barnum.context import Context
 
 EXIT_USAGE = 2
+LEAVE_WAIT = 3.0  # seconds a Ctrl-C'd call has to end in the session
+START_SLACK = 5.0  # seconds a started session may take beyond its hosts' connect time
+START_POLL = 0.02  # seconds between two looks for the started session's socket
 # Commands (and flags) the session never serves: the client does not ask, nor start one.
 COLD_WORDS = {"watch", "shell", "web", "unit", "drift", "history", "session", "completion"}
-COLD_FLAGS = {"--dry-run", "--verbose", "--debug", "--help", "--version", "--follow"}
+COLD_FLAGS = {"--dry-run", "--verbose", "--debug", "--help", "--version"}
 FILE_FLAGS = ("--config", "--ssh-config", "--bailey")
 
 
@@ -72,8 +75,8 @@ def plan(argv: list[str], environ: Mapping[str, str] | None = None) -> Warm | No
         name, eq, val = a.partition("=")
         if a in COLD_WORDS or a in COLD_FLAGS or a == "--no-persist":
             return None
-        if a.startswith("-") and not a.startswith("--") and any(c in a for c in "vhf"):
-            return None  # -v, -h, logs -f (also in a cluster)
+        if a.startswith("-") and not a.startswith("--") and any(c in a for c in "vh"):
+            return None  # -v, -h (also in a cluster)
         if name in (*FILE_FLAGS, "--persist"):
             if not eq:
                 i += 1
@@ -124,50 +127,72 @@ def ask(path: Path, req: dict, on_chunk: Callable[[dict], None] | None = None) -
     except FileNotFoundError:
         return None
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    got = False
+    got = left = False
     try:
         s.connect(str(path))
         if not protocol.peer_allowed(s):
             raise WarmError(f"{path} is served by another user; refusing it")
         protocol.send(s, req)
         while True:
-            msg = protocol.recv(s)
+            try:
+                msg = protocol.recv(s)
+            except KeyboardInterrupt:
+                if left:
+                    raise
+                left = True
+                _leave(s)  # the call's own end follows (a followed log stops quietly)
+                continue
+            if left and "cold" in msg:
+                raise KeyboardInterrupt  # never rerun cold what the user interrupted
             if "chunk" not in msg or on_chunk is None:
                 return msg
             got = True
             on_chunk(msg)
-    except OSError as e:
+    except (OSError, protocol.ProtocolError) as e:
+        if left:  # the call did not end in time, or Ctrl-C cut a message: as before
+            raise KeyboardInterrupt from None
+        if isinstance(e, protocol.ProtocolError):
+            if got:
+                raise Broken(str(e)) from None
+            return None  # the session died mid-answer
         if got:
             raise Broken(str(e)) from None
         if e.errno in (errno.ECONNREFUSED, errno.ENOENT, errno.ECONNRESET, errno.EPIPE):
             return None  # stale: the next session replaces it
         raise
-    except protocol.ProtocolError as e:
-        if got:
-            raise Broken(str(e)) from None
-        return None  # the session died mid-answer
     finally:
         s.close()
+
+
+def _leave(s: socket.socket) -> None:
+    """Ctrl-C: tell the session (our end's EOF) and give the call LEAVE_WAIT to end
+    as it would cold; past that (or a second Ctrl-C) the client says it is interrupted."""
+    try:
+        s.shutdown(socket.SHUT_WR)
+    except OSError:
+        raise KeyboardInterrupt from None
+    s.settimeout(LEAVE_WAIT)
 
 
 class Broken(Exception):
     """The session died after part of the output was written: the call cannot be rerun."""
 
 
-def start(w: Warm, argv: list[str]) -> None:
-    """The session for the next call, detached (it outlives this terminal)."""
+def start(w: Warm, argv: list[str]) -> Any:
+    """The session for the next call, detached (it outlives this terminal); its
+    process (a Popen), or None when it could not be started."""
     try:
         from barnum.warm.paths import ensure_dir
 
         ensure_dir(w.where.socket.parent)
         log = open(w.where.log, "ab")  # noqa: SIM115 - the child's, closed below
     except (OSError, WarmError):
-        return
+        return None
     import subprocess  # only here: a warm call does not pay for it
 
     with log:
         os.chmod(w.where.log, 0o600)
-        subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "barnum.warm.server", str(w.where.socket), str(w.persist),
              "--", *argv],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
@@ -242,10 +267,49 @@ def _replay(answer: dict, writer: _Writer) -> int:
 
 
 def _attach(ctx: Context, targets: list[str] | None) -> Any:
-    """barnum.warm.attach, imported only when a front end asks."""
+    """barnum.warm.attach, imported only when a front end asks.  With no session
+    running, one is started (as a first call leaves one) and attached to once it
+    listens, so the next call is warm too; None (the front end opens its own) when
+    that cannot be done."""
+    from barnum.warm.attach import attach, session_for
+
+    a = attach(ctx, targets)
+    if a is not None or ctx.args.verbose or ctx.args.debug:
+        return a
+    found = session_for(ctx)
+    if found is None:
+        return None  # persistence off
+    w = Warm(*found)
+    early = _EARLY.get("where") == w.where
+    if not early and _listening(w.where.socket):
+        return None  # a session that does not take this front end (other options)
+    if targets and len(ctx.discovery.hosts) > 1 and not early:
+        start(w, _own_args(sys.argv[1:]))  # for the next call; this watch of some hosts
+        return None                        # does not wait for every host's connect
+    return _started(ctx, targets, w)
+
+
+def _started(ctx: Context, targets: list[str] | None, w: Warm) -> Any:
+    """Start the session (unless main started it already) and attach to it once it
+    listens (it opens every allowed host, as the front end's own would); None if it
+    does not within the time its hosts get."""
+    import time
+
     from barnum.warm.attach import attach
 
-    return attach(ctx, targets)
+    proc = _EARLY.get("proc") if _EARLY.get("where") == w.where else None
+    proc = proc or start(w, _own_args(sys.argv[1:]))
+    if proc is None:
+        return None
+    o = ctx.options
+    waves = -(-max(1, len(ctx.discovery.hosts)) // max(1, o.fanout))
+    deadline = time.monotonic() + waves * o.timeout + START_SLACK
+    while time.monotonic() < deadline:
+        ended = proc.poll() is not None  # nothing to keep, or another took the lock
+        if w.where.socket.exists() or ended:  # bound, listening, then renamed in place
+            return attach(ctx, targets)
+        time.sleep(START_POLL)
+    return None
 
 
 def _cli_main(argv: list[str] | None = None) -> int:
@@ -261,6 +325,41 @@ def cold(argv: list[str]) -> int:
     return _cli_main(argv)
 
 
+FRONTS = ("watch", "shell")  # front ends that stay: they attach to the session
+_EARLY: dict[str, Any] = {}  # the session main started for one of them: where, proc
+
+
+def _start_early(argv: list[str]) -> None:
+    """``watch`` or ``shell`` with no session running: start it now, so that it starts
+    (Python, imports, SSH) while the front end starts; they attach to it."""
+    own = _own_args(argv)
+    front = next((a for a in own if a in FRONTS), None)
+    if front is None:
+        return
+    after = own[own.index(front) + 1:]
+    if front == "watch" and any(not a.startswith("-") for a in after):
+        return  # (maybe) a watch of some hosts: it opens its own (see _attach)
+    try:
+        w = plan([a for a in own if a != front])
+    except WarmError:
+        return
+    if w is None or _listening(w.where.socket):
+        return  # persistence off, or one runs (attach takes it, or says why not)
+    _EARLY.update(where=w.where, proc=start(w, own))
+
+
+def _listening(path: Path) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2.0)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def main() -> int:
     """Console entry point; returns the exit code."""
     argv = sys.argv[1:]
@@ -272,6 +371,7 @@ def main() -> int:
     if w is None:
         if completing:
             return _cli_main()
+        _start_early(argv)
         return cold(argv)
     tty, size = _terminal()
     req = protocol.request(argv, "complete" if completing else "run", stdout_tty=tty, size=size)

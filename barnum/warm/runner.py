@@ -117,6 +117,7 @@ class _View:
         self._s = session
         self.chosen = chosen
         self.hosts = natural_sorted(chosen)
+        self._follows: list[Any] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._s, name)
@@ -146,11 +147,26 @@ class _View:
     def units(self, targets: Any = None) -> list:
         return self._s.units(self._t(targets))
 
-    def follow(self, targets: Any = None, n: int = 10) -> Any:
-        return self._s.follow(self._t(targets), n)
+    def follow(self, targets: Any = None, n: int = 0) -> Any:
+        """The session's follow, closed (its hosts' follows cancelled) when the client
+        leaves (its Ctrl-C) or the call ends: the session outlives both."""
+        interrupted()
+        sub = self._s.follow(self._t(targets), n)
+        self._follows.append(sub)
+        call = calls.current()
+        if call is not None:
+            def close_on_leave() -> None:
+                while not (sub.closed or call.cancel.wait(1.0)):
+                    pass
+                sub.close()
+
+            threading.Thread(target=close_on_leave, daemon=True, name="warm-follow").start()
+        return sub
 
     def close(self) -> None:
-        """The call is over; the session stays."""
+        """The call is over; the session stays (without this call's follows)."""
+        for sub in self._follows:
+            sub.close()
 
 
 class Runner:
@@ -316,7 +332,7 @@ def refuse(argv: list[str]) -> str | None:
             args = parse_argv(argv)
     except SystemExit:
         return None  # --help, --version, a usage error: the CLI's own words, served
-    for flag in ("dry_run", "verbose", "debug", "follow"):
+    for flag in ("dry_run", "verbose", "debug"):
         if getattr(args, flag, False):
             return f"--{flag.replace('_', '-')} runs cold"
     return None

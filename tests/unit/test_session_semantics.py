@@ -305,3 +305,26 @@ def test_the_shell_exits_by_the_error_type(error, code):
     sh = Shell(s, Console(file=out, width=200, color_system=None), said.append)
     assert sh.run_text("logs host1") == code
     assert "bailey: refused circus_" in out.getvalue() + "".join(said)
+
+
+def test_a_following_takes_only_its_own_follows_lines_and_forgets_an_ended_one():
+    from barnum.live.session import Following, SessionEvent
+
+    f = Following(None)  # type: ignore[arg-type]  # no session: nothing to cancel on close
+    chan = object()
+    f.claim("h1", (chan, 5))
+    line = {"unit": "u", "line": {"message": "m"}}
+    f.put(SessionEvent("log", "h1", {**line, "sub": 5}))
+    f.put(SessionEvent("log", "h1", {**line, "sub": 6}))  # another reader's follow
+    f.put(SessionEvent("log", "h2", {**line, "sub": 5}))  # same id, another host
+    f.put(SessionEvent("stats", "h1", {"sub": 5}))  # not a kind it takes
+    got = f.get(0)
+    assert got is not None and got.data["sub"] == 5 and got.host == "h1"
+    assert f.get(0) is None
+    f.put(SessionEvent("end", "h1", {"stream": "logs", "unit": "u", "reason": "lost",
+                                     "sub": 5}))
+    assert f.get(0).kind == "end" and f.keys == {}  # type: ignore[union-attr]
+    f.put(SessionEvent("log", "h1", {**line, "sub": 5}))  # after its end: not its own
+    assert f.get(0) is None
+    f.close()
+    assert f.get(0).data["stream"] == "subscribe"  # type: ignore[union-attr]

@@ -87,8 +87,10 @@ def test_the_client_plans_cold_for_what_the_session_never_serves(users, tmp_path
     assert w is not None and w.persist == 600 and w.where.socket.parent == tmp_path / "barnum"
     assert plan(["host1", "--", "--", "stats"], env) is not None
     assert plan(["--persist", "30s"], env).persist == 30  # type: ignore[union-attr]
+    for argv in (["logs", "-f"], ["logs", "-fn", "3", "host1"], ["logs", "--follow"]):
+        assert plan(argv, env) is not None, argv  # a followed log is served warm
     for argv in (["--", "--help"], ["--dry-run"], ["-v"], ["watch"], ["shell"],
-                 ["--no-persist"], ["--persist", "0"], ["logs", "-f"], ["--conf", "x"]):
+                 ["--no-persist"], ["--persist", "0"], ["logs", "-vf"], ["--conf", "x"]):
         assert plan(argv, env) is None, argv
     assert plan([], {**env, "BARNUM_PERSIST": "0"}) is None
     users.write_text("users: [user1]\npersist: 0\n")
@@ -170,3 +172,35 @@ def test_the_client_imports_nothing_heavy():
             "if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_watch_and_shell_start_the_session_at_once_only_when_one_may_and_none_runs(
+        users, tmp_path, monkeypatch):
+    import barnum.warm.client as client
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(client, "start", lambda w, argv: started.append(argv) or "proc")
+    monkeypatch.setattr(client, "_EARLY", {})
+    monkeypatch.setenv("BARNUM_CONFIG", str(users))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.delenv("BARNUM_PERSIST", raising=False)
+    for argv in (["logs"], ["watch", "--no-persist"], ["-v", "shell"], ["watch", "-h"],
+                 ["watch", "host1"]):  # a watch of some hosts opens its own: no wait
+        client._start_early(argv)
+    assert started == [] and client._EARLY == {}
+    monkeypatch.setenv("BARNUM_PERSIST", "0")
+    client._start_early(["watch"])
+    assert started == []
+    monkeypatch.setenv("BARNUM_PERSIST", "10m")
+    client._start_early(["--timeout", "5", "shell", "host1"])
+    assert started == [["--timeout", "5", "shell", "host1"]]
+    assert client._EARLY["proc"] == "proc"
+    w = plan([], dict(os.environ))
+    assert w is not None and client._EARLY["where"] == w.where
+    started.clear()
+    w.where.socket.parent.mkdir(mode=0o700, exist_ok=True)  # a session listens: none more
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(w.where.socket))
+        s.listen(1)
+        client._start_early(["watch"])
+    assert started == []

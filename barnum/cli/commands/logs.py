@@ -72,6 +72,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                     sys.stdout.flush()
             except KeyboardInterrupt:
                 pass
+            finally:
+                sub.close()  # cancels the follows on the hosts (a warm session stays)
         if down_lines(session):
             return EXIT_HOST
         return worst_exit(errors) or EXIT_OK
