@@ -61,6 +61,9 @@ class Watcher:
         self.held: queue.Queue[dict[str, Any]] | None = queue.Queue(HELD_MAX)
         self.snapshot_t = 0.0
         self.lock = threading.Lock()
+        # an instance is read and pushed under this lock: three threads (systemd, feeds,
+        # probe) push instances, and an older read must never arrive after a newer one
+        self.reading = threading.Lock()
 
     def stop(self) -> None:
         """Cancelled: the feeds close, and the subscription's last line is its ``end``
@@ -160,9 +163,10 @@ class Watcher:
     def _instance(self, user: str | None) -> None:
         if not user:
             return
-        rep = self.server.report([user])
-        for inst in rep.to_dict()["instances"]:
-            self.emit({"event": "instance", "instance": inst})
+        with self.reading:
+            rep = self.server.report([user])
+            for inst in rep.to_dict()["instances"]:
+                self.emit({"event": "instance", "instance": inst})
 
     def _probe_loop(self, ok: dict[str, bool]) -> None:
         """A hung circusd is silent: each active one is asked in turn; a change in
