@@ -657,7 +657,74 @@ def _parse(raw: bytes) -> dict[str, Any]:
         raise _LinkError(f"bailey sent {e}") from None
 
 
-class FleetSession:
+class FleetView:
+    """What a live session derives from the users file, the discovery and each host's
+    latest state: targets, groups, the snapshot, users, watchers and units.
+
+    FleetSession and the warm session's stand-in (``barnum.warm.attach.Attached``) hold
+    their states differently (links here, a stream there) and give them by ``state_of``;
+    everything read from them is this one code.
+    """
+
+    config: Config
+    discovery: Discovery
+    hosts: list[str]
+    chosen: dict[str, list[str]]
+
+    def state_of(self, host: str) -> HostState:
+        raise NotImplementedError
+
+    def host_states(self) -> dict[str, HostState]:
+        return {h: self.state_of(h) for h in self.hosts}
+
+    def snapshot(self, targets: list[str] | Selection | None = None) -> FleetResult:
+        """The latest known state, as the one-shot CLI's result type."""
+        chosen = self.resolve(targets) if targets else self.chosen
+        out = []
+        for h in natural_sorted(chosen):
+            st = self.state_of(h)
+            r = HostResult(h, chosen[h], [], report=_only(st.report, chosen[h]))
+            if not st.state.answers or st.report is None:
+                r.error = st.error or st.state
+            out.append(r)
+        return FleetResult(out, groups=self.groups())
+
+    def resolve(self, targets: list[str] | Selection | None) -> dict[str, list[str]]:
+        """host -> users (empty: all) for CLI target expressions, within the session's hosts.
+        A mapping is that already (structured addressing): checked, never parsed."""
+        if isinstance(targets, Mapping):
+            return exact(targets, self.hosts)
+        return resolve(list(targets or []), self._hosts(), self.config.groups)
+
+    def _hosts(self) -> dict[str, list[str]]:
+        return {h: self.discovery.hosts[h] for h in self.hosts}
+
+    def groups(self) -> dict[str, dict[str, list[str]]]:
+        """The users file's groups within the session's hosts: name -> {host: users}
+        (an empty user list: the whole host; a group with no host here: {})."""
+        return group_members(self._hosts(), self.config.groups)
+
+    def users(self) -> dict[str, list[str]]:
+        return {h: sorted({i.user for i in (s.report.instances if s.report else []) if i.user})
+                for h, s in self.host_states().items()}
+
+    def watchers(self) -> dict[str, set[str]]:
+        return {h: {w for i in (s.report.instances if s.report else []) for w in
+                    (i.watchers or {})} for h, s in self.host_states().items()}
+
+    def units(self, targets: list[str] | Selection | None = None) -> list[tuple[str, str, str]]:
+        """(host, user, unit) of every targeted instance the session knows."""
+        chosen = self.resolve(targets)
+        out = []
+        for h in natural_sorted(chosen):
+            rep = self.state_of(h).report
+            for i in (rep.instances if rep else []):
+                if not chosen[h] or i.user in chosen[h]:
+                    out.append((h, i.user or "?", i.unit))
+        return out
+
+
+class FleetSession(FleetView):
     """The fleet, live: see the module's docstring."""
 
     def __init__(self, config: Config, options: Options, targets: list[str] | None = None,
@@ -731,43 +798,8 @@ class FleetSession:
 
     # -- state ----------------------------------------------------------------------------
 
-    def host_states(self) -> dict[str, HostState]:
-        return {h: self.links[h].copy() for h in self.hosts}
-
-    def snapshot(self, targets: list[str] | Selection | None = None) -> FleetResult:
-        """The latest known state, as the one-shot CLI's result type."""
-        chosen = self.resolve(targets) if targets else self.chosen
-        out = []
-        for h in natural_sorted(chosen):
-            st = self.links[h].copy()
-            r = HostResult(h, chosen[h], [], report=_only(st.report, chosen[h]))
-            if not st.state.answers or st.report is None:
-                r.error = st.error or st.state
-            out.append(r)
-        return FleetResult(out, groups=self.groups())
-
-    def resolve(self, targets: list[str] | Selection | None) -> dict[str, list[str]]:
-        """host -> users (empty: all) for CLI target expressions, within the session's hosts.
-        A mapping is that already (structured addressing): checked, never parsed."""
-        if isinstance(targets, Mapping):
-            return exact(targets, self.hosts)
-        return resolve(list(targets or []), self._hosts(), self.config.groups)
-
-    def _hosts(self) -> dict[str, list[str]]:
-        return {h: self.discovery.hosts[h] for h in self.hosts}
-
-    def groups(self) -> dict[str, dict[str, list[str]]]:
-        """The users file's groups within the session's hosts: name -> {host: users}
-        (an empty user list: the whole host; a group with no host here: {})."""
-        return group_members(self._hosts(), self.config.groups)
-
-    def users(self) -> dict[str, list[str]]:
-        return {h: sorted({i.user for i in (s.report.instances if s.report else []) if i.user})
-                for h, s in self.host_states().items()}
-
-    def watchers(self) -> dict[str, set[str]]:
-        return {h: {w for i in (s.report.instances if s.report else []) for w in
-                    (i.watchers or {})} for h, s in self.host_states().items()}
+    def state_of(self, host: str) -> HostState:
+        return self.links[host].copy()
 
     # -- requests -------------------------------------------------------------------------
 
@@ -860,17 +892,6 @@ class FleetSession:
             raise BadRequest("stream must be stdout or stderr")
         return self._link(host, n).request("output", self.options.timeout, unit=unit,
                                            watcher=watcher, stream=stream, n=n)
-
-    def units(self, targets: list[str] | Selection | None = None) -> list[tuple[str, str, str]]:
-        """(host, user, unit) of every targeted instance the session knows."""
-        chosen = self.resolve(targets)
-        out = []
-        for h in natural_sorted(chosen):
-            rep = self.links[h].copy().report
-            for i in (rep.instances if rep else []):
-                if not chosen[h] or i.user in chosen[h]:
-                    out.append((h, i.user or "?", i.unit))
-        return out
 
     def _link(self, host: str, n: int = 0) -> _Link:
         """The host's link for a request; NotFound / BadRequest before anything is sent."""

@@ -20,18 +20,17 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from barnum import EXIT_USAGE, BarnumError
 from barnum.context import Context
 from barnum.live.errors import SessionError
-from barnum.live.session import HostState, SessionEvent, Subscription
+from barnum.live.session import FleetView, HostState, SessionEvent, Subscription
 from barnum.model.hostsort import natural_sorted
 from barnum.model.linkstate import LinkState
 from barnum.model.results import FleetResult, HostResult
-from barnum.model.targets import Selection, exact, group_members, resolve
+from barnum.model.targets import Selection, resolve
 from barnum.warm import protocol
 from barnum.warm.paths import (
     DEFAULT_PERSIST,
@@ -138,7 +137,7 @@ def attach(ctx: Context, targets: list[str] | None) -> Attached | None:
     return a
 
 
-class Attached:
+class Attached(FleetView):
     """A FleetSession's face on the warm session (see the module's docstring)."""
 
     def __init__(self, ctx: Context, targets: list[str] | None, path: Path,
@@ -247,53 +246,9 @@ class Attached:
 
     # -- state, as FleetSession keeps it --------------------------------------------------
 
-    def host_states(self) -> dict[str, HostState]:
+    def state_of(self, host: str) -> HostState:
         with self._lock:
-            return {h: self._states[h] for h in self.hosts}
-
-    def snapshot(self, targets: list[str] | Selection | None = None) -> FleetResult:
-        from barnum.live.session import _only
-
-        chosen = self.resolve(targets) if targets else self.chosen
-        states = self.host_states()
-        out = []
-        for h in natural_sorted(chosen):
-            st = states[h]
-            r = HostResult(h, chosen[h], [], report=_only(st.report, chosen[h]))
-            if not st.state.answers or st.report is None:
-                r.error = st.error or st.state
-            out.append(r)
-        return FleetResult(out, groups=self.groups())
-
-    def resolve(self, targets: list[str] | Selection | None) -> dict[str, list[str]]:
-        if isinstance(targets, Mapping):
-            return exact(targets, self.hosts)
-        return resolve(list(targets or []), self._hosts(), self.config.groups)
-
-    def _hosts(self) -> dict[str, list[str]]:
-        return {h: self.discovery.hosts[h] for h in self.hosts}
-
-    def groups(self) -> dict[str, dict[str, list[str]]]:
-        return group_members(self._hosts(), self.config.groups)
-
-    def users(self) -> dict[str, list[str]]:
-        return {h: sorted({i.user for i in (s.report.instances if s.report else []) if i.user})
-                for h, s in self.host_states().items()}
-
-    def watchers(self) -> dict[str, set[str]]:
-        return {h: {w for i in (s.report.instances if s.report else []) for w in
-                    (i.watchers or {})} for h, s in self.host_states().items()}
-
-    def units(self, targets: list[str] | Selection | None = None) -> list[tuple[str, str, str]]:
-        chosen = self.resolve(targets)
-        states = self.host_states()
-        out = []
-        for h in natural_sorted(chosen):
-            rep = states[h].report
-            for i in (rep.instances if rep else []):
-                if not chosen[h] or i.user in chosen[h]:
-                    out.append((h, i.user or "?", i.unit))
-        return out
+            return self._states[host]
 
     # -- requests, answered by the session ------------------------------------------------
 

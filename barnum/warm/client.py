@@ -25,6 +25,7 @@ from barnum.warm.paths import (
     ENV_PERSIST,
     WarmError,
     Where,
+    alive,
     check_private,
     find_users_file,
     key_of,
@@ -281,7 +282,7 @@ def _attach(ctx: Context, targets: list[str] | None) -> Any:
         return None  # persistence off
     w = Warm(*found)
     early = _EARLY.get("where") == w.where
-    if not early and _listening(w.where.socket):
+    if not early and alive(w.where.socket):
         return None  # a session that does not take this front end (other options)
     if targets and len(ctx.discovery.hosts) > 1 and not early:
         start(w, _own_args(sys.argv[1:]))  # for the next call; this watch of some hosts
@@ -343,21 +344,9 @@ def _start_early(argv: list[str]) -> None:
         w = plan([a for a in own if a != front])
     except WarmError:
         return
-    if w is None or _listening(w.where.socket):
+    if w is None or alive(w.where.socket):
         return  # persistence off, or one runs (attach takes it, or says why not)
     _EARLY.update(where=w.where, proc=start(w, own))
-
-
-def _listening(path: Path) -> bool:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(2.0)
-    try:
-        s.connect(str(path))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def main() -> int:

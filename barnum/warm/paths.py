@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -140,3 +141,16 @@ def persist_in_file(users_file: Path | None) -> float | None:
         return parse_duration(raw)
     except ValueError:
         return None
+
+
+def alive(path: Path) -> bool:
+    """Whether a session answers on ``path`` (a socket file alone may be a dead one's)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2.0)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()

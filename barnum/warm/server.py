@@ -23,23 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from barnum.warm import protocol, shared
-from barnum.warm.paths import check_private, ensure_dir, key_of
+from barnum.warm.paths import alive, check_private, ensure_dir, key_of
 
 LOCK_WAIT = 30.0  # a retiring session may take this long to close its hosts
 TICK = 1.0
-
-
-def alive(path: Path) -> bool:
-    """Whether a session answers on ``path``."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(2.0)
-    try:
-        s.connect(str(path))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def take_lock(path: Path, wait: float = LOCK_WAIT) -> Any:

@@ -154,7 +154,8 @@ def test_a_stale_socket_is_no_answer_and_a_new_session_replaces_it(short_dir, us
     assert ask(w.socket, protocol.request([])) is None  # the caller runs cold
     assert ask(w.socket.with_name("missing.sock"), protocol.request([])) is None
     # the server's start: takes the lock, sees nobody answers, replaces the socket
-    from barnum.warm.server import alive, take_lock
+    from barnum.warm.paths import alive
+    from barnum.warm.server import take_lock
 
     assert not alive(w.socket)
     lock = take_lock(w.lock, wait=1)
