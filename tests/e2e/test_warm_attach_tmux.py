@@ -77,11 +77,7 @@ def test_watch_attached_shows_a_change_counts_as_a_client_and_leaves_the_session
     finally:
         fleet.exec(HOST, [*ctl, "start", "ticker"], user=USER)
     term.wait(lambda s: not _ticker_stopped(s) and "ticker" in s, what="ticker again")
-    term.keys("q")
-    assert term.exit_status(done) == 0
-    assert until(lambda: _clients(warm) == 0, 20), "watch still counted after it left"
-    st = warm.status()
-    assert st is not None and st["pid"] == pid, "the session did not outlive watch"
+    _quit_leaving_the_session(term, done, warm, pid)
 
 
 def test_shell_attached_runs_stop_and_start_through_the_session(warm, tmux, tmp_path):  # noqa: F811
@@ -151,6 +147,24 @@ def test_a_watch_that_left_lets_the_session_expire(warm):  # noqa: F811
     assert until(lambda: _socket_gone(warm), IDLE + 30), "the session outlived its idle life"
 
 
+def _quit_leaving_the_session(term, done, w: Warm, pid: int) -> None:
+    """``q`` in an attached watch: it exits 0, the session stops counting it and runs on."""
+    term.keys("q")
+    assert term.exit_status(done) == 0
+    assert until(lambda: _clients(w) == 0, 20), "watch still counted after it left"
+    st = w.status()
+    assert st is not None and st["pid"] == pid, "the session did not outlive watch"
+
+
+def _ordered_start(w: Warm) -> subprocess.Popen:
+    """A warm ``start --ordered`` of the chain ending at user1@host1:ticker, its output
+    piped (read it with _lines_of)."""
+    return subprocess.Popen(
+        _argv(w, "start", "--ordered", "user1@host1:ticker", "--wait", "20"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=w.env(), stdin=subprocess.DEVNULL)
+
+
 def _lines_of(proc: subprocess.Popen) -> list[str]:
     """The process's stdout lines as they arrive (a reader thread appends them)."""
     import threading
@@ -179,10 +193,7 @@ def test_a_warm_ordered_start_shows_each_step_as_it_is_done(warm):  # noqa: F811
     try:
         with fleet.circusd_hang("host1", "user1"):  # the chain's last step: held
             before = warm.served()
-            proc = subprocess.Popen(
-                _argv(warm, "start", "--ordered", "user1@host1:ticker", "--wait", "20"),
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env=warm.env(), stdin=subprocess.DEVNULL)
+            proc = _ordered_start(warm)
             lines = _lines_of(proc)
             assert until(lambda: any(ln.startswith("2. ") for ln in lines), 60), lines
             assert proc.poll() is None, "the call ended before its last step"
@@ -273,10 +284,7 @@ def test_ctrl_c_at_the_client_interrupts_the_warm_call_as_cold(warm):  # noqa: F
         ctl(fleet, h, u, "stop", w)
     try:
         with fleet.circusd_hang("host2", "user2"):  # step 2 waits here
-            proc = subprocess.Popen(
-                _argv(warm, "start", "--ordered", "user1@host1:ticker", "--wait", "20"),
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env=warm.env(), stdin=subprocess.DEVNULL)
+            proc = _ordered_start(warm)
             lines = _lines_of(proc)
             assert until(lambda: any(ln.startswith("1. ") for ln in lines), 60), lines
             proc.send_signal(signal.SIGINT)

@@ -10,7 +10,13 @@ import shutil
 
 import pytest
 
-from tests.e2e.test_warm_attach_tmux import _argv, _clients, _env_words, _serves
+from tests.e2e.test_warm_attach_tmux import (
+    _argv,
+    _clients,
+    _env_words,
+    _quit_leaving_the_session,
+    _serves,
+)
 from tests.e2e.test_warm_e2e import _diff, _same, warm  # noqa: F401 (fixture)
 from tests.e2e.tmux import tmux  # noqa: F401 (fixture)
 from tests.waiting import until
@@ -39,11 +45,7 @@ def test_watch_with_no_session_starts_one_that_serves_the_next_call(warm, tmux, 
     assert warm.served() == before + 1, "the overview after watch was not served warm"
     got, want = _same(w, warm.cold())
     assert got == want, _diff(got, want)
-    term.keys("q")
-    assert term.exit_status(done) == 0
-    assert until(lambda: _clients(warm) == 0, 20), "watch still counted after it left"
-    st = warm.status()
-    assert st is not None and st["pid"] == pid, "the session did not outlive watch"
+    _quit_leaving_the_session(term, done, warm, pid)
 
 
 def test_shell_with_no_session_starts_one_and_leaves_it(warm, tmux, tmp_path):  # noqa: F811

@@ -105,11 +105,10 @@ def chromium(prefix: str):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture
-def page(browser, served):
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=WAIT * 1000)  # every expect() waits as long, unless told
+@contextlib.contextmanager
+def signed_in(browser, served):
+    """An operator's page, signed in and live, with the script errors and console errors
+    it collects (the caller says which it allows)."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     ctx.set_default_timeout(WAIT * 1000)
     pg = ctx.new_page()
@@ -118,9 +117,20 @@ def page(browser, served):
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     sign_in(pg, served)
     pg.wait_for_selector("#live.on")
-    pg.evaluate("window.__sameDocument = true")
-    yield pg
-    ctx.close()
+    try:
+        yield pg, errors
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT * 1000)  # every expect() waits as long, unless told
+    with signed_in(browser, served) as (pg, errors):
+        pg.evaluate("window.__sameDocument = true")
+        yield pg
     assert errors == [], errors  # no script error, no CSP violation
 
 

@@ -11,7 +11,14 @@ import pytest
 
 from barnum.oneshot.units import SUDOERS_LINE
 from tests.e2e.test_unit_e2e import _sudo_on_machine, rule, show  # noqa: F401 (fixtures)
-from tests.e2e.test_web_e2e import WAIT, browser, page, served, shot, sign_in  # noqa: F401
+from tests.e2e.test_web_e2e import (  # noqa: F401 (fixtures)
+    WAIT,
+    browser,
+    page,
+    served,
+    shot,
+    signed_in,
+)
 from tests.waiting import until
 
 pytestmark = pytest.mark.fleet
@@ -33,16 +40,8 @@ def threshold(served):  # noqa: F811
 def refusable_page(browser, served):  # noqa: F811
     """An operator's page like ``page``, whose console may hold the refused POST's 400
     (the wrong word): any other error, or a script error, still fails the test."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
-    ctx.set_default_timeout(WAIT * 1000)
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    sign_in(pg, served)
-    pg.wait_for_selector("#live.on")
-    yield pg
-    ctx.close()
+    with signed_in(browser, served) as (pg, errors):
+        yield pg
     assert errors == ["Failed to load resource: the server responded with a status of 400 "
                       "(Bad Request)"], errors
 
