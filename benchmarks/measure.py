@@ -11,12 +11,23 @@ import resource
 import shlex
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fleet import HostSpec, UnitSpec
+
+
+def barnum_command() -> list[str]:
+    """The ``barnum`` console script to time: the installed wheel's when
+    ``BARNUM_INSTALLED_BIN`` names its bin folder (as operators run it; .ci/run sets
+    it), else this venv's (an editable install, whose finder adds ~10 ms to each
+    Python start: a warm call's figure is then high by that much)."""
+    where = os.environ.get("BARNUM_INSTALLED_BIN") or os.path.dirname(sys.executable)
+    return [os.path.join(where, "barnum")]
+
 
 USERS_PER_HOST = 3  # two running, one disabled
 WIDE_HOST = "wide1"

@@ -12,16 +12,15 @@ import json
 import math
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks import warm_phases
-from benchmarks.measure import Measure, bench_layout, failure, measure
+from benchmarks.measure import Measure, barnum_command, bench_layout, failure, measure
 
-BARNUM = [str(Path(sys.executable).parent / "barnum")]
+BARNUM = barnum_command()
 
 
 def _env(run_dir: str, persist: str) -> dict[str, str]:
@@ -187,6 +186,7 @@ def main(name: str = "bwarm", hosts: int = 12, repeats: int = 10,
          "error": m.error} for m in measures], "ratios": rs}
     Path(".bench").mkdir(exist_ok=True)
     Path(".bench/warm.json").write_text(json.dumps(results, indent=2))
+    print(f"barnum timed: {BARNUM[0]}")
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     for line in warm_phases.ratios(measures):
         print(line)

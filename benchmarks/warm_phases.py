@@ -16,17 +16,16 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from barnum.warm.phases import split
-from benchmarks.measure import Measure, failure
+from benchmarks.measure import Measure, barnum_command, failure
 
 ROLES = ("bailey", "systemd", "dbus", "circusd", "sshd", "other")
-BARNUM = [str(Path(sys.executable).parent / "barnum")]
+BARNUM = barnum_command()
 
 
 def _role(pid: int, pid1: int, comm: str) -> str:

@@ -17,10 +17,10 @@ the front end then opens its own session, as it always did.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from barnum import EXIT_USAGE, BarnumError
@@ -54,7 +54,7 @@ CALL_SLACK = 30.0  # seconds past a call's own timeout before the client gives u
 SILENCE = 15.0  # seconds without a message (ticks come every second): the session is gone
 
 
-def socket_for(ctx: Context) -> Path | None:
+def socket_for(ctx: Context) -> str | None:
     """The session's socket for this context, or None when persistence is off."""
     found = session_for(ctx)
     return None if found is None else found[0].socket
@@ -62,8 +62,6 @@ def socket_for(ctx: Context) -> Path | None:
 
 def session_for(ctx: Context) -> tuple[Where, float] | None:
     """The session's files and idle life for this context; None: persistence is off."""
-    import os
-
     from barnum.text.duration import parse_duration
 
     args = ctx.args
@@ -85,10 +83,10 @@ def session_for(ctx: Context) -> tuple[Where, float] | None:
     return where(key_of(users, args.ssh_config, args.bailey), runtime_dir()), persist
 
 
-def _connect(path: Path, timeout: float | None = 5.0) -> socket.socket | None:
+def _connect(path: str, timeout: float | None = 5.0) -> socket.socket | None:
     """A connection to the session (its user checked), or None: none listens."""
     try:
-        check_private(path.parent, "dir")
+        check_private(os.path.dirname(os.fspath(path)), "dir")
         check_private(path, "socket")
     except FileNotFoundError:
         return None
@@ -97,7 +95,7 @@ def _connect(path: Path, timeout: float | None = 5.0) -> socket.socket | None:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
-        s.connect(str(path))
+        s.connect(path)
     except OSError:
         s.close()
         return None
@@ -140,7 +138,7 @@ def attach(ctx: Context, targets: list[str] | None) -> Attached | None:
 class Attached(FleetView):
     """A FleetSession's face on the warm session (see the module's docstring)."""
 
-    def __init__(self, ctx: Context, targets: list[str] | None, path: Path,
+    def __init__(self, ctx: Context, targets: list[str] | None, path: str,
                  conn: socket.socket, states: dict[str, Any]) -> None:
         self.config = ctx.config
         self.options = ctx.options

@@ -14,10 +14,6 @@ import errno
 import os
 import socket
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from barnum.warm import protocol
 from barnum.warm.paths import (
@@ -34,7 +30,11 @@ from barnum.warm.paths import (
     where,
 )
 
+TYPE_CHECKING = False  # typing itself costs a warm call ~3 ms: see barnum.warm.paths
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
     from barnum.context import Context
 
 EXIT_USAGE = 2
@@ -47,12 +47,24 @@ COLD_FLAGS = {"--dry-run", "--verbose", "--debug", "--help", "--version"}
 FILE_FLAGS = ("--config", "--ssh-config", "--bailey")
 
 
-@dataclass
 class Warm:
-    """How this call may be warm: the session's files and idle life."""
+    """How this call may be warm: the session's files and idle life (a plain class,
+    as Where is, for the console's start)."""
 
-    where: Where
-    persist: float
+    __slots__ = ("persist", "where")
+
+    def __init__(self, where: Where, persist: float) -> None:
+        self.where, self.persist = where, persist
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Warm) and (self.where, self.persist) == (
+            other.where, other.persist)
+
+    def __hash__(self) -> int:
+        return hash((self.where, self.persist))
+
+    def __repr__(self) -> str:
+        return f"Warm(where={self.where!r}, persist={self.persist!r})"
 
 
 def _own_args(argv: list[str]) -> list[str]:
@@ -117,20 +129,21 @@ def plan(argv: list[str], environ: Mapping[str, str] | None = None) -> Warm | No
     return Warm(where(key, runtime_dir(env)), persist)
 
 
-def ask(path: Path, req: dict, on_chunk: Callable[[dict], None] | None = None) -> dict | None:
+def ask(path: str | os.PathLike[str], req: dict,
+        on_chunk: Callable[[dict], None] | None = None) -> dict | None:
     """The session's answer, or None when none listens (no socket, or a stale one);
     WarmError for a socket or folder that is not private to this user.  ``on_chunk``
     gets each ``chunk`` message that comes before the answer (output as it is written);
     None is never returned after one came: :class:`Broken` instead."""
     try:
-        check_private(path.parent, "dir")
+        check_private(os.path.dirname(os.fspath(path)), "dir")
         check_private(path, "socket")
     except FileNotFoundError:
         return None
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     got = left = False
     try:
-        s.connect(str(path))
+        s.connect(os.fspath(path))
         if not protocol.peer_allowed(s):
             raise WarmError(f"{path} is served by another user; refusing it")
         protocol.send(s, req)
@@ -185,7 +198,7 @@ def start(w: Warm, argv: list[str]) -> Any:
     try:
         from barnum.warm.paths import ensure_dir
 
-        ensure_dir(w.where.socket.parent)
+        ensure_dir(os.path.dirname(w.where.socket))
         log = open(w.where.log, "ab")  # noqa: SIM115 - the child's, closed below
     except (OSError, WarmError):
         return None
@@ -194,7 +207,7 @@ def start(w: Warm, argv: list[str]) -> Any:
     with log:
         os.chmod(w.where.log, 0o600)
         return subprocess.Popen(
-            [sys.executable, "-m", "barnum.warm.server", str(w.where.socket), str(w.persist),
+            [sys.executable, "-m", "barnum.warm.server", w.where.socket, str(w.persist),
              "--", *argv],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
             start_new_session=True)
@@ -307,7 +320,7 @@ def _started(ctx: Context, targets: list[str] | None, w: Warm) -> Any:
     deadline = time.monotonic() + waves * o.timeout + START_SLACK
     while time.monotonic() < deadline:
         ended = proc.poll() is not None  # nothing to keep, or another took the lock
-        if w.where.socket.exists() or ended:  # bound, listening, then renamed in place
+        if os.path.exists(w.where.socket) or ended:  # bound, listening, then renamed in place
             return attach(ctx, targets)
         time.sleep(START_POLL)
     return None
@@ -385,7 +398,9 @@ def main() -> int:
         _write_completion(str(answer["completion"]))
         os._exit(0)
     if answer is not None and "chunks" in answer:
-        return _replay(answer, writer)
+        code = _replay(answer, writer)
+        sys.stderr.flush()
+        os._exit(code)  # all written and flushed: Python's teardown is ~3 ms of CPU per call
     if answer is not None and "error" in answer:
         sys.stderr.write(f"barnum: error: warm session: {answer['error']}\n")
         return EXIT_USAGE

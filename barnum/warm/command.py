@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, _ctx: Any) -> int:
         return EXIT_INSTANCE if args.action == "status" else EXIT_OK
     if args.action == "stop":
         deadline = time.monotonic() + 30
-        while w.socket.exists() and time.monotonic() < deadline:
+        while os.path.exists(w.socket) and time.monotonic() < deadline:
             time.sleep(0.05)
         print(f"stopped the warm session for {clean(str(users))}")
         return EXIT_OK

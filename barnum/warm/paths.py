@@ -1,5 +1,11 @@
-"""Where the warm session listens, and what it is keyed by.  Standard library only:
-the console entry point imports this before anything heavy.
+"""Where the warm session listens, and what it is keyed by.
+
+The console entry point imports this before anything else, on every call, so it
+imports only what Python's start has loaded already or costs next to nothing:
+paths are strings (no ``pathlib``), ``Where`` is a plain class (``dataclasses``
+pulls in ``inspect``), and SHA-256 comes from its C module (``hashlib`` loads
+OpenSSL).  Together that was ~15 ms of each warm call; tests/unit/test_warm.py
+checks the console's imports.
 
 The socket lives in ``$XDG_RUNTIME_DIR/barnum/`` or, when that is unset, in
 ``/tmp/barnum-<uid>/``; either folder must be the user's own and 0700.  Its
@@ -11,16 +17,32 @@ ssh_config and bailey command the users file names) on every request.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import socket
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
 from barnum.text.duration import parse_duration
+
+
+def _sha256_type():
+    """SHA-256 from its C module alone (``_sha2`` from 3.12, ``_sha256`` before):
+    ``hashlib`` would load OpenSSL first, a cost every warm call paid."""
+    for name in ("_sha2", "_sha256"):
+        try:
+            return __import__(name).sha256
+        except ImportError:
+            pass
+    import hashlib
+
+    return hashlib.sha256
+
+
+sha256 = _sha256_type()
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_PERSIST = 600.0  # seconds: ten minutes idle, then the session exits
 ENV_PERSIST = "BARNUM_PERSIST"
@@ -31,17 +53,17 @@ class WarmError(Exception):
     """A warm socket or folder that must not be used; one line for the operator."""
 
 
-def runtime_dir(environ: Mapping[str, str] | None = None, uid: int | None = None) -> Path:
+def runtime_dir(environ: Mapping[str, str] | None = None, uid: int | None = None) -> str:
     """The folder for the sockets (not created here)."""
     env = os.environ if environ is None else environ
     uid = os.getuid() if uid is None else uid
     xdg = env.get("XDG_RUNTIME_DIR")
     if xdg and os.path.isabs(xdg):
-        return Path(xdg) / "barnum"
-    return Path(f"/tmp/barnum-{uid}")
+        return os.path.join(xdg, "barnum")
+    return f"/tmp/barnum-{uid}"
 
 
-def check_private(path: Path, kind: str, uid: int | None = None) -> None:
+def check_private(path: str | os.PathLike[str], kind: str, uid: int | None = None) -> None:
     """``path`` must be the user's own, of ``kind`` ("dir" or "socket"), and reachable by
     nobody else; raises WarmError naming what is wrong."""
     uid = os.getuid() if uid is None else uid
@@ -57,10 +79,10 @@ def check_private(path: Path, kind: str, uid: int | None = None) -> None:
                         f"refusing it (it must be {'0700' if kind == 'dir' else '0600'})")
 
 
-def ensure_dir(path: Path) -> Path:
+def ensure_dir(path: str) -> str:
     """Create the socket folder 0700 if missing, then check it is private."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         os.mkdir(path, 0o700)
     except FileExistsError:
         pass
@@ -69,16 +91,16 @@ def ensure_dir(path: Path) -> Path:
 
 
 def find_users_file(explicit: str | None, environ: Mapping[str, str] | None = None,
-                    cwd: str | None = None) -> Path | None:
+                    cwd: str | None = None) -> str | None:
     """The users file a run would read (barnum.model.config.find_config's order), or None."""
     env = os.environ if environ is None else environ
     if explicit:
-        return Path(os.path.expanduser(explicit))
+        return os.path.expanduser(explicit)
     if env.get("BARNUM_CONFIG"):
-        return Path(os.path.expanduser(env["BARNUM_CONFIG"]))
-    for c in (Path(cwd or os.getcwd()) / CONFIG_FILE,
-              Path(os.path.expanduser("~")) / ".config" / "barnum" / CONFIG_FILE):
-        if c.is_file():
+        return os.path.expanduser(env["BARNUM_CONFIG"])
+    for c in (os.path.join(cwd or os.getcwd(), CONFIG_FILE),
+              os.path.join(os.path.expanduser("~"), ".config", "barnum", CONFIG_FILE)):
+        if os.path.isfile(c):
             return c
     return None
 
@@ -94,35 +116,46 @@ def file_part(path: str | os.PathLike | None) -> bytes:
             data = f.read(1 << 20)
     except OSError:
         return f"{p}:missing".encode()
-    return f"{p}:{st.st_mtime_ns}:{st.st_size}:".encode() + hashlib.sha256(data).digest()
+    return f"{p}:{st.st_mtime_ns}:{st.st_size}:".encode() + sha256(data).digest()
 
 
-def key_of(users_file: Path | None, ssh_config: str | None, bailey: str | None) -> str:
+def key_of(users_file: str | os.PathLike[str] | None, ssh_config: str | None,
+           bailey: str | None) -> str:
     """A short hash of what defines the fleet (short: a socket path must fit 108 bytes)."""
-    h = hashlib.sha256()
+    h = sha256()
     for part in (file_part(users_file), file_part(ssh_config), (bailey or "-").encode()):
         h.update(len(part).to_bytes(4, "big") + part)
     return h.hexdigest()[:20]
 
 
-@dataclass(frozen=True)
 class Where:
     """One session's files: the socket, the lock that one server holds, its log."""
 
-    socket: Path
-    lock: Path
-    log: Path
+    __slots__ = ("lock", "log", "socket")
+
+    def __init__(self, socket: str, lock: str, log: str) -> None:
+        self.socket, self.lock, self.log = socket, lock, log
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Where) and (self.socket, self.lock, self.log) == (
+            other.socket, other.lock, other.log)
+
+    def __hash__(self) -> int:
+        return hash((self.socket, self.lock, self.log))
+
+    def __repr__(self) -> str:
+        return f"Where(socket={self.socket!r}, lock={self.lock!r}, log={self.log!r})"
 
 
-def where(key: str, base: Path | None = None) -> Where:
+def where(key: str, base: str | None = None) -> Where:
     d = base or runtime_dir()
-    return Where(d / f"s-{key}.sock", d / f"s-{key}.lock", d / f"s-{key}.log")
+    return Where(*(os.path.join(d, f"s-{key}.{ext}") for ext in ("sock", "lock", "log")))
 
 
 _PERSIST_LINE = re.compile(rb"^persist:[ \t]*([^#\r\n]*?)[ \t]*(?:#.*)?$", re.M)
 
 
-def persist_in_file(users_file: Path | None) -> float | None:
+def persist_in_file(users_file: str | os.PathLike[str] | None) -> float | None:
     """The users file's top-level ``persist:`` value, read without YAML (the client must
     start fast); None when absent or unreadable (the server reads it properly)."""
     if users_file is None:
@@ -143,12 +176,12 @@ def persist_in_file(users_file: Path | None) -> float | None:
         return None
 
 
-def alive(path: Path) -> bool:
+def alive(path: str | os.PathLike[str]) -> bool:
     """Whether a session answers on ``path`` (a socket file alone may be a dead one's)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(2.0)
     try:
-        s.connect(str(path))
+        s.connect(os.fspath(path))
         return True
     except OSError:
         return False

@@ -292,7 +292,7 @@ def _watch_leaving(conn: socket.socket, left: threading.Event) -> Any:
         done.set()
 
 
-def _users_file(explicit: str | None) -> Path | None:
+def _users_file(explicit: str | None) -> str | None:
     from barnum.warm.paths import find_users_file
 
     return find_users_file(explicit)
@@ -301,7 +301,7 @@ def _users_file(explicit: str | None) -> Path | None:
 def main(argv: list[str]) -> int:
     path, persist, rest = Path(argv[0]), float(argv[1]), argv[3:]
     os.environ["BARNUM_NO_PRECONNECT"] = "1"  # the one-shot fallback needs no early TCP
-    ensure_dir(path.parent)
+    ensure_dir(str(path.parent))
     lock = take_lock(path.with_suffix(".lock"))
     if lock is None or alive(path):
         return 0  # another session holds this key
