@@ -10,9 +10,9 @@ session is started detached for the next one.
 
 from __future__ import annotations
 
+import _socket  # not socket: its enums cost each warm call ~3 ms
 import errno
 import os
-import socket
 import sys
 
 from barnum.warm import protocol
@@ -140,7 +140,7 @@ def ask(path: str | os.PathLike[str], req: dict,
         check_private(path, "socket")
     except FileNotFoundError:
         return None
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     got = left = False
     try:
         s.connect(os.fspath(path))
@@ -178,11 +178,11 @@ def ask(path: str | os.PathLike[str], req: dict,
         s.close()
 
 
-def _leave(s: socket.socket) -> None:
+def _leave(s: _socket.socket) -> None:
     """Ctrl-C: tell the session (our end's EOF) and give the call LEAVE_WAIT to end
     as it would cold; past that (or a second Ctrl-C) the client says it is interrupted."""
     try:
-        s.shutdown(socket.SHUT_WR)
+        s.shutdown(_socket.SHUT_WR)
     except OSError:
         raise KeyboardInterrupt from None
     s.settimeout(LEAVE_WAIT)

@@ -17,12 +17,12 @@ ssh_config and bailey command the users file names) on every request.
 
 from __future__ import annotations
 
+import _socket
 import os
-import re
-import socket
 import stat
 
 from barnum.text.duration import parse_duration
+from barnum.warm.protocol import VERSION
 
 
 def _sha256_type():
@@ -122,7 +122,7 @@ def file_part(path: str | os.PathLike | None) -> bytes:
 def key_of(users_file: str | os.PathLike[str] | None, ssh_config: str | None,
            bailey: str | None) -> str:
     """A short hash of what defines the fleet (short: a socket path must fit 108 bytes)."""
-    h = sha256()
+    h = sha256(b"barnum-warm-%d" % VERSION)  # a client only meets a session it can talk to
     for part in (file_part(users_file), file_part(ssh_config), (bailey or "-").encode()):
         h.update(len(part).to_bytes(4, "big") + part)
     return h.hexdigest()[:20]
@@ -152,9 +152,6 @@ def where(key: str, base: str | None = None) -> Where:
     return Where(*(os.path.join(d, f"s-{key}.{ext}") for ext in ("sock", "lock", "log")))
 
 
-_PERSIST_LINE = re.compile(rb"^persist:[ \t]*([^#\r\n]*?)[ \t]*(?:#.*)?$", re.M)
-
-
 def persist_in_file(users_file: str | os.PathLike[str] | None) -> float | None:
     """The users file's top-level ``persist:`` value, read without YAML (the client must
     start fast); None when absent or unreadable (the server reads it properly)."""
@@ -162,12 +159,13 @@ def persist_in_file(users_file: str | os.PathLike[str] | None) -> float | None:
         return None
     try:
         with open(users_file, "rb") as f:
-            m = _PERSIST_LINE.search(f.read(1 << 20))
+            data = f.read(1 << 20)
     except OSError:
         return None
-    if not m:
+    value = persist_line(data)
+    if value is None:
         return None
-    raw = m.group(1).decode("utf-8", "replace").strip().strip("'\"")
+    raw = value.decode("utf-8", "replace").strip().strip("'\"")
     if raw.lower() in ("false", "off", "no"):
         return 0.0
     try:
@@ -176,9 +174,17 @@ def persist_in_file(users_file: str | os.PathLike[str] | None) -> float | None:
         return None
 
 
+def persist_line(data: bytes) -> bytes | None:
+    """The value of the first top-level ``persist:`` line (its comment cut), or None."""
+    for line in data.splitlines():
+        if line.startswith(b"persist:"):
+            return line[len(b"persist:"):].split(b"#", 1)[0].strip(b" \t")
+    return None
+
+
 def alive(path: str | os.PathLike[str]) -> bool:
     """Whether a session answers on ``path`` (a socket file alone may be a dead one's)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     s.settimeout(2.0)
     try:
         s.connect(os.fspath(path))

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from barnum.text.duration import parse_duration
 from barnum.warm import protocol
@@ -84,7 +86,8 @@ def test_persist_is_read_from_the_users_file_without_yaml(tmp_path):
 def test_the_client_plans_cold_for_what_the_session_never_serves(users, tmp_path):
     env = {"BARNUM_CONFIG": str(users), "XDG_RUNTIME_DIR": str(tmp_path)}
     w = plan([], env)
-    assert w is not None and w.persist == 600 and os.path.dirname(w.where.socket) == str(tmp_path / "barnum")
+    assert w is not None and w.persist == 600
+    assert os.path.dirname(w.where.socket) == str(tmp_path / "barnum")
     assert plan(["host1", "--", "--", "stats"], env) is not None
     assert plan(["--persist", "30s"], env).persist == 30  # type: ignore[union-attr]
     for argv in (["logs", "-f"], ["logs", "-fn", "3", "host1"], ["logs", "--follow"]):
@@ -172,7 +175,8 @@ def test_the_client_imports_nothing_heavy():
     not the standard modules that cost milliseconds each (run without site, whose
     editable-install finder would load pathlib itself)."""
     heavy = ("fabric", "paramiko", "rich", "yaml", "barnum.cli", "dataclasses", "typing",
-             "pathlib", "hashlib", "inspect", "subprocess")
+             "pathlib", "hashlib", "inspect", "subprocess", "json", "re", "base64", "socket",
+             "enum")
     code = (f"import sys, barnum.warm.client; print([m for m in {heavy!r} "
             "if m in sys.modules])")
     root = str(Path(__file__).resolve().parents[2])
@@ -211,3 +215,72 @@ def test_watch_and_shell_start_the_session_at_once_only_when_one_may_and_none_ru
         s.listen(1)
         client._start_early(["watch"])
     assert started == []
+
+
+# -- the client's hand parsers and the wire format, against what they replaced ---------
+
+_OLD_DURATION = r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*\Z"  # the regular expression before
+_OLD_PERSIST = rb"^persist:[ \t]*([^#\r\n]*?)[ \t]*(?:#.*)?$"
+
+
+@given(st.text(alphabet=" \t.0123456789msdhx", max_size=8))
+def test_durations_split_as_the_regular_expression_did(text):
+    import re
+
+    from barnum.text.duration import split_duration
+
+    m = re.match(_OLD_DURATION, text)
+    assert split_duration(text) == (None if m is None else (m.group(1), m.group(2)))
+
+
+@given(st.lists(st.text(alphabet=" \t#:abceiprst5m\n", max_size=14), max_size=4))
+def test_the_persist_line_is_found_as_the_regular_expression_did(lines):
+    import re
+
+    from barnum.warm.paths import persist_line
+
+    data = "\n".join(lines).encode()
+    m = re.search(_OLD_PERSIST, data, re.M)
+    assert persist_line(data) == (None if m is None else m.group(1))
+
+
+_JSONABLE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=5) | st.integers() | st.booleans() | st.none(), inner,
+                      max_size=4), max_leaves=20)
+
+
+@given(st.dictionaries(st.text(max_size=5), _JSONABLE, max_size=5))
+def test_a_message_arrives_as_json_would_have_carried_it(msg):
+    import json
+
+    a, b = socket.socketpair(socket.AF_UNIX)
+    with a, b:
+        protocol.send(a, msg)
+        assert protocol.recv(b) == json.loads(json.dumps(msg))
+
+
+def test_what_json_could_not_carry_is_refused_both_ways():
+    import enum
+    import marshal
+    import struct
+
+    class Mode(enum.StrEnum):
+        UP = "up"
+
+    a, b = socket.socketpair(socket.AF_UNIX)
+    with a, b:
+        protocol.send(a, {"state": Mode.UP, "out": b"\x00\xff"})  # an enum as its value
+        got = protocol.recv(b)
+        assert got == {"state": "up", "out": b"\x00\xff"} and type(got["state"]) is str
+        for bad in ({"s": {1, 2}}, {(1, 2): "tuple key"}, {"c": compile("0", "x", "eval")}):
+            with pytest.raises(TypeError):
+                protocol.send(a, bad)
+            data = marshal.dumps(bad)  # what a peer could send anyway
+            a.sendall(struct.pack(">I", len(data)) + data)
+            with pytest.raises(protocol.ProtocolError):
+                protocol.recv(b)
+        a.sendall(struct.pack(">I", 3) + b"\xff\x00\x01")  # not marshal at all
+        with pytest.raises(protocol.ProtocolError):
+            protocol.recv(b)
