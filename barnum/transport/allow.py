@@ -16,6 +16,7 @@ Without either, nothing is allowed and barnum says how to allow hosts.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,12 @@ def _namer(host_lines: list[list[str]]) -> Callable[[str], bool]:
     return named
 
 
+@functools.lru_cache(maxsize=8)
+def _namer_of(text: str) -> Callable[[str], bool]:
+    """The namer of an ssh_config's text, kept per text: the same text gives the same."""
+    return _namer(ssh_config_host_patterns(text))
+
+
 def allow(found: dict[str, list[str]], patterns: list[str] | None,
           ssh_config_text: str | None) -> Allowed:
     """Pure: split discovered hosts into allowed and skipped (see the module's rule)."""
@@ -79,7 +86,7 @@ def allow(found: dict[str, list[str]], patterns: list[str] | None,
         ok = lambda h: any(fnmatch.fnmatchcase(h, p) for p in patterns)  # noqa: E731
         rule = "the users file's hosts: list"
     else:
-        ok = _namer(ssh_config_host_patterns(ssh_config_text or ""))
+        ok = _namer_of(ssh_config_text or "")
         rule = "a Host line of your ssh_config"
     result = Allowed(rule=rule)
     for h, users in found.items():
