@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import TYPE_CHECKING
 
 from barnum import __version__
@@ -175,7 +176,14 @@ def split_command(argv: list[str]):
     with the overview's options, the ones that may stand before a subcommand."""
     from barnum.cli.argsplit import find_command
 
-    return find_command(argv, SUBCOMMANDS, option_table(build_parser()))
+    return find_command(argv, SUBCOMMANDS, _overview_options())
+
+
+@functools.cache
+def _overview_options() -> dict[str, bool]:
+    """The overview parser's option table: fixed by this code, so built once per process
+    (the warm session splits every call's command line, some twice)."""
+    return option_table(build_parser())
 
 
 def command_parser(name: str) -> argparse.ArgumentParser:

@@ -98,40 +98,63 @@ def refusal(user: object, unit: object, host: str) -> str | None:
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class _Slot:
+    """One field of Instance, its hint read once (typing's helpers are slow to ask per
+    field of every instance of every answer)."""
+
+    name: str
+    required: bool
+    nullable: bool
+    kinds: tuple[type, ...]  # str, int, list (of strings), dict (of strings): hint order
+    want: str  # what the hint allows, in words, for the error
+    multiline: bool
+
+
+def _slot(f: dataclasses.Field) -> _Slot:
+    hint = _INSTANCE_TYPES[f.name]
+    options = typing.get_args(hint) if _is_union(hint) else (hint,)
+    kinds = tuple(k for k in (typing.get_origin(t) or t for t in options)
+                  if k in (str, int, list, dict))
+    required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    return _Slot(f.name, required, type(None) in options, kinds,
+                 " or ".join(_hint_name(t) for t in options), f.name in _MULTILINE)
+
+
 def _instance(raw: object, n: int) -> Instance:
     if not isinstance(raw, dict):
         raise DocumentError(f"instances[{n}] is a {_kind(raw)}, not an object")
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(Instance):
-        if f.name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise DocumentError(f"instances[{n}] has no {f.name}")
+    for slot in _SLOTS:
+        if slot.name not in raw:
+            if slot.required:
+                raise DocumentError(f"instances[{n}] has no {slot.name}")
             continue
-        value = _field(raw[f.name], _INSTANCE_TYPES[f.name], f"instances[{n}].{f.name}")
-        if f.name in _MULTILINE:
-            value = raw[f.name]  # kept whole: shown through clean_lines, line by line
-        values[f.name] = value
+        values[slot.name] = _field(raw[slot.name], slot, n)
     return Instance(**values)
 
 
-def _field(value: object, hint: Any, where: str) -> Any:
-    """``value`` checked against a field's type hint and cleaned; the hints of
-    bailey.report are simple: str, int, optional ones, list[str], dict[str, str]."""
-    options = typing.get_args(hint) if _is_union(hint) else (hint,)
-    if value is None and type(None) in options:
+def _field(value: object, slot: _Slot, n: int) -> Any:
+    """``value`` checked against the field's type hint and cleaned (a multi-line field is
+    kept whole: shown through clean_lines, line by line); the hints of bailey.report are
+    simple: str, int, optional ones, list[str], dict[str, str]."""
+    if value is None and slot.nullable:
         return None
-    for t in options:
-        origin = typing.get_origin(t)
-        if t is str and isinstance(value, str):
-            return clean(value)
-        if t is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if origin is list and isinstance(value, list):
-            return _str_list(value, where)
-        if origin is dict and isinstance(value, dict):
-            return _str_dict(value, where)
-    want = " or ".join(_hint_name(t) for t in options)
-    raise DocumentError(f"{where} is a {_kind(value)}, not {want}")
+    for k in slot.kinds:
+        if k is str:
+            if isinstance(value, str):
+                return value if slot.multiline else clean(value)
+        elif k is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        elif k is list:
+            if isinstance(value, list):
+                checked = _str_list(value, f"instances[{n}].{slot.name}")
+                return value if slot.multiline else checked
+        elif isinstance(value, dict):
+            checked_d = _str_dict(value, f"instances[{n}].{slot.name}")
+            return value if slot.multiline else checked_d
+    raise DocumentError(f"instances[{n}].{slot.name} is a {_kind(value)}, not {slot.want}")
 
 
 def _typed(doc: dict, key: str, t: type) -> Any:
@@ -171,3 +194,6 @@ def _kind(v: object) -> str:
 def _show(v: object) -> str:
     text = repr(v)
     return clean(text if len(text) <= 40 else text[:37] + "...")
+
+
+_SLOTS = tuple(_slot(f) for f in dataclasses.fields(Instance))  # after the helpers it uses

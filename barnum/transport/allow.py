@@ -16,7 +16,9 @@ Without either, nothing is allowed and barnum says how to allow hosts.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _HOST_LINE = re.compile(r"^\s*host(?:\s*=\s*|\s+)(.*)$", re.I)
@@ -44,14 +46,37 @@ def ssh_config_host_patterns(text: str) -> list[list[str]]:
 
 def named_by_ssh_config(host: str, host_lines: list[list[str]]) -> bool:
     """True when a Host line names ``host`` with a pattern other than a bare ``*``."""
+    return _namer(host_lines)(host)
+
+
+def _namer(host_lines: list[list[str]]) -> Callable[[str], bool]:
+    """:func:`named_by_ssh_config` for these lines, their patterns compiled once: an
+    ssh_config with a Host line per host is asked about every host on every call."""
+    plain: list[str] = []  # the positive patterns of lines without a negation: one regex
+    negating: list[tuple[re.Pattern[str], re.Pattern[str]]] = []
     for pats in host_lines:
-        positive = [p for p in pats if not p.startswith("!") and p != "*"]
-        negated = [p[1:] for p in pats if p.startswith("!")]
-        if any(fnmatch.fnmatchcase(host, p) for p in negated):
+        positive = [fnmatch.translate(p) for p in pats if not p.startswith("!") and p != "*"]
+        negated = [fnmatch.translate(p[1:]) for p in pats if p.startswith("!")]
+        if not positive:
             continue
-        if any(fnmatch.fnmatchcase(host, p) for p in positive):
+        if negated:
+            negating.append((re.compile("|".join(negated)), re.compile("|".join(positive))))
+        else:
+            plain += positive
+    any_plain = re.compile("|".join(plain)).match if plain else None
+
+    def named(host: str) -> bool:
+        if any_plain is not None and any_plain(host):
             return True
-    return False
+        return any(not neg.match(host) and pos.match(host) for neg, pos in negating)
+
+    return named
+
+
+@functools.lru_cache(maxsize=8)
+def _namer_of(text: str) -> Callable[[str], bool]:
+    """The namer of an ssh_config's text, kept per text: the same text gives the same."""
+    return _namer(ssh_config_host_patterns(text))
 
 
 def allow(found: dict[str, list[str]], patterns: list[str] | None,
@@ -61,8 +86,7 @@ def allow(found: dict[str, list[str]], patterns: list[str] | None,
         ok = lambda h: any(fnmatch.fnmatchcase(h, p) for p in patterns)  # noqa: E731
         rule = "the users file's hosts: list"
     else:
-        lines = ssh_config_host_patterns(ssh_config_text or "")
-        ok = lambda h: named_by_ssh_config(h, lines)  # noqa: E731
+        ok = _namer_of(ssh_config_text or "")
         rule = "a Host line of your ssh_config"
     result = Allowed(rule=rule)
     for h, users in found.items():

@@ -179,17 +179,27 @@ def paramiko_config(path: str | None):
 def check_ssh_config(path: str | None, hosts: list[str]) -> None:
     """Raise SshConfigError for an unreadable file, an unparsable line, a bad Port,
     a HostName without value, or a ProxyJump loop for any of ``hosts``."""
-    import paramiko
-
-    from barnum.text.sanitize import clean
-
     p = os.path.expanduser(path) if path else os.path.expanduser(USER_CONFIG)
     if not path and not os.path.exists(p) and not os.path.exists(SYSTEM_CONFIG):
         return
     if path and not os.path.isfile(p):
         _read(p)  # the one-line error for a missing or odd file
+    _check_text(p, load_text(path), tuple(hosts), os.path.expanduser("~"))
+
+
+@functools.lru_cache(maxsize=8)
+def _check_text(p: str, text: str, hosts: tuple[str, ...], _home: str) -> None:
+    """check_ssh_config's work on the text read, kept per text, hosts and home (what a
+    lookup's tokens read; the user is the process's): a process that checks the same
+    config for the same hosts again (the warm session, once per call) pays paramiko's
+    parse and a lookup per host once, not a lookup per host per call.  (A ``Match
+    exec`` is then not run again.)  A failure is not kept: it is raised again."""
+    import paramiko
+
+    from barnum.text.sanitize import clean
+
     try:
-        cfg = paramiko.SSHConfig.from_text(load_text(path))
+        cfg = paramiko.SSHConfig.from_text(text)
     except SshConfigError:
         raise
     except Exception as e:  # paramiko's ConfigParseError, or worse on odd input

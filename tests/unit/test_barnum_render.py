@@ -70,3 +70,35 @@ def test_error_lines_one_per_problem():
         "host1: circus_u3_host1.service: circusctl timed out after 5s",
         "host2: cannot connect to 10.0.0.3:22: connection refused",
     ]
+
+
+def _each_printed(lines, console) -> None:
+    for line in lines:
+        console.print(line)
+
+
+def test_one_print_of_the_lines_writes_what_a_print_of_each_would():
+    """print_lines renders the lines at once, skipping rich's wrapping (a no-op with soft
+    wrap): it must write the same bytes as rich printing them one by one, in colour and
+    not, wide and narrow, with a tab (rich expands it) and on a console without soft wrap."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from barnum.views.render import host_lines, print_lines, summary_line
+
+    result = _result()
+    lines = [line for h in result.hosts for line in [*host_lines(h), Text()]]
+    lines += [summary_line(result), Text("a\tb", style="dim"), Text("x" * 200, style="red")]
+    consoles = [
+        lambda buf, width: make_console(buf, color=True),
+        lambda buf, width: make_console(buf, color=False),
+        lambda buf, width: Console(file=buf, force_terminal=True, width=width, soft_wrap=True),
+        lambda buf, width: Console(file=buf, force_terminal=True, width=width),  # wraps
+    ]
+    for make in consoles:
+        for width in (20, 80):
+            for chosen in (lines, lines[:-2], [Text("only", style="bold")], [Text()]):
+                one, each = io.StringIO(), io.StringIO()
+                print_lines(make(one, width), chosen)
+                _each_printed(chosen, make(each, width))
+                assert one.getvalue() == each.getvalue()
