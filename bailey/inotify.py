@@ -20,7 +20,10 @@ IN_MOVED_FROM = 0x40
 IN_MOVED_TO = 0x80
 IN_CREATE = 0x100
 IN_DELETE = 0x200
-MASK = IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+IN_DELETE_SELF = 0x400
+IN_MOVE_SELF = 0x800
+MASK = IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE \
+    | IN_DELETE_SELF | IN_MOVE_SELF  # the watched folder itself going: a change too
 IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
 
@@ -51,8 +54,9 @@ class Watch:
         os.close(self.fd)
 
 
-def open_watch(paths: list[str]) -> Watch | None:
-    """A Watch on the existing ``paths``, or None where inotify is not available."""
+def open_watch(paths: list[str], every: bool = False) -> Watch | None:
+    """A Watch on the existing ``paths``, or None where inotify is not available (or,
+    with ``every``, where one of them cannot be watched)."""
     name = ctypes.util.find_library("c")
     if not name:
         return None
@@ -64,7 +68,8 @@ def open_watch(paths: list[str]) -> Watch | None:
     if fd < 0:
         return None
     w = Watch(fd, lib)
-    if not any(w.add(p) for p in paths if os.path.isdir(p)):
+    added = [w.add(p) for p in paths if os.path.isdir(p)]  # each one: never any()'s first
+    if not any(added) or (every and not all(added)):
         w.close()
         return None
     return w

@@ -276,16 +276,24 @@ _RULE = "type='signal',sender='org.freedesktop.systemd1',"
 RULES = [_RULE + "path_namespace='/org/freedesktop/systemd1/unit',member='PropertiesChanged'"] \
     + [_RULE + f"path='/org/freedesktop/systemd1',member='{m}'" for m in ("Reloading",
                                                                              "UnitFilesChanged")]
+# a call systemd itself answers (sd-bus, in order with its signals), at no cost to it
+_PING: tuple[str, str, str, str, list] = ("/org/freedesktop/systemd1",
+                                          "org.freedesktop.DBus.Peer", "Ping",
+                                          "org.freedesktop.systemd1", [])
 
 
 class Watched:
-    """The circus units of a ``status`` with ``watched``, kept while systemd signals no
-    change, so that a warm overview spares systemd its costliest ask (a GetAll per unit).
+    """The circus units of a ``status`` with ``watched``, kept while nothing says they
+    changed, so that a warm overview spares systemd its costly asks (a GetAll per unit,
+    the unit-file list).
 
-    Each request first sends, in one write, the unit-file list and each running unit's
+    Each request first sends, in one write, a Ping and each running unit's
     MemoryCurrent: systemd answers them after the signals of all it did before, so a
-    signal read on the way (a kept unit's properties, a reload, enable or disable),
-    another list or a changed unit file means the units are read again in full.  Any
+    signal read on the way (a kept unit's properties, a reload, enable or disable)
+    means the units are read again in full; so does a word from the inotify watch of
+    the folders systemd reads unit files from (a file added, removed or changed, even
+    with no daemon-reload), one of those folders replaced, or a changed unit file.
+    Without inotify the unit-file list is asked instead of the Ping and compared.  Any
     fault: read in full, watch anew.  KEEP seconds after the last request the watch
     ends (docs/bailey-serve.md, watched status).
     """
@@ -297,26 +305,39 @@ class Watched:
         self.units: list = []
         self.files: dict[str, Any] = {}  # unit -> its file's (mtime, size, inode) when read
         self.timer: threading.Timer | None = None
+        self.used = 0.0  # monotonic time of the last request
+        self.folders: dict[str, Any] = {}  # systemd's unit path -> (dev, inode) when watched
+        self.inotify: Any = None
 
     def drop(self) -> None:
         with self.lock:
-            self._close()
+            self.timer = None
+            left = self.used + KEEP - time.monotonic()
+            if left > 0:  # used since the timer was set: wait the rest of KEEP
+                self._arm(left)
+            else:
+                self._close()
+
+    def _arm(self, delay: float) -> None:
+        self.timer = threading.Timer(delay, self.drop)
+        self.timer.daemon = True
+        self.timer.start()
 
     def _close(self) -> None:
         if self.bus is not None:
             self.bus.close()
-        self.bus = None
+        if self.inotify is not None:
+            self.inotify.close()
+        self.bus = self.inotify = None
 
     def get(self) -> list:
         from bailey.units import list_units
 
         o = self.options
         with self.lock:
-            if self.timer is not None:
-                self.timer.cancel()
-            self.timer = threading.Timer(KEEP, self.drop)
-            self.timer.daemon = True
-            self.timer.start()
+            self.used = time.monotonic()
+            if self.timer is None:  # one timer per KEEP, not one per request
+                self._arm(KEEP)
             try:
                 if o.systemctl == "systemctl" and not os.environ.get("BAILEY_NO_DBUS"):
                     return self._get()
@@ -324,36 +345,61 @@ class Watched:
                 self._close()
             return list_units(o.units, o.systemctl)
 
+    def _subscribe(self) -> None:
+        """Open the bus, hear systemd's signals, and watch the folders of its unit path."""
+        from bailey import sdbus
+        from bailey.inotify import open_watch
+
+        self.bus = sdbus.Bus(min(self.options.timeout, 5.0))
+        asked = self.bus.calls([("/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch",
+                                 "org.freedesktop.DBus", [("s", r)]) for r in RULES]
+                               + [(*_SD, "Subscribe", sdbus.SYSTEMD, []),
+                                  ("/org/freedesktop/systemd1", "org.freedesktop.DBus"
+                                   ".Properties", "Get", sdbus.SYSTEMD,
+                                   [("s", _SD[1]), ("s", "UnitPath")])])
+        if not all(ok for ok, _ in asked):
+            raise sdbus.DBusError("systemd's signals not subscribed")
+        paths = asked[-1][1]
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise sdbus.DBusError("systemd's UnitPath is not a list of folders")
+        self.folders = {p: _ident(p) for p in paths}
+        self.inotify = open_watch(paths, every=True)  # None: the unit-file list instead
+
     def _get(self) -> list:
         from bailey import sdbus
         from bailey.units import list_units, memory_bytes
 
         fresh = self.bus is None
         if fresh:
-            self.bus = sdbus.Bus(min(self.options.timeout, 5.0))
-            asked = self.bus.calls([("/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                     "AddMatch", "org.freedesktop.DBus", [("s", r)])
-                                    for r in RULES] + [(*_SD, "Subscribe", sdbus.SYSTEMD, [])])
-            if not all(ok for ok, _ in asked):
-                raise sdbus.DBusError("systemd's signals not subscribed")
+            self._subscribe()
         old = self.units
         live = [u for u in old if u.active_state not in ("inactive", "failed")]
+        watch = self.inotify
+        barrier = _PING if watch is not None else (
+            *_SD, "ListUnitFilesByPatterns", sdbus.SYSTEMD, [("as", []),
+                                                             ("as", [self.options.units])])
         (ok, listed), *mem = self.bus.calls(
-            [(*_SD, "ListUnitFilesByPatterns", sdbus.SYSTEMD, [("as", []),
-                                                               ("as", [self.options.units])])]
-            + [(sdbus.unit_path(u.name), "org.freedesktop.DBus.Properties", "Get",
-                sdbus.SYSTEMD, [("s", sdbus.SERVICE_IFACE), ("s", "MemoryCurrent")])
-               for u in live])
-        if not ok or not isinstance(listed, list):
+            [barrier] + [(sdbus.unit_path(u.name), "org.freedesktop.DBus.Properties", "Get",
+                          sdbus.SYSTEMD, [("s", sdbus.SERVICE_IFACE), ("s", "MemoryCurrent")])
+                         for u in live])
+        if not ok:
             raise sdbus.DBusError(str(listed))
+        if watch is not None:  # after the answers: the later the look, the safer
+            moved = watch.wait(0) or any(_ident(p) != i for p, i in self.folders.items())
+        else:
+            if not isinstance(listed, list):
+                raise sdbus.DBusError(str(listed))
+            moved = sorted({n for n in (os.path.basename(p) for p, _ in listed)
+                            if "." in n and not n.endswith("@.service")}  # as list_units
+                           ) != [u.name for u in old]
         seen, self.bus.signals = self.bus.signals, []
         kept = {sdbus.unit_path(u.name) for u in old}
-        names = sorted({n for n in (os.path.basename(p) for p, _ in listed)
-                        if "." in n and not n.endswith("@.service")})  # as list_units
-        if fresh or names != [u.name for u in old] or not all(m[0] for m in mem) or any(
+        if fresh or moved or not all(m[0] for m in mem) or any(
                 m != "PropertiesChanged" or p in kept for p, m in seen) or any(
                 _stat(u.fragment_path) != self.files.get(u.name) for u in old):
             self.units = []  # a failure on the way leaves nothing to trust
+            if watch is not None and not fresh:
+                self._rewatch()
             units = list_units(self.options.units)
             self.files = {u.name: _stat(u.fragment_path) for u in units}
             self.units = units
@@ -361,6 +407,24 @@ class Watched:
             for u, (_ok, v) in zip(live, mem, strict=True):
                 u.memory_current = memory_bytes(str(v))
         return list(self.units)
+
+    def _rewatch(self) -> None:
+        """Watch again a unit folder made, replaced or mounted over since it was watched."""
+        for path, was in self.folders.items():
+            now = _ident(path)
+            if now != was:
+                self.folders[path] = now
+                if now is not None and not self.inotify.add(path):
+                    raise OSError(f"cannot watch {path}")  # read in full, watch anew
+
+
+def _ident(path: str) -> tuple[int, int] | None:
+    """Which folder ``path`` is now: (device, inode), None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _stat(path: str) -> tuple[int, int, int] | None:

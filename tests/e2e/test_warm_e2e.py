@@ -353,6 +353,38 @@ def test_a_unit_changed_by_nsenter_shows_in_the_very_next_warm_call(warm):
         fleet.exec("host1", ["systemctl", "start", unit])
 
 
+def test_a_unit_file_added_without_daemon_reload_shows_in_the_next_warm_call(warm):
+    """No signal says a unit file came or went (no daemon-reload): bailey's watched status
+    hears it from inotify on systemd's unit folders, and the next warm call lists the
+    unit (then no longer lists it), as cold does."""
+    fleet = warm.fleet
+    _start(warm)
+    unit = "circus_user2b_host1.service"  # inactive: circusd is not asked
+    path = f"/etc/systemd/system/{unit}"
+    text = "[Unit]\nDescription=added by a test\n[Service]\nUser=user2\nExecStart=/bin/true\n"
+    warm.run("host1", "--json")  # bailey's watch is up and has read the units
+    warm.run("host1", "--json")  # ...and kept them
+
+    def check(present: bool) -> None:
+        before = warm.served()
+        w = warm.run("host1", "--json")
+        assert warm.served() == before + 1, "not served warm"
+        assert (unit in _unit_states(w, "host1")) == present, (present, w.stdout[-2000:])
+        c = warm.cold("host1", "--json")
+        got, want = (_no_timing(json.loads(x.stdout))["hosts"][0]["bailey"] for x in (w, c))
+        assert got == want, _paths(got, want)
+
+    try:
+        put = ["sh", "-c", 'printf "%s" "$1" > "$2"', "sh", text, path]
+        assert fleet.exec("host1", put).returncode == 0
+        check(True)
+        assert fleet.exec("host1", ["rm", path]).returncode == 0
+        check(False)
+    finally:
+        fleet.exec("host1", ["rm", "-f", path])
+        fleet.exec("host1", ["systemctl", "daemon-reload"])
+
+
 def test_a_stuck_dbus_never_shows_the_old_state(warm):
     """dbus-daemon stopped on a host: bailey's watch hears nothing; a unit stopped then
     (systemctl as root needs no bus) must not read as running in the next warm call."""
