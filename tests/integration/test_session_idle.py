@@ -69,7 +69,7 @@ def _start_ticker(fleet) -> None:
     def started() -> bool:
         circusctl(fleet, HOST, _endpoint(fleet), "start", "ticker")
         out = circusctl(fleet, HOST, _endpoint(fleet), "status", "ticker")
-        return out.stdout.decode(errors="replace").strip() == "active"
+        return out.stdout.strip() == "active"
     assert until(started, 60), "circusd never started ticker again"
 
 
