@@ -17,7 +17,7 @@ from barnum.live.session import HostState, SessionEvent
 from barnum.model.linkstate import LinkState
 from barnum.model.results import FleetResult, HostResult
 from barnum.warm import calls, shared
-from barnum.warm.runner import Capture, Output, call_env
+from barnum.warm.runner import Capture, Output, abandonable, call_env
 
 
 @pytest.fixture
@@ -108,6 +108,31 @@ def test_calls_share_a_folder_and_one_from_another_folder_is_refused(tmp_path):
             assert not ok5
     finally:
         os.chdir(here)
+
+
+def test_a_left_client_interrupts_its_call_while_a_request_still_waits():
+    """Ctrl-C at the client during a wait on a hung host ends the call at once (as cold
+    does), not when the host's timeout gives the call another exit code."""
+    hung, leave = threading.Event(), calls.Call()
+    threading.Timer(0.2, leave.cancel.set).start()
+    try:
+        with calls.running(leave), pytest.raises(KeyboardInterrupt):
+            abandonable(hung.wait, 30)
+        assert not hung.is_set()  # the request was abandoned, not answered
+    finally:
+        hung.set()
+
+
+def test_a_request_of_a_call_still_there_answers_or_raises_as_it_would():
+    with calls.running(calls.Call()):
+        assert abandonable(lambda a, b: a + b, 2, 3) == 5
+        with pytest.raises(NotFound):
+            abandonable(_raise, NotFound("no such host"))
+    assert abandonable(lambda: "no call") == "no call"
+
+
+def _raise(e):
+    raise e
 
 
 def test_output_is_held_until_the_call_is_served_then_sent_as_written():
