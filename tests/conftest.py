@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,14 @@ import pytest
 
 # The suite runs cold: a test that means the warm session turns it on (tests/e2e/test_warm_e2e.py).
 os.environ.setdefault("BARNUM_PERSIST", "0")
+
+# A suite started in the background by a non-interactive shell (`.ci/run &`, a CI
+# runner) has SIGINT ignored, and every program it starts would inherit that: the
+# tests that press Ctrl-C at barnum (SIGINT) would see it ignored.  A handler of ours
+# is reset to the default at exec, so the programs under test get SIGINT as a
+# terminal gives it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _cannot_host() -> str | None:
