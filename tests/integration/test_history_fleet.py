@@ -231,7 +231,12 @@ def _web(fleet, tmp_path, wait_for: str):
         assert until(lambda: any(wait_for in ln for ln in out), 60), (out, err)
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # never left behind to hold the fleet's hosts
+            proc.kill()
+            proc.wait()
+            raise
     return out, err
 
 
