@@ -248,7 +248,7 @@ class Runner:
                     cold.append(hp)  # asked again the cold way, which words its failure
                     continue
                 r.argv = plan.argv(hp, options)
-                r.exit_status = r.report.exit
+                r.exit_status = remote_exit(r.document, r.report.exit)
                 r.shipped = bool(getattr(s.links[r.host], "shipped", False))  # as cold says
                 r.elapsed = time.monotonic() - t0
                 results[r.host] = r
@@ -341,6 +341,15 @@ class Runner:
                 finally:
                     phases.end()
             return {"code": code, "chunks": out.held}
+
+
+def remote_exit(document: Any, fallback: int) -> int:
+    """bailey's own exit status, as a cold call reads it off the process: the document's
+    ``exit`` (bailey exits with it).  Not the checked report's: barnum drops an instance
+    that does not name a circus unit of its host (a note in ``errors``), which can make
+    that report unhealthy where bailey's was not."""
+    got = document.get("exit") if isinstance(document, dict) else None
+    return got if isinstance(got, int) and not isinstance(got, bool) else fallback
 
 
 def refuse(argv: list[str]) -> str | None:

@@ -16,8 +16,9 @@ from barnum.live.errors import BadRequest, NotFound, SessionError
 from barnum.live.session import HostState, SessionEvent
 from barnum.model.linkstate import LinkState
 from barnum.model.results import FleetResult, HostResult
+from barnum.model.validate import report_from_document
 from barnum.warm import calls, shared
-from barnum.warm.runner import Capture, Output, abandonable, call_env
+from barnum.warm.runner import Capture, Output, abandonable, call_env, remote_exit
 
 
 @pytest.fixture
@@ -202,3 +203,18 @@ def _roundtrip(doc):
     import json
 
     return json.loads(json.dumps(doc))
+
+
+def test_remote_exit_is_bailey_s_own_even_where_barnum_drops_an_instance():
+    """A unit whose name is not its User='s (circus_user2b_host1 run by user2) is dropped
+    by barnum's check with a note, which makes the checked report unhealthy; bailey
+    exited 0, and a cold call says remote_exit 0: so must a warm one."""
+    inst = Instance(unit="circus_user2b_host1.service", user="user2", user_source="User=",
+                    unit_file_state="static", active_state="inactive", sub_state="dead",
+                    state="inactive")
+    doc = Report(host="host1", bailey_version="0", circusctl_args=["status"],
+                 instances=[inst]).to_dict()
+    checked = report_from_document(doc, "host1")
+    assert checked.exit != 0 and doc["exit"] == 0  # the two disagree, as on the fleet
+    assert remote_exit(doc, checked.exit) == 0
+    assert remote_exit({"exit": True}, 3) == 3 and remote_exit(None, 2) == 2
