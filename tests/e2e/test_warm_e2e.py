@@ -170,6 +170,18 @@ def _endpoint(fleet, user: str) -> str:
     return f"tcp://127.0.0.1:{fleet.port(user)}"
 
 
+def _watchers_settled(fleet, host: str, user: str) -> bool:
+    """circusd answers and no watcher is between states ("starting", "stopping").
+
+    A warm answer and the cold one asked after it are equal only when circusd's own
+    state does not move between the two calls."""
+    ctl = [str(fleet.venv / "bin" / "circusctl"), "--endpoint", _endpoint(fleet, user)]
+    r = fleet.exec(host, [*ctl, "status"], user=user)
+    states = [line.rsplit(":", 1)[-1].strip() for line in r.stdout.splitlines() if ":" in line]
+    return r.returncode == 0 and bool(states) and all(
+        s in ("active", "stopped") for s in states)
+
+
 def test_a_change_made_on_a_host_shows_in_the_next_warm_call(warm):
     fleet = warm.fleet
     _start(warm)
@@ -185,6 +197,7 @@ def test_a_change_made_on_a_host_shows_in_the_next_warm_call(warm):
         assert w.stdout.replace("\n", "") and w.returncode == warm.cold("user1@host1").returncode
     finally:
         fleet.exec("host1", [*ctl, "start", "ticker"], user="user1")
+    assert until(lambda: _watchers_settled(fleet, "host1", "user1"), 20)
     w = warm.run("user1@host1", "--json")
     assert json.loads(w.stdout)["hosts"][0]["bailey"]["instances"][0]["watchers"]["ticker"] \
         == "active"
@@ -338,6 +351,8 @@ def test_a_unit_changed_by_nsenter_shows_in_the_very_next_warm_call(warm):
                              .stdout.strip() in ("failed", "activating", "inactive"), 20)
             else:
                 assert fleet.exec("host1", step).returncode == 0, step
+                if step[1] == "start":  # circusd's watchers take a moment to be "active"
+                    assert until(lambda: _watchers_settled(fleet, "host1", "user1"), 20)
             shown = dict(line.split("=", 1) for line in fleet.exec("host1", [
                 "systemctl", "show", "-p", "ActiveState,SubState,MainPID", unit]).stdout.split())
             want = [shown["ActiveState"], shown["SubState"], shown["MainPID"]]
@@ -351,6 +366,7 @@ def test_a_unit_changed_by_nsenter_shows_in_the_very_next_warm_call(warm):
     finally:
         fleet.exec("host1", ["systemctl", "reset-failed", unit])
         fleet.exec("host1", ["systemctl", "start", unit])
+        until(lambda: _watchers_settled(fleet, "host1", "user1"), 20)  # for the next test
 
 
 def test_a_unit_file_added_without_daemon_reload_shows_in_the_next_warm_call(warm):
