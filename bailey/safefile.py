@@ -32,6 +32,7 @@ import os
 import stat
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 MAX_BYTES = 1024 * 1024  # a circus.ini bigger than this is not a config
 MAX_SYMLINKS = 40  # as the kernel's ELOOP limit
@@ -145,6 +146,7 @@ def _unreachable(path: str, reader: Reader, where: str = "") -> UnsafeFile:
 
 
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+READ_FLAGS = _READ_FLAGS  # how a user's child opens the file it passes back
 
 
 def _plain_open(path: str) -> tuple[int, os.stat_result]:
@@ -232,28 +234,67 @@ def _walk(path: str, reader: Reader, *, directory: int = 0,
             os.close(fd)
 
 
+# What a child holding the circus user's ids does with one path: open it (the kernel
+# judges), pass the descriptor back (SCM_RIGHTS) or say why not.  Kept as source text
+# because it runs in two places: in a forked child (one file) and in the kept helper
+# of bailey.opener, a fresh interpreter that is given this text and nothing else.
+OPEN_REPLY_SOURCE = """
+def open_reply(sock, path, flags):
+    import os, socket, stat
+    try:
+        p = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        try:
+            st = os.fstat(p)
+        finally:
+            os.close(p)
+        if not stat.S_ISREG(st.st_mode):
+            sock.sendall(b"notreg")
+            return
+        fd = os.open(path, flags)
+    except OSError as e:
+        sock.sendall(b"errno %d" % (e.errno or 0))
+        return
+    try:
+        st2 = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (st2.st_dev, st2.st_ino):
+            sock.sendall(b"changed")
+        else:
+            socket.send_fds(sock, [b"fd"], [fd])
+    finally:
+        os.close(fd)
+"""
+_code: dict = {}
+exec(compile(OPEN_REPLY_SOURCE, "<bailey.safefile.OPEN_REPLY_SOURCE>", "exec"), _code)
+_open_reply = _code["open_reply"]
+
+
 def _child_open(sock, path: str, reader: Reader, uid: int, gid: int) -> None:
     """In the forked child: become the user, open, pass the fd (or why not) back."""
     os.setgroups(sorted(reader.gids))
     os.setgid(gid)
     os.setuid(uid)
-    try:
-        p = os.open(path, os.O_PATH | os.O_CLOEXEC)
-        st = os.fstat(p)
-        if not stat.S_ISREG(st.st_mode):
-            sock.sendall(b"notreg")
-            return
-        fd = os.open(path, _READ_FLAGS)
-        st2 = os.fstat(fd)
-        if (st.st_dev, st.st_ino) != (st2.st_dev, st2.st_ino):
-            sock.sendall(b"changed")
-            return
-    except OSError as e:
-        sock.sendall(b"errno %d" % (e.errno or 0))
-        return
-    import socket
+    _open_reply(sock, path, _READ_FLAGS)
 
-    socket.send_fds(sock, [b"fd"], [fd])
+
+def answer(path: str, reader: Reader, msg: bytes, fds: list[int],
+           ) -> tuple[int, os.stat_result]:
+    """The descriptor a user's child passed back, or the error its word names."""
+    if fds:
+        for extra in fds[1:]:
+            os.close(extra)
+        return fds[0], os.fstat(fds[0])
+    if msg == b"notreg":
+        raise _refuse(path, "not a regular file (not read)", errno.EINVAL)
+    if msg == b"changed":
+        raise _refuse(path, "changed while being checked (not read)")
+    if msg.startswith(b"errno "):
+        code = int(msg[6:] or 0)
+        if code == errno.ENOENT:
+            raise FileNotFoundError(code, f"{path}: no such file")
+        if code == errno.EACCES:
+            raise _unreachable(path, reader)
+        raise UnsafeFile(code, f"{path}: {os.strerror(code)} (as the circus user {reader.who})")
+    raise ChildUnavailable("the child could not take the user's ids")
 
 
 def _open_as_user(path: str, reader: Reader) -> tuple[int, os.stat_result]:
@@ -269,14 +310,14 @@ def _open_as_user(path: str, reader: Reader) -> tuple[int, os.stat_result]:
 
     uid = reader.uid
     if uid is None:  # no user to become: the walk decides
-        raise _ChildUnavailable("no circus user to open the file as")
+        raise ChildUnavailable("no circus user to open the file as")
     gid = reader.gid if reader.gid is not None else min(reader.gids, default=uid)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:
             pid = os.fork()
         except OSError as e:
-            raise _ChildUnavailable(str(e)) from None
+            raise ChildUnavailable(str(e)) from None
         if pid == 0:  # the child
             code = 0
             try:
@@ -299,26 +340,22 @@ def _open_as_user(path: str, reader: Reader) -> tuple[int, os.stat_result]:
     finally:
         ours.close()
         theirs.close()
-    if fds:
-        for extra in fds[1:]:
-            os.close(extra)
-        return fds[0], os.fstat(fds[0])
-    if msg == b"notreg":
-        raise _refuse(path, "not a regular file (not read)", errno.EINVAL)
-    if msg == b"changed":
-        raise _refuse(path, "changed while being checked (not read)")
-    if msg.startswith(b"errno "):
-        code = int(msg[6:] or 0)
-        if code == errno.ENOENT:
-            raise FileNotFoundError(code, f"{path}: no such file")
-        if code == errno.EACCES:
-            raise _unreachable(path, reader)
-        raise UnsafeFile(code, f"{path}: {os.strerror(code)} (as the circus user {reader.who})")
-    raise _ChildUnavailable("the child could not take the user's ids")
+    return answer(path, reader, msg, fds)
 
 
-class _ChildUnavailable(Exception):
+class ChildUnavailable(Exception):
     """The open-as-the-user child could not run; the walk decides instead."""
+
+
+_helpers: Any = None  # bailey.opener.Helpers while a bailey --serve keeps them
+
+
+def use_helpers(helpers: Any) -> Any:
+    """Open as the user through ``helpers`` (bailey.opener), or None: a forked child
+    per file.  Returns what was in use."""
+    global _helpers
+    previous, _helpers = _helpers, helpers
+    return previous
 
 
 def strategy(reader: Reader) -> str:
@@ -340,9 +377,11 @@ def open_checked(path: str, reader: Reader, how: str | None = None,
     """
     how = how or strategy(reader)
     if how == "as-user":
+        helpers = _helpers
         try:
-            fd, st = _open_as_user(path, reader)
-        except _ChildUnavailable:
+            got = helpers.open(path, reader) if helpers is not None else None
+            fd, st = got if got is not None else _open_as_user(path, reader)
+        except ChildUnavailable:
             fd, st = _walk(path, reader)
     elif how == "walk":
         fd, st = _walk(path, reader)

@@ -90,6 +90,12 @@ class Server:
     def serve(self, stdin: IO[bytes]) -> int:
         self.emit({"event": "hello", "protocol": PROTOCOL, "bailey_version": __version__,
                    "host": self.options.hostname or short_hostname(), "pid": os.getpid()})
+        from bailey.opener import kept  # a user's files opened by a kept helper, not a fork
+
+        with kept():
+            return self._loop(stdin)
+
+    def _loop(self, stdin: IO[bytes]) -> int:
         try:
             while not self.closing.is_set():
                 line = stdin.readline(MAX_LINE + 1)

@@ -4,7 +4,8 @@ Real folders under /tmp: an "operator" folder (0700, this account) holds a
 0644 file; a stand-in circus user (another uid, in no group of ours) names it
 directly, through a symlink and by ``..``.  Both of bailey's ways are tested:
 ``as-user`` (root opens in a child that takes the user's ids: the kernel
-decides) and ``walk`` (descriptor by descriptor, as an operator account
+decides), ``kept`` (the same, by bailey --serve's kept helper, bailey.opener)
+and ``walk`` (descriptor by descriptor, as an operator account
 does).  A thread swapping the path while bailey reads never gets the secret
 through, and a legitimately readable file still reads.
 """
@@ -19,17 +20,32 @@ import threading
 
 import pytest
 
-from bailey import safefile
+from bailey import opener, safefile
 from bailey.circusini import read_circus_ini
 from bailey.safefile import Reader, UnsafeFile, open_checked, tail_lines
 
 SECRET = "operator-only-31c7"
 USER = Reader(uid=4242, gids=frozenset({4242}), gid=4242)
-WAYS = ["as-user", "walk"] if os.geteuid() == 0 else ["walk"]
+WAYS = ["as-user", "kept", "walk"] if os.geteuid() == 0 else ["walk"]
+HELPERS = opener.Helpers()  # one for the module: its helper answers many reads
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_helpers():
+    yield
+    HELPERS.close()
 
 
 def _read(path, how: str) -> str:
-    fd, _ = open_checked(str(path), USER, how)
+    if how == "kept":
+        previous = safefile.use_helpers(HELPERS)
+        try:
+            fd, _ = open_checked(str(path), USER, "as-user")
+        finally:
+            safefile.use_helpers(previous)
+        assert len(HELPERS) == 1  # it went through the kept helper
+    else:
+        fd, _ = open_checked(str(path), USER, how)
     with os.fdopen(fd, "rb") as f:
         return f.read().decode()
 
