@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-native", dest="native", action="store_false",
                    help="always run circusctl, even for the commands the built-in "
                    "client answers (status, list, start, stop, restart, reload)")
+    p.add_argument("--no-helpers", dest="helpers", action="store_false",
+                   help="with --serve, as root: open a circus user's files in a forked "
+                   "child per file, not through a kept helper per user (to compare)")
     p.add_argument("--serve", action="store_true",
                    help="stay running: answer NDJSON requests on stdin (protocol "
                    "bailey-serve/1, see docs/bailey-serve.md) until stdin closes")
@@ -146,6 +149,7 @@ def _run(args: argparse.Namespace, circus_args: list[str]) -> int:
         circusctl=args.circusctl,
         timeout=args.timeout,
         native=args.native,
+        helpers=args.helpers,
         dry_run=args.dry_run,
         verbose=verbose if args.verbose else None,
     )

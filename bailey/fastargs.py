@@ -21,7 +21,8 @@ def parse(argv: list[str], default_units: str,
     """The namespace argparse would build for ``argv``, or None when unsure."""
     ns = SimpleNamespace(users=[], json=False, dry_run=False, verbose=False,
                          units=default_units, config_template=default_template,
-                         circusctl=None, timeout=5, native=True, serve=False)
+                         circusctl=None, timeout=5, native=True, helpers=True,
+                         serve=False)
     i = 0
     after_users = False  # argparse takes USER words as one run, not interleaved
     while i < len(argv):

@@ -39,6 +39,7 @@ class Options:
     circusctl: str | None = None  # None: $BAILEY_CIRCUSCTL, beside python, PATH
     timeout: int = 5  # circusctl --timeout, seconds
     native: bool = True  # answer status/list without a circusctl process
+    helpers: bool = True  # --serve as root: a kept helper per user opens their files
     dry_run: bool = False
     systemctl: str = "systemctl"
     hostname: str | None = None  # None: this host's short name

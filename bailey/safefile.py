@@ -251,8 +251,8 @@ def open_reply(sock, path, flags):
             sock.sendall(b"notreg")
             return
         fd = os.open(path, flags)
-    except OSError as e:
-        sock.sendall(b"errno %d" % (e.errno or 0))
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        sock.sendall(b"errno %d" % (getattr(e, "errno", None) or 22))
         return
     try:
         st2 = os.fstat(fd)
@@ -375,6 +375,9 @@ def open_checked(path: str, reader: Reader, how: str | None = None,
     Raises FileNotFoundError or UnsafeFile (one line naming the path).  ``how``
     overrides :func:`strategy` (tests).
     """
+    if "\0" in path:  # no file has such a name; os.open would raise ValueError
+        shown = path.replace("\0", "\\0")
+        raise UnsafeFile(errno.EINVAL, f"{shown}: a NUL byte in the name (not read)")
     how = how or strategy(reader)
     if how == "as-user":
         helpers = _helpers

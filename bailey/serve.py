@@ -90,6 +90,8 @@ class Server:
     def serve(self, stdin: IO[bytes]) -> int:
         self.emit({"event": "hello", "protocol": PROTOCOL, "bailey_version": __version__,
                    "host": self.options.hostname or short_hostname(), "pid": os.getpid()})
+        if not self.options.helpers:
+            return self._loop(stdin)
         from bailey.opener import kept  # a user's files opened by a kept helper, not a fork
 
         with kept():

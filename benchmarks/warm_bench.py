@@ -84,13 +84,17 @@ def rows(fleet, hosts: int, repeats: int) -> list[Measure]:
         st = _ready(fleet, run_dir)
         out.append(measure("warm barnum (overview)", hosts, _runner(fleet, run_dir, "10m"),
                            repeats))
+        out += _baseline_rows(fleet, hosts, repeats, "--no-helpers",
+                              [("warm barnum (overview)", ())])
         out.append(measure("barnum shell -c hosts, attached", hosts,
                            _runner(fleet, run_dir, "10m", "shell", "-c", "hosts"), repeats))
         for verb in ("stop", "start"):
             out.append(measure(f"warm barnum -- -- {verb} ticker", hosts,
                                _runner(fleet, run_dir, "10m", "--", "--", verb, "ticker"),
                                repeats))
-        out += _no_native_rows(fleet, hosts, repeats)
+        out += _baseline_rows(fleet, hosts, repeats, "--no-native", [
+            (f"warm barnum -- -- {verb} ticker", ("--", "--", verb, "ticker"))
+            for verb in ("stop", "start")])
         comp = Path(run_dir) / "completion.out"
         line = f"barnum --ssh-config {fleet.ssh_config} host"  # the overview's session
         cenv = {"_ARGCOMPLETE": "1", "COMP_LINE": line, "COMP_POINT": str(len(line)),
@@ -126,25 +130,30 @@ def rows(fleet, hosts: int, repeats: int) -> list[Measure]:
 # host's ten circusctl processes can take longer than barnum's default 10 s per host,
 # and a baseline row must finish (the timeout only cuts, never speeds up).
 NO_NATIVE = ("--bailey", "bailey --no-native", "--timeout", "30")
+# bailey as root opening each user's file in a forked child, not a kept helper.
+NO_HELPERS = ("--bailey", "bailey --no-helpers")
+BASELINES = {"--no-native": NO_NATIVE, "--no-helpers": NO_HELPERS}
 
 
-def _no_native_rows(fleet, hosts: int, repeats: int) -> list[Measure]:
-    """stop/start through a warm session of its own (its own runtime folder, so the
-    other session stays) whose bailey --serve runs circusctl for every instance."""
+def _baseline_rows(fleet, hosts: int, repeats: int, label: str,
+                   cases: list[tuple[str, tuple[str, ...]]]) -> list[Measure]:
+    """``cases`` (row name, barnum's arguments) through a warm session of its own (its
+    own runtime folder, so the other session stays) whose bailey --serve runs with
+    ``label``'s flag: the row the same run's default is compared with."""
+    flags = BASELINES[label]
     run_dir = tempfile.mkdtemp(prefix="bwn", dir="/tmp")
     out: list[Measure] = []
     try:
-        _runner(fleet, run_dir, "10m", *NO_NATIVE)()  # cold: starts that session
-        _ready(fleet, run_dir, *NO_NATIVE[:2])
-        for verb in ("stop", "start"):
-            out.append(measure(f"warm barnum -- -- {verb} ticker (--no-native)", hosts,
-                               _runner(fleet, run_dir, "10m", *NO_NATIVE, "--", "--", verb,
-                                       "ticker"), repeats))
+        _runner(fleet, run_dir, "10m", *flags)()  # cold: starts that session
+        _ready(fleet, run_dir, *flags[:2])
+        for name, args in cases:
+            out.append(measure(f"{name} ({label})", hosts,
+                               _runner(fleet, run_dir, "10m", *flags, *args), repeats))
     except Exception as e:
-        out.append(Measure("warm --no-native rows", hosts, error=failure(e)))
+        out.append(Measure(f"warm {label} rows", hosts, error=failure(e)))
     finally:
         subprocess.run([*BARNUM, "--config", str(fleet.users_file), "--ssh-config",
-                        str(fleet.ssh_config), *NO_NATIVE[:2], "session", "stop"],
+                        str(fleet.ssh_config), *flags[:2], "session", "stop"],
                        env=_env(run_dir, "10m"), capture_output=True, timeout=60)
         import shutil
 
@@ -153,13 +162,15 @@ def _no_native_rows(fleet, hosts: int, repeats: int) -> list[Measure]:
 
 
 def ratios(measures: list[Measure]) -> dict[str, float]:
-    """``--no-native`` median over native median, per verb and fleet size (same run)."""
+    """A baseline's median (``--no-native``, ``--no-helpers``) over the default's, per
+    row and fleet size (same run)."""
     by = {(m.name, m.hosts): m.median for m in measures}
     out = {}
     for (name, n), native in by.items():
-        base = by.get((f"{name} (--no-native)", n))
-        if base is not None and native > 0 and not math.isnan(base):  # NaN: a failed row
-            out[f"{name}: --no-native / native @{n}"] = base / native
+        for label in BASELINES:
+            base = by.get((f"{name} ({label})", n))
+            if base is not None and native > 0 and not math.isnan(base):  # NaN: failed
+                out[f"{name}: {label} / default @{n}"] = base / native
     return out
 
 

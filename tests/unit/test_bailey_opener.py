@@ -108,3 +108,14 @@ def _gone(pid: int) -> bool:
     except FileNotFoundError:
         return True
     return state in ("Z", "X")
+
+
+def test_a_name_the_kernel_cannot_take_is_an_answer_not_the_helpers_end(helpers, files):
+    """Asked directly (safefile refuses a NUL before asking), the helper answers EINVAL
+    and stays: a user's odd name never costs a new helper per request."""
+    assert read_text(str(files / "ok.ini"), USER) == "[circus]\n"
+    (pid,) = helpers.pids()
+    with pytest.raises(UnsafeFile, match="Invalid argument"):
+        helpers.open(f"{files}/ok.ini\0x", USER)
+    assert read_text(str(files / "ok.ini"), USER) == "[circus]\n"
+    assert helpers.pids() == [pid]

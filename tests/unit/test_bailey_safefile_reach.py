@@ -216,3 +216,13 @@ def test_includes_in_folders_the_user_cannot_see_are_not_named(tree):
     assert got.env == {"A": "1"}
     assert SECRET not in repr(got) and "x.ini" not in repr(got)
     assert got.missing_includes == [f"{private}/*.ini", f"{private}/*.ini"]
+
+
+@pytest.mark.parametrize("how", [*WAYS, "kernel"])
+def test_a_nul_byte_in_a_name_is_one_line_in_every_way(tree, how):
+    """No file has such a name: a one-line refusal, never a ValueError from os.open
+    (nor a kept helper that dies on it and is started again on every request)."""
+    home, _ = tree
+    with pytest.raises(UnsafeFile) as e:
+        _read(f"{home}/good.out\0/x", how)
+    assert str(e.value) == f"{home}/good.out\\0/x: a NUL byte in the name (not read)"

@@ -103,12 +103,14 @@ def test_spec_rows_run_on_when_check_exits_3(monkeypatch, tmp_path):
     assert sum(a[0] == "check" for a in calls) == 1  # a failed row is not run again
 
 
-def test_warm_ratios_pair_each_row_with_its_no_native_baseline():
+def test_warm_ratios_pair_each_row_with_its_baselines():
     from benchmarks.warm_bench import ratios
 
     rows = [Measure("warm stop", 12, [0.2, 0.3, 0.4]), Measure("warm stop (--no-native)", 12,
                                                                 [3.0, 3.0]),
             Measure("warm start", 12, [0.3]), Measure("warm start (--no-native)", 12,
                                                       error="boom"),
-            Measure("warm stop", 4, [0.1])]
-    assert ratios(rows) == {"warm stop: --no-native / native @12": 10.0}
+            Measure("warm stop", 4, [0.1]),
+            Measure("overview", 12, [0.1]), Measure("overview (--no-helpers)", 12, [0.25])]
+    assert ratios(rows) == {"warm stop: --no-native / default @12": 10.0,
+                            "overview: --no-helpers / default @12": 2.5}
