@@ -15,7 +15,8 @@ from bailey.units import DEFAULT_PATTERN
 
 TOKENS = ["--json", "-v", "--verbose", "--dry-run", "-D", "--serve", "--config-template",
           "--timeout", "5", "0", "07", "-3", "user1", "u_2", "--units", "x*", "-h", "--version",
-          "--config-template=/u/{user}/{host}.ini", "", "-", "--no-native", "--no-helpers", "٣", "--json=1"]
+          "--config-template=/u/{user}/{host}.ini", "", "-", "--no-native", "--no-helpers",
+          "٣", "--json=1"]
 
 
 def _argparse(argv):
