@@ -90,13 +90,12 @@ class _Helper:
         self.sock = ours
         self.lock = threading.Lock()
         self.used = time.monotonic()
+        self.closed = False  # found dead or hung, or let go: replaced at the next open
 
     def open(self, path: str, reader: Reader) -> tuple[int, os.stat_result]:
         if not self.lock.acquire(timeout=safefile.CHILD_TIMEOUT):
             raise ChildUnavailable("the user's helper is busy")
         try:
-            if self.proc.poll() is not None:
-                raise ChildUnavailable("the user's helper has ended")
             self.used = time.monotonic()
             try:
                 self.sock.settimeout(safefile.CHILD_TIMEOUT)
@@ -114,6 +113,7 @@ class _Helper:
 
     def close(self) -> None:
         """Its socket closed, the helper reads end of file and leaves; a stuck one is killed."""
+        self.closed = True
         self.sock.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(0.5)
@@ -136,9 +136,9 @@ class Helpers:
         """``path`` opened with ``reader``'s ids; None when no helper can start (then a
         forked child does it).  Raises what safefile's child would, and ChildUnavailable
         when the helper hangs or dies."""
-        if reader.uid is None:
+        gid = reader.child_gid
+        if reader.uid is None or gid is None:
             return None
-        gid = reader.gid if reader.gid is not None else min(reader.gids, default=reader.uid)
         ids: Ids = (reader.uid, gid, tuple(sorted(reader.gids)))
         helper = self._helper(ids)
         return None if helper is None else helper.open(path, reader)
@@ -150,11 +150,11 @@ class Helpers:
                 if self._closed:
                     return None
                 now = time.monotonic()
-                for key, h in list(self._helpers.items()):
-                    if key != ids and (now - h.used > IDLE or h.proc.poll() is not None):
+                for key, h in list(self._helpers.items()):  # no system call per helper
+                    if h.closed or (key != ids and now - h.used > IDLE):
                         gone.append(self._helpers.pop(key))
                 helper = self._helpers.get(ids)
-                if helper is not None and helper.proc.poll() is not None:
+                if helper is not None and helper.proc.poll() is not None:  # killed since
                     gone.append(self._helpers.pop(ids))
                     helper = None
                 if helper is None:

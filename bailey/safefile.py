@@ -75,6 +75,13 @@ class Reader:
         return cls(pw.pw_uid, frozenset(gids), pw.pw_gid, user)
 
     @property
+    def child_gid(self) -> int | None:
+        """The gid a child opening files as this reader takes (None: no uid)."""
+        if self.uid is None:
+            return None
+        return self.gid if self.gid is not None else min(self.gids, default=self.uid)
+
+    @property
     def who(self) -> str:
         return self.name or f"uid {self.uid}"
 
@@ -145,13 +152,12 @@ def _unreachable(path: str, reader: Reader, where: str = "") -> UnsafeFile:
                          "(circusd could not read it either; not read)")
 
 
-_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-READ_FLAGS = _READ_FLAGS  # how a user's child opens the file it passes back
+READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC  # never blocks
 
 
 def _plain_open(path: str) -> tuple[int, os.stat_result]:
     try:
-        fd = os.open(path, _READ_FLAGS)
+        fd = os.open(path, READ_FLAGS)
     except FileNotFoundError:
         raise
     except OSError as e:
@@ -214,7 +220,7 @@ def _walk(path: str, reader: Reader, *, directory: int = 0,
             if not reader.allows(st, _R, _acl(fd)):
                 raise _unreachable(path, reader)
             try:
-                rfd = os.open(name, _READ_FLAGS | os.O_NOFOLLOW, dir_fd=cur)
+                rfd = os.open(name, READ_FLAGS | os.O_NOFOLLOW, dir_fd=cur)
             except OSError as e:
                 raise UnsafeFile(e.errno, f"{path}: {e.strerror}") from None
             rst = os.fstat(rfd)
@@ -273,7 +279,7 @@ def _child_open(sock, path: str, reader: Reader, uid: int, gid: int) -> None:
     os.setgroups(sorted(reader.gids))
     os.setgid(gid)
     os.setuid(uid)
-    _open_reply(sock, path, _READ_FLAGS)
+    _open_reply(sock, path, READ_FLAGS)
 
 
 def answer(path: str, reader: Reader, msg: bytes, fds: list[int],
@@ -308,10 +314,9 @@ def _open_as_user(path: str, reader: Reader) -> tuple[int, os.stat_result]:
     import signal
     import socket
 
-    uid = reader.uid
-    if uid is None:  # no user to become: the walk decides
+    uid, gid = reader.uid, reader.child_gid
+    if uid is None or gid is None:  # no user to become: the walk decides
         raise ChildUnavailable("no circus user to open the file as")
-    gid = reader.gid if reader.gid is not None else min(reader.gids, default=uid)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:

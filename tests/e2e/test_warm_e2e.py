@@ -170,13 +170,17 @@ def _endpoint(fleet, user: str) -> str:
     return f"tcp://127.0.0.1:{fleet.port(user)}"
 
 
+def _ctl(fleet, user: str) -> list[str]:
+    """circusctl on a host, at ``user``'s circusd."""
+    return [str(fleet.venv / "bin" / "circusctl"), "--endpoint", _endpoint(fleet, user)]
+
+
 def _watchers_settled(fleet, host: str, user: str) -> bool:
     """circusd answers and no watcher is between states ("starting", "stopping").
 
     A warm answer and the cold one asked after it are equal only when circusd's own
     state does not move between the two calls."""
-    ctl = [str(fleet.venv / "bin" / "circusctl"), "--endpoint", _endpoint(fleet, user)]
-    r = fleet.exec(host, [*ctl, "status"], user=user)
+    r = fleet.exec(host, [*_ctl(fleet, user), "status"], user=user)
     states = [line.rsplit(":", 1)[-1].strip() for line in r.stdout.splitlines() if ":" in line]
     return r.returncode == 0 and bool(states) and all(
         s in ("active", "stopped") for s in states)
@@ -185,7 +189,7 @@ def _watchers_settled(fleet, host: str, user: str) -> bool:
 def test_a_change_made_on_a_host_shows_in_the_next_warm_call(warm):
     fleet = warm.fleet
     _start(warm)
-    ctl = [str(fleet.venv / "bin" / "circusctl"), "--endpoint", _endpoint(fleet, "user1")]
+    ctl = _ctl(fleet, "user1")
     assert fleet.exec("host1", [*ctl, "stop", "ticker"], user="user1").returncode == 0
     assert until(lambda: fleet.exec("host1", [*ctl, "status", "ticker"], user="user1")
                  .stdout.strip() == "stopped", 20)  # the host's own word, then ours
@@ -306,7 +310,7 @@ def _alive(pid: int) -> bool:
 def test_start_stop_and_logs_are_served_warm_as_cold_says_them(warm):
     fleet = warm.fleet
     _start(warm)
-    ctl = [str(fleet.venv / "bin" / "circusctl"), "--endpoint", _endpoint(fleet, "user1")]
+    ctl = _ctl(fleet, "user1")
     try:
         for verb in ("stop", "start"):
             before = warm.served()
