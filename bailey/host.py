@@ -267,10 +267,12 @@ def inspect_host(
     if to_run:
         if any(not p.native for p in to_run):
             say(f"circusctl: {circusctl}")
+        # in parallel, the last one in this thread: a thread start is not free
         threads = [threading.Thread(target=_execute, args=(p, args, options.timeout),
-                                    daemon=True) for p in to_run]
+                                    daemon=True) for p in to_run[:-1]]
         for t in threads:
             t.start()
+        _execute(to_run[-1], args, options.timeout)
         for t in threads:
             t.join()
 

@@ -10,7 +10,7 @@ may want to know the field is there (a document without it is minor 0).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 SCHEMA = "bailey/1"
@@ -99,7 +99,8 @@ class Report:
         return EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:
-        doc = asdict(self)
+        doc = _plain(self)
+        doc["instances"] = [_plain(i) for i in self.instances]
         doc["exit"] = self.exit
         return doc
 
@@ -125,3 +126,23 @@ class Report:
             errors=list(doc.get("errors", [])),
             schema_minor=int(doc.get("schema_minor", 0)),
         )
+
+
+def _plain(obj: Report | Instance) -> dict[str, Any]:
+    """``dataclasses.asdict`` for these flat records, without its deep copy of every value.
+
+    Every field is a JSON scalar, a list of them or a flat dict, so a shallow copy of
+    each list and dict is a copy; asdict was a tenth of a served status's CPU.
+    """
+    return {f.name: _copy(getattr(obj, f.name)) for f in _FIELDS[type(obj)]}
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+_FIELDS = {Report: fields(Report), Instance: fields(Instance)}

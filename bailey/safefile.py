@@ -37,6 +37,8 @@ from typing import Any
 MAX_BYTES = 1024 * 1024  # a circus.ini bigger than this is not a config
 MAX_SYMLINKS = 40  # as the kernel's ELOOP limit
 CHILD_TIMEOUT = 10.0  # seconds for the open-as-the-user child
+GROUP_FILE = "/etc/group"
+GROUPS_TTL = 30.0  # seconds a user's group list is reused while GROUP_FILE stays the same
 _R, _X = 4, 1
 
 class UnsafeFile(OSError):
@@ -60,19 +62,13 @@ class Reader:
         """The rights of ``user`` from the password and group databases."""
         if not user:
             return cls()
-        import grp
         import pwd
 
         try:
             pw = pwd.getpwnam(user)
         except KeyError:
             return cls()
-        gids = {pw.pw_gid}
-        try:
-            gids |= set(os.getgrouplist(user, pw.pw_gid))
-        except OSError:
-            gids |= {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
-        return cls(pw.pw_uid, frozenset(gids), pw.pw_gid, user)
+        return cls(pw.pw_uid, _groups(user, pw.pw_gid), pw.pw_gid, user)
 
     @property
     def child_gid(self) -> int | None:
@@ -104,6 +100,41 @@ class Reader:
     def can_read(self, st: os.stat_result) -> bool:
         """Would this account be allowed to read a file with ``st``'s owner and mode?"""
         return self.allows(st, _R)
+
+
+_GROUPS: dict[tuple[str, int], tuple[float, Any, frozenset[int]]] = {}
+
+
+def _groups(user: str, gid: int) -> frozenset[int]:
+    """``user``'s group ids, reused for GROUPS_TTL while GROUP_FILE is unchanged.
+
+    getgrouplist asks every NSS source (on systemd hosts also PID 1, by varlink):
+    a quarter of a millisecond per circus user per status in bailey --serve.  A
+    group change reaches a running circusd only when it restarts, so a list at most
+    GROUPS_TTL old judges no file differently from the circusd whose config it is.
+    """
+    import time
+
+    now = time.monotonic()
+    try:
+        st = os.stat(GROUP_FILE)
+        mark: Any = (st.st_mtime_ns, st.st_ino, st.st_size)
+    except OSError:
+        mark = None
+    hit = _GROUPS.get((user, gid))
+    if hit is not None and hit[1] == mark and 0 <= now - hit[0] < GROUPS_TTL:
+        return hit[2]
+    gids = {gid}
+    try:
+        gids |= set(os.getgrouplist(user, gid))
+    except OSError:
+        import grp
+
+        gids |= {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+    if len(_GROUPS) > 1024:  # users come and go; never grow without bound
+        _GROUPS.clear()
+    _GROUPS[(user, gid)] = (now, mark, frozenset(gids))
+    return frozenset(gids)
 
 
 # POSIX ACL xattr (linux/posix_acl_xattr.h): version 2, then (tag u16, perm u16, id u32).

@@ -15,6 +15,7 @@ unexpected raises DBusError, and bailey.units then asks systemctl instead.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import socket
@@ -183,6 +184,7 @@ def _call(serial: int, path: str, iface: str, member: str, dest: str,
     return bytes(head.buf + body.buf)
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every live unit on every status
 def unit_path(name: str) -> str:
     """systemd's object path for a unit name (sd_bus_path_encode)."""
     out = []

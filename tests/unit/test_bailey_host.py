@@ -222,6 +222,22 @@ def test_json_roundtrip(site):
     assert [i.state for i in again.instances] == [i.state for i in report.instances]
 
 
+def test_to_dict_is_asdict_and_owns_its_lists(site):
+    """The shallow to_dict gives asdict's document, and changing it leaves the report."""
+    import dataclasses
+
+    report = inspect_host(None, None, opts(site))
+    assert any(i.watchers and i.argv and i.notes for i in report.instances)
+    doc = report.to_dict()
+    assert doc == {**dataclasses.asdict(report), "exit": report.exit}
+    first = next(i for i in report.instances if i.watchers)
+    mine = next(d for d in doc["instances"] if d["unit"] == first.unit)
+    mine["watchers"]["x"] = "y"
+    mine["argv"].append("z")
+    doc["errors"].append("e")
+    assert "x" not in first.watchers and "z" not in first.argv and not report.errors
+
+
 def test_failing_systemctl_is_a_host_error(site, tmp_path):
     bad = tmp_path / "systemctl"
     bad.write_text("#!/bin/sh\necho 'Failed to connect to bus: No such file' >&2\nexit 1\n")
