@@ -46,15 +46,16 @@ while True:
 Ids = tuple[int, int, tuple[int, ...]]
 
 
-_python: list[str] = []  # the interpreter a user could start, once one has started
+_python: list[str] = []  # the interpreter that last started: tried first next time
 
 
 def _interpreters() -> list[str]:
-    """bailey's own interpreter first; the system's when a user cannot run that one
-    (one under root's home, say).  The helper needs only the standard library."""
+    """The last one that started first, then bailey's own, then the system's: a user may
+    not be able to run one (under root's home, say) that another user could.  The
+    helper needs only the standard library."""
     found = [os.path.realpath(p) for p in (sys.executable, getattr(sys, "_base_executable", ""),
                                            "/usr/bin/python3") if p]
-    return _python or list(dict.fromkeys(p for p in found if os.path.isfile(p)))
+    return list(dict.fromkeys([*_python, *(p for p in found if os.path.isfile(p))]))
 
 
 def _spawn(fd: int, uid: int, gid: int, groups: tuple[int, ...]) -> subprocess.Popen:

@@ -119,3 +119,19 @@ def test_a_name_the_kernel_cannot_take_is_an_answer_not_the_helpers_end(helpers,
         helpers.open(f"{files}/ok.ini\0x", USER)
     assert read_text(str(files / "ok.ini"), USER) == "[circus]\n"
     assert helpers.pids() == [pid]
+
+
+def test_an_interpreter_this_user_cannot_run_is_passed_over(helpers, files, tmp_path,
+                                                            monkeypatch):
+    """The interpreter that last started is tried first, not only: one in a folder this
+    user cannot search (root's 0700 tmp_path here) gives way to the next."""
+    private = tmp_path / "root-only"
+    private.mkdir(mode=0o700)
+    unreachable = private / "python3"
+    unreachable.write_bytes(Path(os.path.realpath(opener.sys.executable)).read_bytes())
+    unreachable.chmod(0o755)
+    monkeypatch.setattr(opener, "_python", [str(unreachable)])
+    assert read_text(str(files / "ok.ini"), USER) == "[circus]\n"
+    (pid,) = helpers.pids()  # a kept helper, not a forked child per file
+    assert os.path.realpath(f"/proc/{pid}/exe") != str(unreachable)
+    assert opener._python and opener._python[0] != str(unreachable)
