@@ -23,6 +23,15 @@ def on(fleet, host, *argv):
     return p.stdout.strip()
 
 
+def _epoch(stamp: str) -> float:
+    """Seconds since the epoch from systemctl's ``--timestamp=us+utc`` form
+    ("Sun 2026-12-06 17:24:49.123456 UTC")."""
+    from datetime import UTC, datetime
+
+    day, clock = stamp.split()[1:3]
+    return datetime.fromisoformat(f"{day}T{clock}+00:00").astimezone(UTC).timestamp()
+
+
 def truth_findings(fleet) -> set[tuple[str, str, str]]:
     """(kind, host, user) from systemd and the files, as seen on each host."""
     out = set()
@@ -47,11 +56,13 @@ def truth_findings(fleet) -> set[tuple[str, str, str]]:
                 if owner != props["User"]:
                     out.add(("owner-mismatch", host, user))
             if exists and props["ActiveState"] == "active":
-                mtime = int(on(fleet, host, "stat", "-c", "%Y", str(ini)))
+                # To the µs, as bailey compares: host4's malformed ini is written
+                # within the second its circusd started on a fast machine.
+                mtime = float(on(fleet, host, "stat", "-c", "%.6Y", str(ini)))
                 unit = f"circus_{user}_{host}.service"
-                started = on(fleet, host, "systemctl", "show", "--timestamp=unix", "-p",
-                             "ActiveEnterTimestamp", "--value", unit)
-                if mtime > int(started.lstrip("@")):
+                started = on(fleet, host, "systemctl", "show", "--timestamp=us+utc", "-p",
+                             "ExecMainStartTimestamp", "--value", unit)
+                if mtime > _epoch(started):
                     out.add(("config-changed", host, user))
     return out
 
