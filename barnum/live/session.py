@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bailey.report import Report
+from barnum.live import cancel
 from barnum.live.errors import BadRequest, HostFailed, NotFound, SessionError, from_refusal
 from barnum.live.liveness import DEFAULT, Liveness, Polling, spread
 from barnum.live.state import (
@@ -807,23 +808,29 @@ class FleetSession(FleetView):
               ) -> dict[str, Any]:
         """``fn(link, users)`` on every targeted host in parallel: host -> result or error."""
         chosen = self.resolve(targets)
+        cancel.check()
         results: dict[str, Any] = {}
+        pending = [len(chosen)]
+        lock, done = threading.Lock(), threading.Event()
 
         def one(h: str) -> None:
             try:
                 results[h] = fn(self.links[h], chosen[h])
             except Exception as e:
                 results[h] = _Failure(clean(str(e).splitlines()[0] if str(e) else e))
+            finally:
+                with lock:
+                    pending[0] -= 1
+                    if not pending[0]:
+                        done.set()
 
-        threads = [threading.Thread(target=one, args=(h,), daemon=True) for h in chosen]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + (timeout or self.options.timeout) + 1
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+        if not chosen:
+            done.set()
         for h in chosen:
-            results.setdefault(h, _Failure("no answer in time"))
-        return results
+            threading.Thread(target=one, args=(h,), daemon=True).start()
+        cancel.wait(done, (timeout or self.options.timeout) + 1)  # the caller may leave
+        # a snapshot: a thread answering late writes to ``results``, never to this
+        return {h: results.get(h, _Failure("no answer in time")) for h in chosen}
 
     def _fleet_result(self, results: dict[str, Any], chosen: dict[str, list[str]],
                       args: list[str]) -> FleetResult:

@@ -24,6 +24,7 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from barnum.live import cancel
 from barnum.warm.protocol import ENV_KEYS
 
 _LOCAL = threading.local()
@@ -52,7 +53,8 @@ def running(call: Call) -> Iterator[Call]:
     saved = current()
     _LOCAL.call = call
     try:
-        yield call
+        with cancel.bound(call.cancel):  # its waits on hosts end when its client leaves
+            yield call
     finally:
         _LOCAL.call = saved
 

@@ -21,7 +21,7 @@ import io
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from barnum.live.session import FleetSession
 from barnum.model.hostsort import natural_key, natural_sorted
@@ -32,8 +32,6 @@ from barnum.warm import calls, phases
 from barnum.warm.paths import file_part
 from barnum.warm.protocol import ENV_KEYS
 
-T = TypeVar("T")
-CANCEL_POLL = 0.05  # seconds between looks at a waiting call's client (its Ctrl-C)
 SERVED = (None, "check", "stats", "logs", "start", "stop")  # commands served warm
 COMPLETING = threading.Lock()  # argcomplete keeps its state in globals: one at a time
 
@@ -112,35 +110,6 @@ def interrupted() -> None:
         raise KeyboardInterrupt
 
 
-def abandonable(fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)``, given up (KeyboardInterrupt) as soon as the current call's client
-    leaves: a cold call's Ctrl-C stops its wait on a hung host at once, not when the
-    host's timeout ends it with another exit code.  The request itself runs out in a
-    worker thread, its answer unread (a cold call abandons it the same way)."""
-    interrupted()
-    call = calls.current()
-    if call is None:
-        return fn(*args)
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            box["value"] = fn(*args)
-        except BaseException as e:  # handed to the call's thread below
-            box["error"] = e
-        finally:
-            done.set()
-
-    threading.Thread(target=run, daemon=True, name="warm-request").start()
-    while not done.wait(CANCEL_POLL):
-        if call.cancel.is_set():
-            raise KeyboardInterrupt
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
 class _View:
     """The session seen through one call's targets; closing it leaves the session open."""
 
@@ -163,14 +132,14 @@ class _View:
         return self._s.snapshot(self._t(targets))
 
     def refresh(self, targets: Any = None, timeout: float | None = None) -> FleetResult:
-        return abandonable(self._s.refresh, self._t(targets), timeout)
+        return self._s.refresh(self._t(targets), timeout)
 
     def circusctl(self, args: list[str], targets: Any = None,
                   timeout: float | None = None) -> FleetResult:
-        return abandonable(self._s.circusctl, args, self._t(targets), timeout)
+        return self._s.circusctl(args, self._t(targets), timeout)
 
     def stats(self, targets: Any = None, timeout: float | None = None) -> dict:
-        return abandonable(self._s.stats, self._t(targets), timeout)
+        return self._s.stats(self._t(targets), timeout)
 
     def units(self, targets: Any = None) -> list:
         return self._s.units(self._t(targets))
@@ -237,9 +206,9 @@ class Runner:
             where = {hp.host: list(hp.users) for hp in warm}
             phases.mark("ask")
             if plan.circusctl_args is None:
-                got = abandonable(s.refresh, where, options.timeout, phases.WATCHED)
+                got = s.refresh(where, options.timeout, phases.WATCHED)
             else:
-                got = abandonable(s.circusctl, plan.circusctl_args, where, options.timeout)
+                got = s.circusctl(plan.circusctl_args, where, options.timeout)
             phases.mark("asked")
             by_host = {hp.host: hp for hp in warm}
             for r in got.hosts:

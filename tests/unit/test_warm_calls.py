@@ -18,7 +18,7 @@ from barnum.model.linkstate import LinkState
 from barnum.model.results import FleetResult, HostResult
 from barnum.model.validate import report_from_document
 from barnum.warm import calls, shared
-from barnum.warm.runner import Capture, Output, abandonable, call_env, remote_exit
+from barnum.warm.runner import Capture, Output, call_env, remote_exit
 
 
 @pytest.fixture
@@ -111,25 +111,50 @@ def test_calls_share_a_folder_and_one_from_another_folder_is_refused(tmp_path):
         os.chdir(here)
 
 
+def _session_of(*hosts: str):
+    """A session that is never opened: _each runs any function on its hosts' links."""
+    from barnum.live.session import FleetSession
+    from barnum.model.config import Config
+    from barnum.model.discovery import Discovery
+    from barnum.transport.options import Options
+
+    return FleetSession(Config(users=["nobody"]), Options(timeout=30),
+                        discovery=Discovery(hosts={h: ["nobody"] for h in hosts}))
+
+
 def test_a_left_client_interrupts_its_call_while_a_request_still_waits():
     """Ctrl-C at the client during a wait on a hung host ends the call at once (as cold
     does), not when the host's timeout gives the call another exit code."""
     hung, leave = threading.Event(), calls.Call()
+    s = _session_of("h1", "h2")
     threading.Timer(0.2, leave.cancel.set).start()
     try:
         with calls.running(leave), pytest.raises(KeyboardInterrupt):
-            abandonable(hung.wait, 30)
+            s._each(None, lambda link, users: hung.wait(30), None)
         assert not hung.is_set()  # the request was abandoned, not answered
+        with calls.running(leave), pytest.raises(KeyboardInterrupt):  # none is started
+            s._each(None, lambda link, users: hung.set(), None)
+        assert not hung.is_set()
     finally:
         hung.set()
 
 
-def test_a_request_of_a_call_still_there_answers_or_raises_as_it_would():
+def test_a_request_of_a_call_still_there_answers_or_fails_as_it_would():
+    s = _session_of("h1", "h2")
+    late = threading.Event()
     with calls.running(calls.Call()):
-        assert abandonable(lambda a, b: a + b, 2, 3) == 5
-        with pytest.raises(NotFound):
-            abandonable(_raise, NotFound("no such host"))
-    assert abandonable(lambda: "no call") == "no call"
+        got = s._each(None, lambda link, users: link.host, None)
+        assert got == {"h1": "h1", "h2": "h2"}
+        got = s._each(None, lambda link, users: _raise(NotFound("no such host")), None)
+        assert {h: v.msg for h, v in got.items()} == {"h1": "no such host",
+                                                       "h2": "no such host"}
+        got = s._each(None, lambda link, users: late.wait(5) and link.host, 0.01)
+    assert {h: v.msg for h, v in got.items()} == {"h1": "no answer in time",
+                                                   "h2": "no answer in time"}
+    late.set()
+    assert s._each(None, lambda link, users: "no call", None) == {"h1": "no call",
+                                                                   "h2": "no call"}
+    assert got["h1"].msg == "no answer in time"  # a late answer never changes a result
 
 
 def _raise(e):
