@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from barnum.live import cancel
 from barnum.live.session import FleetSession
 from barnum.model.hostsort import natural_key, natural_sorted
 from barnum.model.results import FleetResult
@@ -102,14 +103,6 @@ class Capture(io.TextIOBase):
         raise io.UnsupportedOperation("a warm call's output is not a file")
 
 
-def interrupted() -> None:
-    """KeyboardInterrupt when the current call's client has left (its Ctrl-C): checked
-    before each request on the session, so a call stops where a cold one would."""
-    call = calls.current()
-    if call is not None and call.cancel.is_set():
-        raise KeyboardInterrupt
-
-
 class _View:
     """The session seen through one call's targets; closing it leaves the session open."""
 
@@ -147,7 +140,7 @@ class _View:
     def follow(self, targets: Any = None, n: int = 0) -> Any:
         """The session's follow, closed (its hosts' follows cancelled) when the client
         leaves (its Ctrl-C) or the call ends: the session outlives both."""
-        interrupted()
+        cancel.check()  # the client left (its Ctrl-C): stop where a cold call would
         sub = self._s.follow(self._t(targets), n)
         self._follows.append(sub)
         call = calls.current()
@@ -189,7 +182,7 @@ class Runner:
                   log: Any = None, progress: Any = None) -> FleetResult:
         """The pool's run_fleet, answered over the open channels where the host is up."""
         self._fits(options)
-        interrupted()
+        cancel.check()  # the client left (its Ctrl-C): stop where a cold call would
         if plan.bailey_args:
             raise Cold("bailey's own options run cold")
         t0 = time.monotonic()

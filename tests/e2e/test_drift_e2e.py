@@ -26,10 +26,10 @@ def on(fleet, host, *argv):
 def _epoch(stamp: str) -> float:
     """Seconds since the epoch from systemctl's ``--timestamp=us+utc`` form
     ("Sun 2026-12-06 17:24:49.123456 UTC")."""
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     day, clock = stamp.split()[1:3]
-    return datetime.fromisoformat(f"{day}T{clock}+00:00").astimezone(UTC).timestamp()
+    return datetime.fromisoformat(f"{day}T{clock}+00:00").timestamp()
 
 
 def truth_findings(fleet) -> set[tuple[str, str, str]]:
